@@ -1,0 +1,44 @@
+# Voxsig: the two commands a new user needs are `make run` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install install-dev run test lint bench clean
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null || { echo "Voxsig needs Python 3.11: install it, or run make PYTHON=/path/to/python3.11"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	@echo "Installing Voxsig into $(VENV) ..."
+	$(BIN)/pip install --quiet --progress-bar off -e .
+	@touch $@
+
+$(VENV)/.dev-installed: pyproject.toml $(STAMP)
+	@echo "Installing development tools into $(VENV) ..."
+	$(BIN)/pip install --quiet --progress-bar off -e '.[dev]'
+	@touch $@
+
+install: $(STAMP)
+
+install-dev: $(VENV)/.dev-installed
+
+run: install
+	$(BIN)/voxsig serve
+
+test: install-dev
+	@bash scripts/ensure-system-packages.sh
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install-dev
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+bench: install-dev
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info

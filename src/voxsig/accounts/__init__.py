@@ -1,0 +1,1 @@
+"""Accounts: the tenant boundary."""

@@ -1,0 +1,36 @@
+"""Creating an account with its first administrator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voxsig.errors import Invalid
+from voxsig.models import Account, AccountUser
+from voxsig.users.service import create_user, issue_token
+
+
+@dataclass
+class NewAccount:
+    account_id: int
+    user_id: int
+    api_access_token: str
+
+
+async def create_account(
+    session: AsyncSession, name: str, email: str, password: str, user_name: str | None = None
+) -> NewAccount:
+    if not name.strip():
+        raise Invalid("The account needs a name", field="name")
+    if "@" not in email:
+        raise Invalid(f"{email!r} is not an email address", field="email")
+    if len(password) < 8:
+        raise Invalid("The password needs at least 8 characters", field="password")
+    account = Account(name=name.strip())
+    session.add(account)
+    user = await create_user(session, user_name or email.split("@")[0], email, password)
+    await session.flush()
+    session.add(AccountUser(account_id=account.id, user_id=user.id, role="administrator"))
+    token = await issue_token(session, user)
+    return NewAccount(account.id, user.id, token)

@@ -1,0 +1,57 @@
+"""create_app(): routers, error handlers, and the lifespan that owns the database (and worker)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from voxsig import __version__
+from voxsig.config import Settings, get_settings
+from voxsig.contacts.api import router as contacts_router
+from voxsig.conversations.api import router as conversations_router
+from voxsig.db import Database
+from voxsig.errors import install_error_handlers
+from voxsig.inboxes.api import router as inboxes_router
+from voxsig.kit.body_limit import BodyLimit
+from voxsig.messages.api import router as messages_router
+from voxsig.public.api import router as public_router
+from voxsig.users.api import router as users_router
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(settings.resolved_database_url())
+        app.state.db = db
+        try:
+            yield
+        finally:
+            await db.dispose()
+
+    app = FastAPI(title="Voxsig", version=__version__, lifespan=lifespan,
+                  description="Customer messaging with a Chatwoot-compatible API and webhooks "
+                              "that are never lost.")
+    app.state.settings = settings
+    install_error_handlers(app)
+    for router in (users_router, inboxes_router, contacts_router, conversations_router,
+                   messages_router, public_router):
+        app.include_router(router)
+
+    @app.get("/health", tags=["health"])
+    async def health() -> JSONResponse:
+        try:
+            async with app.state.db.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:  # any database failure means unhealthy, whatever its class
+            return JSONResponse({"status": "unavailable", "database": str(exc)[:200]},
+                                status_code=503)
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app

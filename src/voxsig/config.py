@@ -1,0 +1,48 @@
+"""Settings, read from the environment (prefix VOXSIG_) once per process."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VOXSIG_", extra="ignore")
+
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 3000
+    secret_key: str = ""
+    max_body_bytes: int = 1024 * 1024
+    # Comma-separated CIDRs that webhook targets may resolve into even though they are private.
+    webhook_allowed_networks: str = ""
+    run_worker: bool = Field(default=True)
+
+    def resolved_database_url(self) -> str:
+        """The configured URL, or the embedded SQLite file under the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'voxsig.db').resolve()}"
+
+    def resolved_secret_key(self) -> str:
+        """VOXSIG_SECRET_KEY, or a key generated once into the data dir and reused after."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

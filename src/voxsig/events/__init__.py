@@ -1,0 +1,1 @@
+"""Webhook events: their names, their payloads, and publishing them into the outbox."""

@@ -1,0 +1,1 @@
+"""Inboxes: web widget and API channels."""

@@ -1,0 +1,101 @@
+"""Inbox request bodies (Chatwoot's shape: fields top-level or under `channel`) and inbox JSON."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import AnyHttpUrl, Field
+
+from voxsig.kit.schema import Body
+from voxsig.models import Inbox
+from voxsig.models.inbox import WEB_WIDGET
+
+HexColor = Field(default=None, pattern=r"^#[0-9a-fA-F]{3}([0-9a-fA-F]{3})?$")
+
+
+class ChannelFields(Body):
+    website_url: str | None = Field(default=None, max_length=1024)
+    widget_color: str | None = HexColor
+    welcome_title: str | None = Field(default=None, max_length=255)
+    welcome_tagline: str | None = Field(default=None, max_length=1024)
+    webhook_url: AnyHttpUrl | None = None
+    hmac_mandatory: bool | None = None
+
+
+class ChannelCreate(ChannelFields):
+    type: Literal["web_widget", "api"]
+
+
+class InboxFields(Body):
+    greeting_enabled: bool | None = None
+    greeting_message: str | None = Field(default=None, max_length=1024)
+
+
+class InboxCreate(InboxFields):
+    name: str = Field(min_length=1, max_length=255)
+    channel: ChannelCreate
+
+
+class InboxUpdate(InboxFields, ChannelFields):
+    name: str | None = Field(default=None, min_length=1, max_length=255)
+    channel: ChannelFields | None = None
+
+    def changes(self) -> dict[str, Any]:
+        """Every field the client sent, from the top level or from `channel`."""
+        top = self.model_dump(exclude_unset=True, exclude={"channel"})
+        nested = self.channel.model_dump(exclude_unset=True) if self.channel else {}
+        merged = {**nested, **top}
+        if merged.get("webhook_url") is not None:
+            merged["webhook_url"] = str(merged["webhook_url"])
+        return merged
+
+
+def embed_script(inbox: Inbox, base_url: str) -> str:
+    base = base_url.rstrip("/")
+    return (
+        "<script>\n"
+        "  (function(d,t) {\n"
+        f'    var BASE_URL="{base}";\n'
+        '    var g=d.createElement(t),s=d.getElementsByTagName(t)[0];\n'
+        '    g.src=BASE_URL+"/packs/js/sdk.js"; g.defer=true; g.async=true;\n'
+        "    s.parentNode.insertBefore(g,s);\n"
+        "    g.onload=function(){\n"
+        f'      window.voxsigSDK.run({{websiteToken: "{inbox.website_token}", baseUrl: BASE_URL}});\n'
+        "    }\n"
+        '  })(document,"script");\n'
+        "</script>\n"
+    )
+
+
+def inbox_api_json(inbox: Inbox, base_url: str, *, show_secrets: bool) -> dict[str, Any]:
+    widget = inbox.channel_type == WEB_WIDGET
+    body: dict[str, Any] = {
+        "id": inbox.id,
+        "account_id": inbox.account_id,
+        # Voxsig keeps channel settings on the inbox itself, so the channel id is the inbox id.
+        "channel_id": inbox.id,
+        "name": inbox.name,
+        "channel_type": inbox.channel_type,
+        "avatar_url": "",
+        "greeting_enabled": inbox.greeting_enabled,
+        "greeting_message": inbox.greeting_message,
+        "website_url": inbox.website_url if widget else None,
+        "widget_color": inbox.widget_color if widget else None,
+        "welcome_title": inbox.welcome_title if widget else None,
+        "welcome_tagline": inbox.welcome_tagline if widget else None,
+        "website_token": inbox.website_token,
+        "web_widget_script": embed_script(inbox, base_url) if widget else None,
+        "inbox_identifier": inbox.inbox_identifier,
+        "webhook_url": inbox.webhook_url or None,
+        "hmac_mandatory": inbox.hmac_mandatory,
+        "enable_email_collect": False,
+        "csat_survey_enabled": False,
+        "working_hours_enabled": False,
+        "allow_messages_after_resolved": True,
+        "enable_auto_assignment": False,
+        "created_at": inbox.created_at.isoformat(),
+        "updated_at": inbox.updated_at.isoformat(),
+    }
+    if show_secrets:
+        body["hmac_token"] = inbox.hmac_token
+    return body

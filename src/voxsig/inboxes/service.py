@@ -1,0 +1,59 @@
+"""Creating, changing and finding inboxes, always within one account."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voxsig.errors import NotFound
+from voxsig.kit.tokens import new_token
+from voxsig.models import Inbox
+from voxsig.models.inbox import API, WEB_WIDGET
+
+CHANNEL_TYPES = {"web_widget": WEB_WIDGET, "api": API}
+
+
+async def list_inboxes(session: AsyncSession, account_id: int) -> list[Inbox]:
+    rows = await session.scalars(select(Inbox).where(Inbox.account_id == account_id)
+                                 .order_by(Inbox.id))
+    return list(rows)
+
+
+async def get_inbox(session: AsyncSession, account_id: int, inbox_id: int) -> Inbox:
+    inbox = await session.scalar(
+        select(Inbox).where(Inbox.account_id == account_id, Inbox.id == inbox_id)
+    )
+    if inbox is None:
+        raise NotFound(f"No inbox {inbox_id} in this account", field="inbox_id")
+    return inbox
+
+
+async def create_inbox(
+    session: AsyncSession, account_id: int, name: str, channel: str, fields: dict[str, Any]
+) -> Inbox:
+    channel_type = CHANNEL_TYPES[channel]
+    inbox = Inbox(
+        account_id=account_id,
+        name=name,
+        channel_type=channel_type,
+        hmac_token=new_token(24),
+        website_token=new_token(18) if channel_type == WEB_WIDGET else None,
+        inbox_identifier=new_token(18) if channel_type == API else None,
+    )
+    apply_changes(inbox, fields)
+    session.add(inbox)
+    await session.flush()
+    return inbox
+
+
+def apply_changes(inbox: Inbox, fields: dict[str, Any]) -> None:
+    for key, value in fields.items():
+        if value is not None and hasattr(inbox, key) and key != "type":
+            setattr(inbox, key, str(value) if key == "webhook_url" else value)
+
+
+async def delete_inbox(session: AsyncSession, inbox: Inbox) -> None:
+    await session.delete(inbox)
+    await session.flush()

@@ -1,0 +1,28 @@
+"""Applying Alembic migrations from the package, so `voxsig migrate` works wherever installed."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", database_url)
+    return config
+
+
+def upgrade(database_url: str) -> None:
+    """Brings the database to the newest schema; safe to run on every start."""
+    command.upgrade(alembic_config(database_url), "head")
+
+
+async def upgrade_async(database_url: str) -> None:
+    # env.py runs its own event loop, so it needs a thread of its own when called from a loop.
+    await asyncio.to_thread(upgrade, database_url)

@@ -1,0 +1,23 @@
+"""SQLAlchemy tables. Imports nothing from the domain packages."""
+
+from voxsig.models.account import Account
+from voxsig.models.base import Base
+from voxsig.models.contact import Contact, ContactInbox
+from voxsig.models.conversation import Conversation, ConversationLabel
+from voxsig.models.inbox import Inbox
+from voxsig.models.message import Message
+from voxsig.models.user import AccessToken, AccountUser, User
+
+__all__ = [
+    "AccessToken",
+    "Account",
+    "AccountUser",
+    "Base",
+    "Contact",
+    "ContactInbox",
+    "Conversation",
+    "ConversationLabel",
+    "Inbox",
+    "Message",
+    "User",
+]

@@ -1,0 +1,46 @@
+"""Messages of a conversation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from voxsig.models.base import Base, Timestamps
+
+INCOMING, OUTGOING, ACTIVITY, TEMPLATE = 0, 1, 2, 3
+MESSAGE_TYPES = {"incoming": INCOMING, "outgoing": OUTGOING, "activity": ACTIVITY,
+                 "template": TEMPLATE}
+CONTENT_TYPES = (
+    "text", "input_text", "input_textarea", "input_email", "input_select", "cards", "form",
+    "article", "incoming_email", "input_csat",
+)
+MESSAGE_STATUSES = ("sent", "delivered", "read", "failed")
+DELETED_CONTENT = "This message was deleted"
+
+
+class Message(Timestamps, Base):
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_conversation_id_id", "conversation_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    inbox_id: Mapped[int] = mapped_column(ForeignKey("inboxes.id", ondelete="CASCADE"))
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE")
+    )
+    content: Mapped[str | None] = mapped_column(Text)
+    message_type: Mapped[int]
+    content_type: Mapped[str] = mapped_column(String(32), default="text")
+    content_attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    private: Mapped[bool] = mapped_column(default=False)
+    source_id: Mapped[str | None] = mapped_column(String(255))
+    # Exactly one of these is set, except for activity messages, which have no sender.
+    sender_contact_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contacts.id", ondelete="SET NULL")
+    )
+    sender_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(16), default="sent")

@@ -1,0 +1,51 @@
+"""Routes: /api/v1/profile and /api/v1/accounts/{account_id}/agents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from voxsig.deps import AdminCtx, Ctx, CurrentUser, DbSession
+from voxsig.users import service
+from voxsig.users.schemas import AgentCreate, AgentUpdate, agent_json, profile_json
+
+router = APIRouter(prefix="/api/v1", tags=["agents"])
+
+
+@router.get("/profile")
+async def get_profile(user: CurrentUser, session: DbSession) -> dict[str, Any]:
+    return profile_json(user, await service.memberships(session, user))
+
+
+@router.get("/accounts/{account_id}/agents")
+async def list_agents(ctx: Ctx) -> list[dict[str, Any]]:
+    members = await service.list_members(ctx.session, ctx.account.id)
+    return [agent_json(m.user, m.membership) for m in members]
+
+
+@router.post("/accounts/{account_id}/agents")
+async def add_agent(ctx: AdminCtx, body: AgentCreate) -> dict[str, Any]:
+    member = await service.add_member(ctx.session, ctx.account.id, body.name, body.email,
+                                      body.role)
+    return agent_json(member.user, member.membership)
+
+
+@router.get("/accounts/{account_id}/agents/{agent_id}")
+async def get_agent(ctx: Ctx, agent_id: int) -> dict[str, Any]:
+    member = await service.get_member(ctx.session, ctx.account.id, agent_id)
+    return agent_json(member.user, member.membership)
+
+
+@router.patch("/accounts/{account_id}/agents/{agent_id}")
+async def update_agent(ctx: AdminCtx, agent_id: int, body: AgentUpdate) -> dict[str, Any]:
+    member = await service.get_member(ctx.session, ctx.account.id, agent_id)
+    member = await service.update_member(ctx.session, member, body.name, body.role)
+    return agent_json(member.user, member.membership)
+
+
+@router.delete("/accounts/{account_id}/agents/{agent_id}")
+async def remove_agent(ctx: AdminCtx, agent_id: int) -> Response:
+    member = await service.get_member(ctx.session, ctx.account.id, agent_id)
+    await service.remove_member(ctx.session, member)
+    return Response(status_code=200)
