@@ -34,13 +34,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await db.dispose()
 
-    app = FastAPI(title="Voxsig", version=__version__, lifespan=lifespan,
-                  description="Customer messaging with a Chatwoot-compatible API and webhooks "
-                              "that are never lost.")
+    app = FastAPI(
+        title="Voxsig",
+        version=__version__,
+        lifespan=lifespan,
+        description="Customer messaging with a Chatwoot-compatible API and webhooks "
+        "that are never lost.",
+    )
     app.state.settings = settings
     install_error_handlers(app)
-    for router in (users_router, inboxes_router, contacts_router, conversations_router,
-                   messages_router, public_router):
+    for router in (
+        users_router,
+        inboxes_router,
+        contacts_router,
+        conversations_router,
+        messages_router,
+        public_router,
+    ):
         app.include_router(router)
 
     @app.get("/health", tags=["health"])
@@ -49,8 +59,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             async with app.state.db.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
         except Exception as exc:  # any database failure means unhealthy, whatever its class
-            return JSONResponse({"status": "unavailable", "database": str(exc)[:200]},
-                                status_code=503)
+            return JSONResponse(
+                {"status": "unavailable", "database": str(exc)[:200]}, status_code=503
+            )
         return JSONResponse({"status": "ok", "version": __version__})
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

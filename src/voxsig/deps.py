@@ -65,11 +65,13 @@ class AccountContext:
 async def account_context(
     session: DbSession, user: CurrentUser, account_id: Annotated[int, Path()]
 ) -> AccountContext:
-    row = (await session.execute(
-        select(Account, AccountUser.role)
-        .join(AccountUser, AccountUser.account_id == Account.id)
-        .where(Account.id == account_id, AccountUser.user_id == user.id)
-    )).first()
+    row = (
+        await session.execute(
+            select(Account, AccountUser.role)
+            .join(AccountUser, AccountUser.account_id == Account.id)
+            .where(Account.id == account_id, AccountUser.user_id == user.id)
+        )
+    ).first()
     if row is None:
         # 404, not 403: another account's existence is not ours to reveal.
         raise NotFound(f"No account {account_id}")

@@ -48,7 +48,9 @@ class Conflict(ApiError):
     code = "conflict"
 
 
-def error_body(code: str, message: str, errors: list[dict[str, str]] | None = None) -> dict[str, Any]:
+def error_body(
+    code: str, message: str, errors: list[dict[str, str]] | None = None
+) -> dict[str, Any]:
     return {"error": code, "message": message, "errors": errors or []}
 
 
@@ -70,8 +72,9 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
         if err.get("type") == "json_invalid":
             message = "The body is not valid JSON: " + str(err.get("ctx", {}).get("error", ""))
             return JSONResponse(
-                error_body("malformed_json", message.strip(": "), [{"field": "body",
-                                                                      "message": message}]),
+                error_body(
+                    "malformed_json", message.strip(": "), [{"field": "body", "message": message}]
+                ),
                 status_code=400,
             )
         errors.append({"field": _field_name(tuple(err["loc"])), "message": err["msg"]})
@@ -83,15 +86,21 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
     code = codes.get(exc.status_code, "http_error")
-    return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code,
-                        headers=exc.headers)
+    return JSONResponse(
+        error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+    )
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return JSONResponse(error_body("internal_error", "Something went wrong on our side; it is "
-                                   "logged. Try again, and report it if it persists."),
-                        status_code=500)
+    return JSONResponse(
+        error_body(
+            "internal_error",
+            "Something went wrong on our side; it is "
+            "logged. Try again, and report it if it persists.",
+        ),
+        status_code=500,
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:

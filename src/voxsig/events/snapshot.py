@@ -56,8 +56,9 @@ async def _by_id(session: AsyncSession, model: type[T], ids: Iterable[int]) -> d
 async def load_message_senders(
     session: AsyncSession, messages: Sequence[Message]
 ) -> list[MessageSnapshot]:
-    contacts = await _by_id(session, Contact, (m.sender_contact_id for m in messages
-                                               if m.sender_contact_id))
+    contacts = await _by_id(
+        session, Contact, (m.sender_contact_id for m in messages if m.sender_contact_id)
+    )
     users = await _by_id(session, User, (m.sender_user_id for m in messages if m.sender_user_id))
     return [
         MessageSnapshot(
@@ -91,7 +92,9 @@ async def _last_messages(session: AsyncSession, ids: list[int]) -> dict[int, Mes
     return {m.conversation_id: m for m in rows}
 
 
-async def _unread_counts(session: AsyncSession, conversations: Sequence[Conversation]) -> dict[int, int]:
+async def _unread_counts(
+    session: AsyncSession, conversations: Sequence[Conversation]
+) -> dict[int, int]:
     """Incoming messages the agents have not seen yet (after `agent_last_seen_at`)."""
     conditions = [
         and_(Message.conversation_id == c.id, Message.created_at > c.agent_last_seen_at)
@@ -117,11 +120,16 @@ async def load_conversations(
     accounts = await _by_id(session, Account, (c.account_id for c in conversations))
     inboxes = await _by_id(session, Inbox, (c.inbox_id for c in conversations))
     contacts = await _by_id(session, Contact, (c.contact_id for c in conversations))
-    contact_inboxes = await _by_id(session, ContactInbox, (c.contact_inbox_id for c in conversations))
+    contact_inboxes = await _by_id(
+        session, ContactInbox, (c.contact_inbox_id for c in conversations)
+    )
     assignees = await _by_id(session, User, (c.assignee_id for c in conversations if c.assignee_id))
     labels = await _labels(session, ids)
     last = await _last_messages(session, ids)
-    senders = {s.message.conversation_id: s for s in await load_message_senders(session, list(last.values()))}
+    senders = {
+        s.message.conversation_id: s
+        for s in await load_message_senders(session, list(last.values()))
+    }
     unread = await _unread_counts(session, conversations)
     return [
         ConversationSnapshot(
@@ -139,5 +147,7 @@ async def load_conversations(
     ]
 
 
-async def load_conversation(session: AsyncSession, conversation: Conversation) -> ConversationSnapshot:
+async def load_conversation(
+    session: AsyncSession, conversation: Conversation
+) -> ConversationSnapshot:
     return (await load_conversations(session, [conversation]))[0]

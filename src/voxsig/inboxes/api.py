@@ -20,8 +20,11 @@ def _base_url(request: Request) -> str:
 @router.get("")
 async def list_inboxes(ctx: Ctx, request: Request) -> dict[str, Any]:
     inboxes = await service.list_inboxes(ctx.session, ctx.account.id)
-    return {"payload": [inbox_api_json(i, _base_url(request), show_secrets=ctx.is_admin)
-                        for i in inboxes]}
+    return {
+        "payload": [
+            inbox_api_json(i, _base_url(request), show_secrets=ctx.is_admin) for i in inboxes
+        ]
+    }
 
 
 @router.get("/{inbox_id}")
@@ -32,10 +35,13 @@ async def get_inbox(ctx: Ctx, inbox_id: int, request: Request) -> dict[str, Any]
 
 @router.post("")
 async def create_inbox(ctx: AdminCtx, body: InboxCreate, request: Request) -> dict[str, Any]:
-    fields = {**body.channel.model_dump(exclude={"type"}, exclude_none=True),
-              **body.model_dump(exclude={"name", "channel"}, exclude_none=True)}
-    inbox = await service.create_inbox(ctx.session, ctx.account.id, body.name, body.channel.type,
-                                       fields)
+    fields = {
+        **body.channel.model_dump(exclude={"type"}, exclude_none=True),
+        **body.model_dump(exclude={"name", "channel"}, exclude_none=True),
+    }
+    inbox = await service.create_inbox(
+        ctx.session, ctx.account.id, body.name, body.channel.type, fields
+    )
     return inbox_api_json(inbox, _base_url(request), show_secrets=True)
 
 

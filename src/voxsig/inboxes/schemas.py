@@ -56,7 +56,7 @@ def embed_script(inbox: Inbox, base_url: str) -> str:
         "<script>\n"
         "  (function(d,t) {\n"
         f'    var BASE_URL="{base}";\n'
-        '    var g=d.createElement(t),s=d.getElementsByTagName(t)[0];\n'
+        "    var g=d.createElement(t),s=d.getElementsByTagName(t)[0];\n"
         '    g.src=BASE_URL+"/packs/js/sdk.js"; g.defer=true; g.async=true;\n'
         "    s.parentNode.insertBefore(g,s);\n"
         "    g.onload=function(){\n"

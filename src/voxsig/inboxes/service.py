@@ -16,8 +16,9 @@ CHANNEL_TYPES = {"web_widget": WEB_WIDGET, "api": API}
 
 
 async def list_inboxes(session: AsyncSession, account_id: int) -> list[Inbox]:
-    rows = await session.scalars(select(Inbox).where(Inbox.account_id == account_id)
-                                 .order_by(Inbox.id))
+    rows = await session.scalars(
+        select(Inbox).where(Inbox.account_id == account_id).order_by(Inbox.id)
+    )
     return list(rows)
 
 

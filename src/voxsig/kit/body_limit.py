@@ -49,12 +49,21 @@ class BodyLimit:
                 await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps({
-            "error": "payload_too_large",
-            "message": f"The request body is larger than {self.max_bytes} bytes",
-            "errors": [{"field": "body", "message": f"at most {self.max_bytes} bytes"}],
-        }).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
+        body = json.dumps(
+            {
+                "error": "payload_too_large",
+                "message": f"The request body is larger than {self.max_bytes} bytes",
+                "errors": [{"field": "body", "message": f"at most {self.max_bytes} bytes"}],
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

@@ -51,7 +51,5 @@ class ConversationLabel(Base):
     __table_args__ = (UniqueConstraint("conversation_id", "title"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    conversation_id: Mapped[int] = mapped_column(
-        ForeignKey("conversations.id", ondelete="CASCADE")
-    )
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
     title: Mapped[str] = mapped_column(String(255), index=True)

@@ -10,11 +10,23 @@ from sqlalchemy.orm import Mapped, mapped_column
 from voxsig.models.base import Base, Timestamps
 
 INCOMING, OUTGOING, ACTIVITY, TEMPLATE = 0, 1, 2, 3
-MESSAGE_TYPES = {"incoming": INCOMING, "outgoing": OUTGOING, "activity": ACTIVITY,
-                 "template": TEMPLATE}
+MESSAGE_TYPES = {
+    "incoming": INCOMING,
+    "outgoing": OUTGOING,
+    "activity": ACTIVITY,
+    "template": TEMPLATE,
+}
 CONTENT_TYPES = (
-    "text", "input_text", "input_textarea", "input_email", "input_select", "cards", "form",
-    "article", "incoming_email", "input_csat",
+    "text",
+    "input_text",
+    "input_textarea",
+    "input_email",
+    "input_select",
+    "cards",
+    "form",
+    "article",
+    "incoming_email",
+    "input_csat",
 )
 MESSAGE_STATUSES = ("sent", "delivered", "read", "failed")
 DELETED_CONTENT = "This message was deleted"
@@ -29,9 +41,7 @@ class Message(Timestamps, Base):
         ForeignKey("accounts.id", ondelete="CASCADE"), index=True
     )
     inbox_id: Mapped[int] = mapped_column(ForeignKey("inboxes.id", ondelete="CASCADE"))
-    conversation_id: Mapped[int] = mapped_column(
-        ForeignKey("conversations.id", ondelete="CASCADE")
-    )
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
     content: Mapped[str | None] = mapped_column(Text)
     message_type: Mapped[int]
     content_type: Mapped[str] = mapped_column(String(32), default="text")

@@ -26,8 +26,7 @@ async def list_agents(ctx: Ctx) -> list[dict[str, Any]]:
 
 @router.post("/accounts/{account_id}/agents")
 async def add_agent(ctx: AdminCtx, body: AgentCreate) -> dict[str, Any]:
-    member = await service.add_member(ctx.session, ctx.account.id, body.name, body.email,
-                                      body.role)
+    member = await service.add_member(ctx.session, ctx.account.id, body.name, body.email, body.role)
     return agent_json(member.user, member.membership)
 
 

@@ -44,8 +44,11 @@ def agent_json(user: User, membership: AccountUser) -> dict[str, Any]:
 def profile_json(user: User, accounts: list[tuple[Account, AccountUser]]) -> dict[str, Any]:
     first = accounts[0][1] if accounts else None
     return {
-        **(agent_json(user, first) if first else {"id": user.id, "name": user.name,
-                                                   "email": user.email, "type": "user"}),
+        **(
+            agent_json(user, first)
+            if first
+            else {"id": user.id, "name": user.name, "email": user.email, "type": "user"}
+        ),
         "account_id": first.account_id if first else None,
         "role": first.role if first else None,
         "accounts": [{"id": a.id, "name": a.name, "role": m.role} for a, m in accounts],

@@ -51,7 +51,8 @@ async def replace_tokens(session: AsyncSession, user: User) -> str:
 
 async def user_for_token(session: AsyncSession, token: str) -> User | None:
     return await session.scalar(
-        select(User).join(AccessToken, AccessToken.user_id == User.id)
+        select(User)
+        .join(AccessToken, AccessToken.user_id == User.id)
         .where(AccessToken.token_digest == digest(token))
     )
 
@@ -68,24 +69,30 @@ async def memberships(session: AsyncSession, user: User) -> list[tuple[Account, 
 
 async def membership(session: AsyncSession, account_id: int, user_id: int) -> AccountUser | None:
     return await session.scalar(
-        select(AccountUser).where(AccountUser.account_id == account_id,
-                                  AccountUser.user_id == user_id)
+        select(AccountUser).where(
+            AccountUser.account_id == account_id, AccountUser.user_id == user_id
+        )
     )
 
 
 async def list_members(session: AsyncSession, account_id: int) -> list[Member]:
     rows = await session.execute(
-        select(User, AccountUser).join(AccountUser, AccountUser.user_id == User.id)
-        .where(AccountUser.account_id == account_id).order_by(User.id)
+        select(User, AccountUser)
+        .join(AccountUser, AccountUser.user_id == User.id)
+        .where(AccountUser.account_id == account_id)
+        .order_by(User.id)
     )
     return [Member(u, m) for u, m in rows.tuples()]
 
 
 async def get_member(session: AsyncSession, account_id: int, user_id: int) -> Member:
-    row = (await session.execute(
-        select(User, AccountUser).join(AccountUser, AccountUser.user_id == User.id)
-        .where(AccountUser.account_id == account_id, User.id == user_id)
-    )).first()
+    row = (
+        await session.execute(
+            select(User, AccountUser)
+            .join(AccountUser, AccountUser.user_id == User.id)
+            .where(AccountUser.account_id == account_id, User.id == user_id)
+        )
+    ).first()
     if row is None:
         raise NotFound(f"No agent {user_id} in this account")
     return Member(row[0], row[1])
@@ -108,10 +115,14 @@ async def add_member(
 
 
 async def count_administrators(session: AsyncSession, account_id: int) -> int:
-    return await session.scalar(
-        select(func.count()).select_from(AccountUser)
-        .where(AccountUser.account_id == account_id, AccountUser.role == "administrator")
-    ) or 0
+    return (
+        await session.scalar(
+            select(func.count())
+            .select_from(AccountUser)
+            .where(AccountUser.account_id == account_id, AccountUser.role == "administrator")
+        )
+        or 0
+    )
 
 
 async def update_member(

@@ -1,0 +1,155 @@
+"""The `voxsig` command: serve, worker, migrate, create-account."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import json
+import socket
+import sys
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+
+from voxsig import __version__
+from voxsig.config import get_settings
+
+cli = typer.Typer(
+    help="Voxsig: customer messaging with webhooks that are never lost.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+
+
+def fail(message: str) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(1)
+
+
+def _migrate_or_fail(url: str) -> None:
+    from voxsig.migrate import upgrade
+
+    try:
+        upgrade(url)
+    except Exception as exc:  # any driver error: tell the user what to fix, not a traceback
+        fail(
+            f"cannot prepare the database at {_redact(url)}: {_first_line(exc)}\n"
+            "Check VOXSIG_DATABASE_URL (e.g. postgresql+asyncpg://user:pass@host/db) "
+            "and that the database server is running."
+        )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+def _check_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                fail(
+                    f"port {port} on {host} is already in use. Stop what runs there, or choose "
+                    f"another port: VOXSIG_PORT=3001 voxsig serve"
+                )
+            fail(f"cannot listen on {host}:{port}: {exc.strerror}")
+
+
+@cli.command()
+def serve(
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="API only; run `voxsig worker` apart")
+    ] = False,
+) -> None:
+    """Apply migrations, then serve the API (and, by default, the delivery worker)."""
+    import uvicorn
+
+    from voxsig.app import create_app
+
+    settings = get_settings()
+    if no_worker:
+        settings.run_worker = False
+    url = settings.resolved_database_url()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _migrate_or_fail(url)
+    settings.resolved_secret_key()
+    _check_port_free(settings.host, settings.port)
+    base = f"http://{settings.host}:{settings.port}"
+    err.print(
+        f"[bold green]Voxsig {__version__}[/] serving on [bold]{base}[/] (database: {_redact(url)})"
+    )
+    err.print(
+        "Next: create your account with\n  .venv/bin/voxsig create-account --name 'Acme' "
+        "--email you@example.com --password 'a-long-password'\n"
+        f"then call the API with the token it prints, e.g. curl -H 'api_access_token: "
+        f"TOKEN' {base}/api/v1/profile  (API docs: {base}/docs)"
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+@cli.command()
+def migrate() -> None:
+    """Bring the database schema up to date."""
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _migrate_or_fail(settings.resolved_database_url())
+    err.print("database is up to date")
+
+
+@cli.command("create-account")
+def create_account(
+    name: Annotated[str, typer.Option(help="The account (business) name")],
+    email: Annotated[str, typer.Option(help="The first administrator's email")],
+    password: Annotated[str, typer.Option(help="The administrator's password (8+ characters)")],
+    user_name: Annotated[str | None, typer.Option(help="The administrator's display name")] = None,
+) -> None:
+    """Create an account and its first administrator; prints their ids and API token as JSON."""
+    from voxsig.accounts.service import create_account as create
+    from voxsig.db import Database
+    from voxsig.errors import ApiError
+
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    url = settings.resolved_database_url()
+    _migrate_or_fail(url)
+
+    async def run() -> dict[str, object]:
+        db = Database(url)
+        try:
+            async with db.transaction() as session:
+                made = await create(session, name, email, password, user_name)
+            return {
+                "account_id": made.account_id,
+                "user_id": made.user_id,
+                "api_access_token": made.api_access_token,
+            }
+        finally:
+            await db.dispose()
+
+    try:
+        result = asyncio.run(run())
+    except ApiError as exc:
+        fail(exc.message)
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,92 @@
+"""Routes: /api/v1/accounts/{account_id}/contacts."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+
+from voxsig.contacts import service
+from voxsig.contacts.schemas import ContactCreate, ContactFields, contact_api_json
+from voxsig.conversations.service import conversations_of_contact
+from voxsig.deps import AccountContext, Ctx
+from voxsig.events.payloads import conversation_json, inbox_json
+from voxsig.events.snapshot import load_conversations
+from voxsig.inboxes.service import get_inbox
+from voxsig.models import Contact
+
+router = APIRouter(prefix="/api/v1/accounts/{account_id}/contacts", tags=["contacts"])
+
+Page = Annotated[int, Query(ge=1, le=100_000)]
+
+
+async def _render(ctx: AccountContext, contacts: list[Contact]) -> list[dict[str, Any]]:
+    links = await service.inbox_links(ctx.session, contacts)
+    return [contact_api_json(c, ctx.account, links.get(c.id, [])) for c in contacts]
+
+
+async def _page(ctx: AccountContext, page: int, q: str | None) -> dict[str, Any]:
+    total, contacts = await service.list_contacts(ctx.session, ctx.account.id, page, q)
+    return {"meta": {"count": total, "current_page": page}, "payload": await _render(ctx, contacts)}
+
+
+@router.get("")
+async def list_contacts(ctx: Ctx, page: Page = 1) -> dict[str, Any]:
+    return await _page(ctx, page, None)
+
+
+@router.get("/search")
+async def search_contacts(
+    ctx: Ctx, q: Annotated[str, Query(max_length=255)] = "", page: Page = 1
+) -> dict[str, Any]:
+    return await _page(ctx, page, q)
+
+
+@router.post("")
+async def create_contact(ctx: Ctx, body: ContactCreate) -> dict[str, Any]:
+    inbox = await get_inbox(ctx.session, ctx.account.id, body.inbox_id) if body.inbox_id else None
+    contact = await service.create_contact(
+        ctx.session, ctx.account.id, body.model_dump(exclude={"inbox_id", "source_id"})
+    )
+    link = None
+    if inbox is not None:
+        link = await service.link_to_inbox(ctx.session, contact, inbox, body.source_id)
+    return {
+        "payload": {
+            "contact": (await _render(ctx, [contact]))[0],
+            "contact_inbox": {
+                "inbox": inbox_json(inbox) if inbox else None,
+                "inbox_id": inbox.id if inbox else None,
+                "source_id": link.source_id if link else None,
+            },
+        }
+    }
+
+
+@router.get("/{contact_id}")
+async def get_contact(ctx: Ctx, contact_id: int) -> dict[str, Any]:
+    contact = await service.get_contact(ctx.session, ctx.account.id, contact_id)
+    return {"payload": (await _render(ctx, [contact]))[0]}
+
+
+@router.put("/{contact_id}")
+@router.patch("/{contact_id}")
+async def update_contact(ctx: Ctx, contact_id: int, body: ContactFields) -> dict[str, Any]:
+    contact = await service.get_contact(ctx.session, ctx.account.id, contact_id)
+    await service.update_contact(ctx.session, contact, body.model_dump(exclude_unset=True))
+    return {"payload": (await _render(ctx, [contact]))[0]}
+
+
+@router.delete("/{contact_id}")
+async def delete_contact(ctx: Ctx, contact_id: int) -> Response:
+    contact = await service.get_contact(ctx.session, ctx.account.id, contact_id)
+    await service.delete_contact(ctx.session, contact)
+    return Response(status_code=200)
+
+
+@router.get("/{contact_id}/conversations")
+async def contact_conversations(ctx: Ctx, contact_id: int) -> dict[str, Any]:
+    contact = await service.get_contact(ctx.session, ctx.account.id, contact_id)
+    conversations = await conversations_of_contact(ctx.session, contact)
+    snapshots = await load_conversations(ctx.session, conversations)
+    return {"payload": [conversation_json(s) for s in snapshots]}

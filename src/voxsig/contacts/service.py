@@ -1,0 +1,164 @@
+"""Contacts within one account, and the contact_inbox that ties a contact to an inbox."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voxsig.errors import Invalid, NotFound
+from voxsig.kit.tokens import new_uuid
+from voxsig.models import Contact, ContactInbox, Inbox
+
+PAGE_SIZE = 15
+
+
+async def get_contact(session: AsyncSession, account_id: int, contact_id: int) -> Contact:
+    contact = await session.scalar(
+        select(Contact).where(Contact.account_id == account_id, Contact.id == contact_id)
+    )
+    if contact is None:
+        raise NotFound(f"No contact {contact_id} in this account", field="contact_id")
+    return contact
+
+
+def _search(account_id: int, q: str | None) -> Any:
+    query = select(Contact).where(Contact.account_id == account_id)
+    if q:
+        pattern = f"%{q.lower()}%"
+        query = query.where(
+            or_(
+                func.lower(Contact.name).like(pattern),
+                func.lower(Contact.email).like(pattern),
+                Contact.phone_number.like(f"%{q}%"),
+                func.lower(Contact.identifier).like(pattern),
+            )
+        )
+    return query
+
+
+async def list_contacts(
+    session: AsyncSession, account_id: int, page: int, q: str | None = None
+) -> tuple[int, list[Contact]]:
+    query = _search(account_id, q)
+    total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = await session.scalars(
+        query.order_by(Contact.id.desc()).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)
+    )
+    return total, list(rows)
+
+
+async def _check_unique(
+    session: AsyncSession, account_id: int, fields: dict[str, Any], contact_id: int | None = None
+) -> None:
+    for key in ("email", "identifier", "phone_number"):
+        value = fields.get(key)
+        if not value:
+            continue
+        column = getattr(Contact, key)
+        query = select(Contact.id).where(Contact.account_id == account_id, column == value)
+        if contact_id is not None:
+            query = query.where(Contact.id != contact_id)
+        if await session.scalar(query):
+            raise Invalid(f"{key.replace('_', ' ').capitalize()} has already been taken", field=key)
+
+
+async def create_contact(session: AsyncSession, account_id: int, fields: dict[str, Any]) -> Contact:
+    fields = {k: v for k, v in fields.items() if v is not None}
+    if fields.get("email"):
+        fields["email"] = fields["email"].lower()
+    await _check_unique(session, account_id, fields)
+    contact = Contact(account_id=account_id, **fields)
+    session.add(contact)
+    await session.flush()
+    return contact
+
+
+async def update_contact(
+    session: AsyncSession, contact: Contact, fields: dict[str, Any]
+) -> Contact:
+    if fields.get("email"):
+        fields["email"] = fields["email"].lower()
+    await _check_unique(session, contact.account_id, fields, contact.id)
+    for key, value in fields.items():
+        if key in ("custom_attributes", "additional_attributes"):
+            value = {**getattr(contact, key), **(value or {})}
+        setattr(contact, key, value)
+    await session.flush()
+    return contact
+
+
+async def delete_contact(session: AsyncSession, contact: Contact) -> None:
+    await session.delete(contact)
+    await session.flush()
+
+
+async def link_to_inbox(
+    session: AsyncSession,
+    contact: Contact,
+    inbox: Inbox,
+    source_id: str | None = None,
+    hmac_verified: bool = False,
+) -> ContactInbox:
+    """The contact's identity in `inbox`: `source_id` if given (unique in the inbox), else a UUID."""
+    if source_id:
+        taken = await session.scalar(
+            select(ContactInbox).where(
+                ContactInbox.inbox_id == inbox.id, ContactInbox.source_id == source_id
+            )
+        )
+        if taken is not None:
+            if taken.contact_id == contact.id:
+                return taken
+            raise Invalid(
+                "source_id is already used by another contact of this inbox", field="source_id"
+            )
+    link = ContactInbox(
+        contact_id=contact.id,
+        inbox_id=inbox.id,
+        source_id=source_id or new_uuid(),
+        hmac_verified=hmac_verified,
+    )
+    session.add(link)
+    await session.flush()
+    return link
+
+
+async def find_contact_inbox(
+    session: AsyncSession, inbox_id: int, source_id: str
+) -> ContactInbox | None:
+    return await session.scalar(
+        select(ContactInbox).where(
+            ContactInbox.inbox_id == inbox_id, ContactInbox.source_id == source_id
+        )
+    )
+
+
+async def contact_inbox_for(
+    session: AsyncSession, contact_id: int, inbox_id: int
+) -> ContactInbox | None:
+    return await session.scalar(
+        select(ContactInbox)
+        .where(ContactInbox.contact_id == contact_id, ContactInbox.inbox_id == inbox_id)
+        .order_by(ContactInbox.id.desc())
+        .limit(1)
+    )
+
+
+async def inbox_links(
+    session: AsyncSession, contacts: Sequence[Contact]
+) -> dict[int, list[tuple[ContactInbox, Inbox]]]:
+    if not contacts:
+        return {}
+    rows = await session.execute(
+        select(ContactInbox, Inbox)
+        .join(Inbox, Inbox.id == ContactInbox.inbox_id)
+        .where(ContactInbox.contact_id.in_([c.id for c in contacts]))
+        .order_by(ContactInbox.id)
+    )
+    out: dict[int, list[tuple[ContactInbox, Inbox]]] = {}
+    for link, inbox in rows.tuples():
+        out.setdefault(link.contact_id, []).append((link, inbox))
+    return out

@@ -1,0 +1,1 @@
+"""Conversations: their lifecycle, tracked attributes and activity messages."""

@@ -1,0 +1,230 @@
+"""Routes: /api/v1/accounts/{account_id}/conversations."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+
+from voxsig.contacts.service import (
+    contact_inbox_for,
+    find_contact_inbox,
+    get_contact,
+    link_to_inbox,
+)
+from voxsig.conversations import service
+from voxsig.conversations.schemas import (
+    Assignment,
+    ConversationCreate,
+    ConversationUpdate,
+    CustomAttributes,
+    Labels,
+    TogglePriority,
+    ToggleStatus,
+)
+from voxsig.conversations.service import Actor, ListFilter
+from voxsig.deps import AccountContext, Ctx
+from voxsig.errors import Invalid
+from voxsig.events.payloads import conversation_json
+from voxsig.events.snapshot import load_conversation, load_conversations
+from voxsig.inboxes.service import get_inbox
+from voxsig.messages.service import create_message
+from voxsig.models import Conversation
+from voxsig.models.message import OUTGOING
+from voxsig.users.schemas import agent_json
+from voxsig.users.service import get_member
+
+router = APIRouter(prefix="/api/v1/accounts/{account_id}/conversations", tags=["conversations"])
+
+StatusFilter = Annotated[str, Query(pattern="^(open|resolved|pending|snoozed|all)$")]
+AssigneeType = Annotated[str, Query(pattern="^(me|mine|unassigned|assigned|all)$")]
+
+
+def _filter(
+    status: str,
+    assignee_type: str,
+    inbox_id: int | None,
+    labels: list[str] | None,
+    q: str | None,
+    page: int,
+) -> ListFilter:
+    return ListFilter(
+        status=status,
+        assignee_type=assignee_type,
+        inbox_id=inbox_id,
+        labels=labels or [],
+        q=q or None,
+        page=page,
+    )
+
+
+@router.get("")
+async def list_conversations(
+    ctx: Ctx,
+    status: StatusFilter = "open",
+    assignee_type: AssigneeType = "all",
+    inbox_id: int | None = None,
+    q: Annotated[str | None, Query(max_length=255)] = None,
+    labels: Annotated[list[str] | None, Query(alias="labels[]")] = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+) -> dict[str, Any]:
+    f = _filter(status, assignee_type, inbox_id, labels, q, page)
+    meta = await service.counts(ctx.session, ctx.account.id, ctx.user.id, f)
+    rows = await service.list_conversations(ctx.session, ctx.account.id, ctx.user.id, f)
+    snapshots = await load_conversations(ctx.session, rows)
+    return {"data": {"meta": meta, "payload": [conversation_json(s) for s in snapshots]}}
+
+
+@router.get("/meta")
+async def conversations_meta(
+    ctx: Ctx,
+    status: StatusFilter = "open",
+    inbox_id: int | None = None,
+    q: Annotated[str | None, Query(max_length=255)] = None,
+    labels: Annotated[list[str] | None, Query(alias="labels[]")] = None,
+) -> dict[str, Any]:
+    f = _filter(status, "all", inbox_id, labels, q, 1)
+    return {"meta": await service.counts(ctx.session, ctx.account.id, ctx.user.id, f)}
+
+
+async def _rendered(ctx: AccountContext, conversation: Conversation) -> dict[str, Any]:
+    return conversation_json(await load_conversation(ctx.session, conversation))
+
+
+@router.post("")
+async def create_conversation(ctx: Ctx, body: ConversationCreate) -> dict[str, Any]:
+    inbox = await get_inbox(ctx.session, ctx.account.id, body.inbox_id)
+    link = (
+        await find_contact_inbox(ctx.session, inbox.id, body.source_id) if body.source_id else None
+    )
+    if link is None:
+        if body.contact_id is None:
+            raise Invalid(
+                "Give the contact_id, or the source_id of a contact in this inbox",
+                field="source_id" if body.source_id else "contact_id",
+            )
+        contact = await get_contact(ctx.session, ctx.account.id, body.contact_id)
+        link = (
+            await contact_inbox_for(ctx.session, contact.id, inbox.id)
+            if not body.source_id
+            else None
+        )
+        link = link or await link_to_inbox(ctx.session, contact, inbox, body.source_id)
+    elif body.contact_id is not None and link.contact_id != body.contact_id:
+        raise Invalid("source_id belongs to another contact", field="source_id")
+    conversation = await service.create_conversation(
+        ctx.session,
+        inbox,
+        link,
+        status=body.status,
+        assignee_id=body.assignee_id,
+        additional_attributes=body.additional_attributes,
+        custom_attributes=body.custom_attributes,
+    )
+    if body.message is not None:
+        await create_message(
+            ctx.session,
+            conversation,
+            Actor(user=ctx.user),
+            content=body.message.content,
+            message_type=OUTGOING,
+        )
+    return await _rendered(ctx, conversation)
+
+
+@router.get("/{conversation_id}")
+async def get_conversation(ctx: Ctx, conversation_id: int) -> dict[str, Any]:
+    return await _rendered(
+        ctx, await service.get_conversation(ctx.session, ctx.account.id, conversation_id)
+    )
+
+
+@router.patch("/{conversation_id}")
+async def update_conversation(
+    ctx: Ctx, conversation_id: int, body: ConversationUpdate
+) -> dict[str, Any]:
+    conversation = await service.get_conversation(ctx.session, ctx.account.id, conversation_id)
+    await service.apply_changes(ctx.session, conversation, Actor(user=ctx.user), body.wanted())
+    return await _rendered(ctx, conversation)
+
+
+@router.post("/{conversation_id}/toggle_status")
+async def toggle_status(ctx: Ctx, conversation_id: int, body: ToggleStatus) -> dict[str, Any]:
+    conversation = await service.get_conversation(ctx.session, ctx.account.id, conversation_id)
+    status = service.toggled_status(conversation.status, body.status)
+    wanted: dict[str, Any] = {"status": status}
+    if status == "snoozed":
+        wanted["snoozed_until"] = body.snoozed_until
+    await service.apply_changes(ctx.session, conversation, Actor(user=ctx.user), wanted)
+    return {
+        "payload": {
+            "success": True,
+            "current_status": conversation.status,
+            "conversation_id": conversation.display_id,
+            "snoozed_until": body.snoozed_until and int(body.snoozed_until.timestamp()),
+        }
+    }
+
+
+@router.post("/{conversation_id}/toggle_priority")
+async def toggle_priority(ctx: Ctx, conversation_id: int, body: TogglePriority) -> Response:
+    conversation = await service.get_conversation(ctx.session, ctx.account.id, conversation_id)
+    priority = None if body.priority == "none" else body.priority
+    await service.apply_changes(
+        ctx.session, conversation, Actor(user=ctx.user), {"priority": priority}
+    )
+    return Response(status_code=200)
+
+
+@router.post("/{conversation_id}/assignments")
+async def assign(ctx: Ctx, conversation_id: int, body: Assignment) -> dict[str, Any] | None:
+    conversation = await service.get_conversation(ctx.session, ctx.account.id, conversation_id)
+    await service.apply_changes(
+        ctx.session, conversation, Actor(user=ctx.user), {"assignee_id": body.assignee_id}
+    )
+    if body.assignee_id is None:
+        return None
+    member = await get_member(ctx.session, ctx.account.id, body.assignee_id)
+    return agent_json(member.user, member.membership)
+
+
+@router.get("/{conversation_id}/labels")
+async def get_labels(ctx: Ctx, conversation_id: int) -> dict[str, Any]:
+    conversation = await service.get_conversation(ctx.session, ctx.account.id, conversation_id)
+    return {"payload": await service.labels_of(ctx.session, conversation)}
+
+
+@router.post("/{conversation_id}/labels")
+async def set_labels(ctx: Ctx, conversation_id: int, body: Labels) -> dict[str, Any]:
+    conversation = await service.get_conversation(ctx.session, ctx.account.id, conversation_id)
+    await service.apply_changes(
+        ctx.session, conversation, Actor(user=ctx.user), {"labels": body.labels}
+    )
+    return {"payload": await service.labels_of(ctx.session, conversation)}
+
+
+@router.post("/{conversation_id}/custom_attributes")
+async def set_custom_attributes(
+    ctx: Ctx, conversation_id: int, body: CustomAttributes
+) -> dict[str, Any]:
+    conversation = await service.get_conversation(ctx.session, ctx.account.id, conversation_id)
+    await service.apply_changes(
+        ctx.session,
+        conversation,
+        Actor(user=ctx.user),
+        {"custom_attributes": body.custom_attributes},
+    )
+    return {"custom_attributes": conversation.custom_attributes}
+
+
+@router.post("/{conversation_id}/update_last_seen")
+async def update_last_seen(ctx: Ctx, conversation_id: int) -> dict[str, Any]:
+    conversation = await service.get_conversation(ctx.session, ctx.account.id, conversation_id)
+    service.mark_seen(conversation, by_agent=True)
+    await ctx.session.flush()
+    return {
+        "id": conversation.display_id,
+        "agent_last_seen_at": int(conversation.agent_last_seen_at.timestamp())
+        if conversation.agent_last_seen_at
+        else 0,
+    }

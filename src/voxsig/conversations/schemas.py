@@ -1,0 +1,97 @@
+"""Conversation request bodies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from voxsig.kit.clock import from_unix
+from voxsig.kit.schema import Body
+
+Status = Literal["open", "resolved", "pending", "snoozed"]
+Priority = Literal["low", "medium", "high", "urgent"]
+LABEL_PATTERN = r"^[\w\-]{1,255}$"
+
+
+def _timestamp(value: Any) -> datetime | None:
+    """Chatwoot sends snoozed_until as unix seconds; ISO strings are accepted too."""
+    if value is None or isinstance(value, datetime):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return from_unix(value)
+    if isinstance(value, str):
+        if value.isdigit():
+            return from_unix(int(value))
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    raise ValueError("must be a unix timestamp")
+
+
+class FirstMessage(Body):
+    content: str = Field(min_length=1, max_length=150_000)
+
+
+class ConversationCreate(Body):
+    inbox_id: int
+    source_id: str | None = Field(default=None, min_length=1, max_length=255)
+    contact_id: int | None = None
+    status: Status = "open"
+    assignee_id: int | None = None
+    additional_attributes: dict[str, Any] = Field(default_factory=dict)
+    custom_attributes: dict[str, Any] = Field(default_factory=dict)
+    message: FirstMessage | None = None
+
+
+class ConversationUpdate(Body):
+    status: Status | None = None
+    assignee_id: int | None = None
+    priority: Priority | Literal["none"] | None = None
+    snoozed_until: datetime | None = None
+    custom_attributes: dict[str, Any] | None = None
+    additional_attributes: dict[str, Any] | None = None
+
+    _ts = field_validator("snoozed_until", mode="before")(_timestamp)
+
+    def wanted(self) -> dict[str, Any]:
+        sent = self.model_dump(exclude_unset=True)
+        if sent.get("priority") == "none":
+            sent["priority"] = None
+        for key in ("custom_attributes", "additional_attributes", "status"):
+            if key in sent and sent[key] is None:
+                del sent[key]
+        return sent
+
+
+class ToggleStatus(Body):
+    status: Status | None = None
+    snoozed_until: datetime | None = None
+
+    _ts = field_validator("snoozed_until", mode="before")(_timestamp)
+
+
+class TogglePriority(Body):
+    priority: Priority | Literal["none"] | None
+
+
+class Assignment(Body):
+    assignee_id: int | None
+
+
+class Labels(Body):
+    labels: list[str] = Field(max_length=100)
+
+    @field_validator("labels")
+    @classmethod
+    def _lowercase(cls, labels: list[str]) -> list[str]:
+        import re
+
+        cleaned = [label.strip().lower() for label in labels]
+        for label in cleaned:
+            if not re.match(LABEL_PATTERN, label):
+                raise ValueError(f"{label!r} is not a label: use letters, digits, - and _")
+        return cleaned
+
+
+class CustomAttributes(Body):
+    custom_attributes: dict[str, Any]

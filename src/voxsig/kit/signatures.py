@@ -1,0 +1,14 @@
+"""HMAC-SHA256 hex digests, compared in constant time (identity verification of contacts)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+
+def hmac_hex(secret: str, value: str) -> str:
+    return hmac.new(secret.encode(), value.encode(), hashlib.sha256).hexdigest()
+
+
+def hmac_matches(secret: str, value: str, given: str) -> bool:
+    return hmac.compare_digest(hmac_hex(secret, value), given.strip().lower())

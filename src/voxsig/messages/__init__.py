@@ -1,0 +1,1 @@
+"""Messages: created by contacts, agents, or the system (activity)."""

@@ -1,0 +1,101 @@
+"""Routes: messages of a conversation, and Chatwoot's flat /messages/{id} paths."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from voxsig.conversations.service import Actor, get_conversation
+from voxsig.deps import AccountContext, Ctx
+from voxsig.events.payloads import message_json
+from voxsig.events.snapshot import load_conversation, load_message_senders
+from voxsig.messages import service
+from voxsig.messages.schemas import MessageCreate, MessageUpdate
+from voxsig.models import Conversation, Message
+
+router = APIRouter(prefix="/api/v1/accounts/{account_id}", tags=["messages"])
+NESTED = "/conversations/{conversation_id}/messages"
+
+
+async def _render(
+    ctx: AccountContext, conversation: Conversation, messages: list[Message]
+) -> list[dict[str, Any]]:
+    conv = await load_conversation(ctx.session, conversation)
+    snaps = await load_message_senders(ctx.session, messages)
+    return [message_json(s, conv, nested=False) for s in snaps]
+
+
+@router.get(NESTED)
+async def list_messages(
+    ctx: Ctx, conversation_id: int, before: int | None = None, after: int | None = None
+) -> dict[str, Any]:
+    conversation = await get_conversation(ctx.session, ctx.account.id, conversation_id)
+    messages = await service.list_messages(ctx.session, conversation, before, after)
+    rendered = await _render(ctx, conversation, messages)
+    return {
+        "meta": {
+            "contact_last_seen_at": conversation.contact_last_seen_at
+            and int(conversation.contact_last_seen_at.timestamp()),
+            "agent_last_seen_at": conversation.agent_last_seen_at
+            and int(conversation.agent_last_seen_at.timestamp()),
+        },
+        "payload": rendered,
+    }
+
+
+@router.post(NESTED)
+async def create_message(ctx: Ctx, conversation_id: int, body: MessageCreate) -> dict[str, Any]:
+    conversation = await get_conversation(ctx.session, ctx.account.id, conversation_id)
+    created = await service.create_message(
+        ctx.session,
+        conversation,
+        Actor(user=ctx.user),
+        content=body.content,
+        message_type=int(body.message_type),
+        private=body.private,
+        content_type=body.content_type,
+        content_attributes=body.content_attributes,
+        source_id=body.source_id,
+    )
+    return (await _render(ctx, conversation, [created.message]))[0]
+
+
+async def _update(ctx: AccountContext, message: Message, body: MessageUpdate) -> dict[str, Any]:
+    await service.update_message(ctx.session, message, body.model_dump(exclude_unset=True))
+    conversation = await ctx.session.get(Conversation, message.conversation_id)
+    assert conversation is not None
+    return (await _render(ctx, conversation, [message]))[0]
+
+
+async def _delete(ctx: AccountContext, message: Message) -> Response:
+    await service.delete_message(ctx.session, message)
+    return Response(status_code=200)
+
+
+@router.patch(NESTED + "/{message_id}")
+async def update_nested(
+    ctx: Ctx, conversation_id: int, message_id: int, body: MessageUpdate
+) -> dict[str, Any]:
+    conversation = await get_conversation(ctx.session, ctx.account.id, conversation_id)
+    message = await service.get_message(ctx.session, ctx.account.id, message_id, conversation)
+    return await _update(ctx, message, body)
+
+
+@router.delete(NESTED + "/{message_id}")
+async def delete_nested(ctx: Ctx, conversation_id: int, message_id: int) -> Response:
+    conversation = await get_conversation(ctx.session, ctx.account.id, conversation_id)
+    message = await service.get_message(ctx.session, ctx.account.id, message_id, conversation)
+    return await _delete(ctx, message)
+
+
+@router.patch("/messages/{message_id}")
+async def update_flat(ctx: Ctx, message_id: int, body: MessageUpdate) -> dict[str, Any]:
+    message = await service.get_message(ctx.session, ctx.account.id, message_id)
+    return await _update(ctx, message, body)
+
+
+@router.delete("/messages/{message_id}")
+async def delete_flat(ctx: Ctx, message_id: int) -> Response:
+    message = await service.get_message(ctx.session, ctx.account.id, message_id)
+    return await _delete(ctx, message)

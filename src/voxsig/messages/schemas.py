@@ -1,0 +1,37 @@
+"""Message request bodies."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from voxsig.kit.schema import Body
+from voxsig.models.message import CONTENT_TYPES, MESSAGE_STATUSES, MESSAGE_TYPES
+
+ContentType = Literal[CONTENT_TYPES]  # type: ignore[valid-type]
+MessageStatus = Literal[MESSAGE_STATUSES]  # type: ignore[valid-type]
+
+
+class MessageCreate(Body):
+    content: str | None = Field(default=None, max_length=150_000)
+    message_type: int | str = "outgoing"
+    private: bool = False
+    content_type: ContentType = "text"
+    content_attributes: dict[str, Any] = Field(default_factory=dict)
+    source_id: str | None = Field(default=None, max_length=255)
+
+    @field_validator("message_type")
+    @classmethod
+    def _known_type(cls, value: int | str) -> int:
+        """Names as Chatwoot's API takes them (incoming, outgoing), or their numbers 0 and 1."""
+        number = MESSAGE_TYPES.get(value) if isinstance(value, str) else value
+        if number not in (0, 1):
+            raise ValueError("must be 'incoming' or 'outgoing' (or 0 / 1)")
+        return number
+
+
+class MessageUpdate(Body):
+    content: str | None = Field(default=None, max_length=150_000)
+    content_attributes: dict[str, Any] | None = None
+    status: MessageStatus | None = None

@@ -1,0 +1,144 @@
+"""Message rules: who may send what, and what a new message does to its conversation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voxsig.conversations.service import Actor, Changes, apply_changes, touch
+from voxsig.errors import Invalid, NotFound
+from voxsig.kit.clock import utcnow
+from voxsig.models import Contact, Conversation, Message
+from voxsig.models.message import ACTIVITY, DELETED_CONTENT, INCOMING, OUTGOING
+
+PAGE_SIZE = 20
+# Content types whose message is a question to answer, so they need no text.
+INTERACTIVE = ("input_select", "input_email", "form", "cards", "input_csat", "article")
+
+
+@dataclass
+class NewMessage:
+    message: Message
+    conversation_changes: Changes
+
+
+async def create_message(
+    session: AsyncSession,
+    conversation: Conversation,
+    actor: Actor,
+    *,
+    content: str | None,
+    message_type: int,
+    private: bool = False,
+    content_type: str = "text",
+    content_attributes: dict[str, Any] | None = None,
+    source_id: str | None = None,
+) -> NewMessage:
+    if message_type == ACTIVITY:
+        raise Invalid("Activity messages are written by Voxsig itself", field="message_type")
+    if not (content or "").strip() and content_type not in INTERACTIVE:
+        raise Invalid("A message needs content", field="content")
+    if message_type == INCOMING:
+        private = False
+        if actor.contact is None:
+            actor = Actor(contact=await session.get(Contact, conversation.contact_id))
+    now = utcnow()
+    message = Message(
+        account_id=conversation.account_id,
+        inbox_id=conversation.inbox_id,
+        conversation_id=conversation.id,
+        content=content,
+        message_type=message_type,
+        private=private,
+        content_type=content_type,
+        content_attributes=content_attributes or {},
+        source_id=source_id,
+        created_at=now,
+        updated_at=now,
+        sender_contact_id=actor.contact.id if message_type == INCOMING and actor.contact else None,
+        sender_user_id=actor.user.id if message_type != INCOMING and actor.user else None,
+    )
+    session.add(message)
+    touch(conversation, now)
+    changes = Changes()
+    if message_type == INCOMING:
+        if actor.contact is not None:
+            actor.contact.last_activity_at = now
+        # A customer writing again reopens a resolved or snoozed conversation, as in Chatwoot.
+        if conversation.status in ("resolved", "snoozed"):
+            changes = await apply_changes(session, conversation, actor, {"status": "open"})
+    await session.flush()
+    return NewMessage(message, changes)
+
+
+async def get_message(
+    session: AsyncSession,
+    account_id: int,
+    message_id: int,
+    conversation: Conversation | None = None,
+) -> Message:
+    query = select(Message).where(Message.account_id == account_id, Message.id == message_id)
+    if conversation is not None:
+        query = query.where(Message.conversation_id == conversation.id)
+    message = await session.scalar(query)
+    if message is None:
+        raise NotFound(f"No message {message_id} here", field="message_id")
+    return message
+
+
+def _check_editable(message: Message) -> None:
+    if message.message_type == ACTIVITY:
+        raise Invalid("Activity messages cannot be changed", field="message_id")
+    if (message.content_attributes or {}).get("deleted"):
+        raise Invalid("This message was deleted", field="message_id")
+
+
+async def update_message(session: AsyncSession, message: Message, changes: dict[str, Any]) -> bool:
+    """Applies content / content_attributes (merged) / status; True when anything changed."""
+    _check_editable(message)
+    changed = False
+    if "content" in changes and changes["content"] != message.content:
+        if message.message_type != OUTGOING and message.message_type != INCOMING:
+            raise Invalid("Only incoming and outgoing messages can be edited", field="content")
+        message.content = changes["content"]
+        changed = True
+    if changes.get("content_attributes"):
+        merged = {**(message.content_attributes or {}), **changes["content_attributes"]}
+        if merged != message.content_attributes:
+            message.content_attributes = merged
+            changed = True
+    if "status" in changes and changes["status"] != message.status:
+        message.status = changes["status"]
+        changed = True
+    if changed:
+        message.updated_at = utcnow()
+        await session.flush()
+    return changed
+
+
+async def delete_message(session: AsyncSession, message: Message) -> None:
+    """Soft delete, as Chatwoot does: the row stays so the conversation keeps its shape."""
+    _check_editable(message)
+    message.content = DELETED_CONTENT
+    message.content_attributes = {**(message.content_attributes or {}), "deleted": True}
+    message.updated_at = utcnow()
+    await session.flush()
+
+
+async def list_messages(
+    session: AsyncSession, conversation: Conversation, before: int | None, after: int | None
+) -> list[Message]:
+    """Up to PAGE_SIZE messages, oldest first: the latest ones, or those before/after an id."""
+    query = select(Message).where(Message.conversation_id == conversation.id)
+    if after is not None:
+        rows = await session.scalars(
+            query.where(Message.id > after).order_by(Message.id).limit(PAGE_SIZE)
+        )
+        return list(rows)
+    if before is not None:
+        query = query.where(Message.id < before)
+    rows = await session.scalars(query.order_by(Message.id.desc()).limit(PAGE_SIZE))
+    return list(reversed(list(rows)))

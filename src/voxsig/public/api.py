@@ -1,0 +1,236 @@
+"""Routes: /public/api/v1/inboxes/{inbox_identifier}/contacts/... (Chatwoot's client API)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Response
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voxsig.contacts import service as contacts
+from voxsig.conversations import service as conversations
+from voxsig.conversations.service import Actor
+from voxsig.deps import DbSession
+from voxsig.errors import NotFound, Unauthorized
+from voxsig.events.snapshot import load_conversation, load_conversations, load_message_senders
+from voxsig.kit.signatures import hmac_matches
+from voxsig.messages import service as messages
+from voxsig.models import Contact, ContactInbox, Conversation, Inbox, Message
+from voxsig.models.inbox import API
+from voxsig.models.message import INCOMING
+from voxsig.public.schemas import (
+    PublicContactCreate,
+    PublicConversationCreate,
+    PublicMessageCreate,
+    PublicMessageUpdate,
+    public_contact_json,
+    public_conversation_json,
+    public_message_json,
+)
+
+router = APIRouter(prefix="/public/api/v1/inboxes/{inbox_identifier}", tags=["public"])
+
+
+async def _inbox(session: DbSession, inbox_identifier: Annotated[str, Path()]) -> Inbox:
+    inbox = await session.scalar(
+        select(Inbox).where(Inbox.inbox_identifier == inbox_identifier, Inbox.channel_type == API)
+    )
+    if inbox is None:
+        raise NotFound("No API inbox with this identifier", field="inbox_identifier")
+    return inbox
+
+
+PublicInbox = Annotated[Inbox, Depends(_inbox)]
+
+
+@dataclass
+class Visitor:
+    session: AsyncSession
+    inbox: Inbox
+    link: ContactInbox
+    contact: Contact
+
+
+async def _visitor(
+    session: DbSession, inbox: PublicInbox, contact_identifier: Annotated[str, Path()]
+) -> Visitor:
+    link = await contacts.find_contact_inbox(session, inbox.id, contact_identifier)
+    contact = await session.get(Contact, link.contact_id) if link else None
+    if link is None or contact is None:
+        raise NotFound("No contact with this identifier in this inbox", field="contact_identifier")
+    return Visitor(session, inbox, link, contact)
+
+
+PublicVisitor = Annotated[Visitor, Depends(_visitor)]
+
+
+def _verified(inbox: Inbox, body: PublicContactCreate) -> bool:
+    if body.identifier and body.identifier_hash:
+        if hmac_matches(inbox.hmac_token, body.identifier, body.identifier_hash):
+            return True
+        raise Unauthorized("identifier_hash does not match the identifier")
+    if inbox.hmac_mandatory:
+        raise Unauthorized(
+            "This inbox requires identity verification: send identifier and identifier_hash"
+        )
+    return False
+
+
+@router.post("/contacts")
+async def create_contact(
+    session: DbSession, inbox: PublicInbox, body: PublicContactCreate
+) -> dict[str, Any]:
+    verified = _verified(inbox, body)
+    fields = body.model_dump(exclude={"identifier_hash"})
+    contact = None
+    if body.identifier:
+        contact = await session.scalar(
+            select(Contact).where(
+                Contact.account_id == inbox.account_id, Contact.identifier == body.identifier
+            )
+        )
+    if contact is None:
+        contact = await contacts.create_contact(session, inbox.account_id, fields)
+    link = await contacts.link_to_inbox(session, contact, inbox, hmac_verified=verified)
+    return public_contact_json(contact, link)
+
+
+@router.get("/contacts/{contact_identifier}")
+async def get_contact(visitor: PublicVisitor) -> dict[str, Any]:
+    return public_contact_json(visitor.contact, visitor.link)
+
+
+@router.patch("/contacts/{contact_identifier}")
+async def update_contact(visitor: PublicVisitor, body: PublicContactCreate) -> dict[str, Any]:
+    fields = body.model_dump(exclude_unset=True, exclude={"identifier_hash"})
+    await contacts.update_contact(visitor.session, visitor.contact, fields)
+    return public_contact_json(visitor.contact, visitor.link)
+
+
+async def _own_conversation(visitor: Visitor, conversation_id: int) -> Conversation:
+    conversation = await visitor.session.scalar(
+        select(Conversation).where(
+            Conversation.contact_inbox_id == visitor.link.id,
+            Conversation.display_id == conversation_id,
+        )
+    )
+    if conversation is None:
+        raise NotFound(
+            f"No conversation {conversation_id} for this contact", field="conversation_id"
+        )
+    return conversation
+
+
+async def _public_messages(session: AsyncSession, conversation: Conversation) -> list[Message]:
+    rows = await session.scalars(
+        select(Message)
+        .where(Message.conversation_id == conversation.id, Message.private.is_(False))
+        .order_by(Message.id)
+    )
+    return list(rows)
+
+
+async def _render(session: AsyncSession, conversation: Conversation) -> dict[str, Any]:
+    conv = await load_conversation(session, conversation)
+    snaps = await load_message_senders(session, await _public_messages(session, conversation))
+    return public_conversation_json(conv, [public_message_json(s, conv) for s in snaps])
+
+
+@router.get("/contacts/{contact_identifier}/conversations")
+async def list_conversations(visitor: PublicVisitor) -> list[dict[str, Any]]:
+    rows = await visitor.session.scalars(
+        select(Conversation)
+        .where(Conversation.contact_inbox_id == visitor.link.id)
+        .order_by(Conversation.id)
+    )
+    return [await _render(visitor.session, c) for c in rows.all()]
+
+
+@router.post("/contacts/{contact_identifier}/conversations")
+async def create_conversation(
+    visitor: PublicVisitor, body: PublicConversationCreate
+) -> dict[str, Any]:
+    conversation = await conversations.create_conversation(
+        visitor.session, visitor.inbox, visitor.link, custom_attributes=body.custom_attributes
+    )
+    return await _render(visitor.session, conversation)
+
+
+@router.get("/contacts/{contact_identifier}/conversations/{conversation_id}")
+async def get_conversation(visitor: PublicVisitor, conversation_id: int) -> dict[str, Any]:
+    return await _render(visitor.session, await _own_conversation(visitor, conversation_id))
+
+
+@router.post("/contacts/{contact_identifier}/conversations/{conversation_id}/toggle_status")
+async def resolve(visitor: PublicVisitor, conversation_id: int) -> dict[str, Any]:
+    conversation = await _own_conversation(visitor, conversation_id)
+    await conversations.apply_changes(
+        visitor.session, conversation, Actor(contact=visitor.contact), {"status": "resolved"}
+    )
+    return await _render(visitor.session, conversation)
+
+
+@router.post("/contacts/{contact_identifier}/conversations/{conversation_id}/toggle_typing")
+async def toggle_typing(visitor: PublicVisitor, conversation_id: int) -> Response:
+    await _own_conversation(visitor, conversation_id)
+    return Response(status_code=200)
+
+
+@router.post("/contacts/{contact_identifier}/conversations/{conversation_id}/update_last_seen")
+async def update_last_seen(visitor: PublicVisitor, conversation_id: int) -> Response:
+    conversation = await _own_conversation(visitor, conversation_id)
+    conversations.mark_seen(conversation, by_agent=False)
+    await visitor.session.flush()
+    return Response(status_code=200)
+
+
+@router.get("/contacts/{contact_identifier}/conversations/{conversation_id}/messages")
+async def list_messages(visitor: PublicVisitor, conversation_id: int) -> list[dict[str, Any]]:
+    conversation = await _own_conversation(visitor, conversation_id)
+    conv = (await load_conversations(visitor.session, [conversation]))[0]
+    snaps = await load_message_senders(
+        visitor.session, await _public_messages(visitor.session, conversation)
+    )
+    return [public_message_json(s, conv) for s in snaps]
+
+
+@router.post("/contacts/{contact_identifier}/conversations/{conversation_id}/messages")
+async def create_message(
+    visitor: PublicVisitor, conversation_id: int, body: PublicMessageCreate
+) -> dict[str, Any]:
+    conversation = await _own_conversation(visitor, conversation_id)
+    created = await messages.create_message(
+        visitor.session,
+        conversation,
+        Actor(contact=visitor.contact),
+        content=body.content,
+        message_type=INCOMING,
+        source_id=None,
+    )
+    conv = await load_conversation(visitor.session, conversation)
+    snap = (await load_message_senders(visitor.session, [created.message]))[0]
+    return public_message_json(snap, conv, body.echo_id)
+
+
+@router.patch(
+    "/contacts/{contact_identifier}/conversations/{conversation_id}/messages/{message_id}"
+)
+async def submit_values(
+    visitor: PublicVisitor, conversation_id: int, message_id: int, body: PublicMessageUpdate
+) -> dict[str, Any]:
+    conversation = await _own_conversation(visitor, conversation_id)
+    message = await messages.get_message(
+        visitor.session, conversation.account_id, message_id, conversation
+    )
+    if message.private:
+        raise NotFound(f"No message {message_id} here", field="message_id")
+    await messages.update_message(
+        visitor.session,
+        message,
+        {"content_attributes": {"submitted_values": body.submitted_values}},
+    )
+    conv = await load_conversation(visitor.session, conversation)
+    snap = (await load_message_senders(visitor.session, [message]))[0]
+    return public_message_json(snap, conv)

@@ -1,0 +1,91 @@
+"""Public API bodies and the (deliberately smaller) JSON a contact may see."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from voxsig.contacts.schemas import ContactFields
+from voxsig.events.snapshot import ConversationSnapshot, MessageSnapshot
+from voxsig.kit.clock import unix
+from voxsig.kit.schema import Body
+from voxsig.models import Contact, ContactInbox
+
+
+class PublicContactCreate(ContactFields):
+    identifier_hash: str | None = Field(default=None, max_length=128)
+
+
+class PublicConversationCreate(Body):
+    custom_attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class PublicMessageCreate(Body):
+    content: str = Field(min_length=1, max_length=150_000)
+    echo_id: str | None = Field(default=None, max_length=255)
+
+
+class PublicMessageUpdate(Body):
+    submitted_values: list[dict[str, Any]] | dict[str, Any]
+
+
+def public_contact_json(contact: Contact, link: ContactInbox) -> dict[str, Any]:
+    return {
+        "id": contact.id,
+        "source_id": link.source_id,
+        "name": contact.name,
+        "email": contact.email,
+        "phone_number": contact.phone_number,
+        "pubsub_token": link.source_id,
+    }
+
+
+def public_message_json(
+    snap: MessageSnapshot, conv: ConversationSnapshot, echo_id: str | None = None
+) -> dict[str, Any]:
+    m = snap.message
+    sender: dict[str, Any] | None = None
+    if snap.sender_contact is not None:
+        sender = {"id": snap.sender_contact.id, "name": snap.sender_contact.name, "type": "contact"}
+    elif snap.sender_user is not None:
+        sender = {
+            "id": snap.sender_user.id,
+            "name": snap.sender_user.name,
+            "avatar_url": snap.sender_user.avatar_url,
+            "type": "user",
+        }
+    body = {
+        "id": m.id,
+        "content": m.content or "",
+        "message_type": m.message_type,
+        "content_type": m.content_type,
+        "content_attributes": m.content_attributes or {},
+        "created_at": unix(m.created_at),
+        "conversation_id": conv.conversation.display_id,
+        "attachments": [],
+        "sender": sender,
+    }
+    if echo_id:
+        body["echo_id"] = echo_id
+    return body
+
+
+def public_conversation_json(
+    conv: ConversationSnapshot, messages: list[dict[str, Any]]
+) -> dict[str, Any]:
+    c = conv.conversation
+    return {
+        "id": c.display_id,
+        "inbox_id": c.inbox_id,
+        "status": c.status,
+        "contact_last_seen_at": unix(c.contact_last_seen_at),
+        "agent_last_seen_at": unix(c.agent_last_seen_at),
+        "messages": messages,
+        "contact": {
+            "id": conv.contact.id,
+            "name": conv.contact.name,
+            "email": conv.contact.email,
+            "phone_number": conv.contact.phone_number,
+        },
+    }

@@ -1,0 +1,1 @@
+"""Voxsig's test suite: every test talks HTTP to a real server, on SQLite and on PostgreSQL."""

@@ -1,0 +1,1 @@
+"""Test infrastructure: a throwaway PostgreSQL, a Voxsig subprocess, a webhook receiver."""

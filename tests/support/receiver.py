@@ -1,0 +1,168 @@
+"""A real HTTP endpoint for webhooks: records what arrives and answers as a test scripts it, so
+retries, timeouts and ordering are tested over the wire rather than against a mock."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One scripted answer: its status, how long to wait before sending it, extra headers."""
+
+    status: int = 200
+    delay: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+
+@dataclass(frozen=True)
+class Received:
+    """One request as it arrived; `at` is time.monotonic() when its body was fully read."""
+
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+    at: float
+    status: int
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, like the webhook client expects
+    server: _Server
+
+    def _handle(self) -> None:
+        body = self._read_body()
+        parts = urlsplit(self.path)
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        reply = self.server.receiver._next_reply(parts.path)
+        self.server.receiver._record(Received(self.command, parts.path, parts.query, headers,
+                                              body, time.monotonic(), reply.status))
+        if reply.delay:
+            time.sleep(reply.delay)
+        try:
+            self.send_response(reply.status)
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(reply.body)))
+            self.end_headers()
+            self.wfile.write(reply.body)
+        except OSError:
+            self.close_connection = True  # the client gave up (its timeout): that is fine
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks = []
+            while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                pass  # trailers
+            return b"".join(chunks)
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass  # the recorded requests are the log
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    receiver: Receiver
+
+
+class Receiver:
+    """Listens on 127.0.0.1:<free port> in a background thread until close()."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Condition()
+        self._received: list[Received] = []
+        self._scripts: dict[str, deque[Reply]] = {}
+        self._server = _Server((HOST, 0), _Handler)
+        self._server.receiver = self
+        self.port: int = self._server.server_address[1]
+        # A short poll interval: close() waits for it, once per test.
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        name="webhook-receiver", daemon=True)
+        self._thread.start()
+
+    def url(self, path: str = "/hook") -> str:
+        return f"http://{HOST}:{self.port}{path}"
+
+    def respond(self, path: str, *replies: int | Reply, delay: float = 0.0,
+                headers: dict[str, str] | None = None) -> None:
+        """Queue answers for `path`, used one per request in order; then 200 again.
+
+        Plain statuses get `delay` and `headers`; pass Reply objects to vary them per answer.
+        """
+        with self._lock:
+            queue = self._scripts.setdefault(path, deque())
+            for reply in replies:
+                if isinstance(reply, int):
+                    reply = Reply(reply, delay, dict(headers or {}))
+                queue.append(reply)
+
+    def requests(self, path: str | None = None) -> list[Received]:
+        with self._lock:
+            return [r for r in self._received if path is None or r.path == path]
+
+    def wait_for(self, count: int, path: str | None = None,
+                 timeout: float = 10.0) -> list[Received]:
+        """Block until `count` requests (to `path`, if given) arrived; fail showing what did."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while len(matching := self._matching(path)) < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(self._describe_shortfall(count, path, matching))
+                self._lock.wait(remaining)
+            return matching
+
+    def clear(self) -> None:
+        with self._lock:
+            self._received.clear()
+            self._scripts.clear()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def _matching(self, path: str | None) -> list[Received]:
+        return [r for r in self._received if path is None or r.path == path]
+
+    def _describe_shortfall(self, count: int, path: str | None,
+                            matching: list[Received]) -> str:
+        where = f" to {path}" if path else ""
+        lines = [f"expected {count} webhook request(s){where}, got {len(matching)}; "
+                 f"all {len(self._received)} received:"]
+        start = self._received[0].at if self._received else 0.0
+        for r in self._received:
+            preview = r.body[:300].decode(errors="replace")
+            lines.append(f"  +{r.at - start:.3f}s {r.method} {r.path} -> {r.status}: {preview}")
+        return "\n".join(lines)
+
+    def _next_reply(self, path: str) -> Reply:
+        with self._lock:
+            queue = self._scripts.get(path)
+            return queue.popleft() if queue else Reply()
+
+    def _record(self, request: Received) -> None:
+        with self._lock:
+            self._received.append(request)
+            self._lock.notify_all()
