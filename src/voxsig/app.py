@@ -20,6 +20,8 @@ from voxsig.kit.body_limit import BodyLimit
 from voxsig.messages.api import router as messages_router
 from voxsig.public.api import router as public_router
 from voxsig.users.api import router as users_router
+from voxsig.webhooks.api import router as webhooks_router
+from voxsig.worker.runtime import running_worker
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -30,7 +32,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         db = Database(settings.resolved_database_url())
         app.state.db = db
         try:
-            yield
+            if settings.run_worker:
+                async with running_worker(settings, db):
+                    yield
+            else:
+                yield
         finally:
             await db.dispose()
 
@@ -50,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         conversations_router,
         messages_router,
         public_router,
+        webhooks_router,
     ):
         app.include_router(router)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import json
 import socket
@@ -103,6 +104,19 @@ def serve(
         log_level="warning",
         access_log=False,
     )
+
+
+@cli.command()
+def worker() -> None:
+    """Run the delivery worker alone (several may run side by side on PostgreSQL)."""
+    from voxsig.worker.runtime import run_forever
+
+    settings = get_settings()
+    url = settings.resolved_database_url()
+    _migrate_or_fail(url)
+    err.print(f"[bold green]Voxsig {__version__}[/] delivery worker on {_redact(url)}")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_forever(settings))
 
 
 @cli.command()

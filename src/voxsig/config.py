@@ -22,6 +22,14 @@ class Settings(BaseSettings):
     # Comma-separated CIDRs that webhook targets may resolve into even though they are private.
     webhook_allowed_networks: str = ""
     run_worker: bool = Field(default=True)
+    # Delivery (webhooks/policy.py reads these).
+    webhook_retry_schedule: str = "5,300,1800,7200,18000,36000,36000"
+    webhook_connect_timeout: float = 5.0
+    webhook_timeout: float = 15.0
+    webhook_lease_seconds: float = 60.0
+    webhook_max_in_flight: int = 256
+    webhook_max_per_endpoint: int = 16
+    worker_poll_seconds: float = 1.0
 
     def resolved_database_url(self) -> str:
         """The configured URL, or the embedded SQLite file under the data dir."""

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("voxsig")
@@ -66,7 +67,8 @@ async def _api_error(_request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
+    """Both FastAPI's body validation and pydantic models validated inside a route."""
+    assert isinstance(exc, RequestValidationError | ValidationError)
     errors = []
     for err in exc.errors():
         if err.get("type") == "json_invalid":
@@ -77,7 +79,8 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
                 ),
                 status_code=400,
             )
-        errors.append({"field": _field_name(tuple(err["loc"])), "message": err["msg"]})
+        message = str(err["msg"]).removeprefix("Value error, ")
+        errors.append({"field": _field_name(tuple(err["loc"])), "message": message})
     summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
     return JSONResponse(error_body("validation_failed", summary, errors), status_code=422)
 
@@ -106,5 +109,6 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(ValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -122,12 +122,16 @@ async def create_conversation(ctx: Ctx, body: ConversationCreate) -> dict[str, A
         custom_attributes=body.custom_attributes,
     )
     if body.message is not None:
+        first = body.message
         await create_message(
             ctx.session,
             conversation,
             Actor(user=ctx.user),
-            content=body.message.content,
+            content=first.content,
             message_type=OUTGOING,
+            private=first.private,
+            content_type=first.content_type,
+            content_attributes=first.content_attributes,
         )
     return await _rendered(ctx, conversation)
 

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 
 from voxsig.kit.clock import from_unix
 from voxsig.kit.schema import Body
+from voxsig.models.message import CONTENT_TYPES
 
 Status = Literal["open", "resolved", "pending", "snoozed"]
 Priority = Literal["low", "medium", "high", "urgent"]
@@ -30,6 +31,16 @@ def _timestamp(value: Any) -> datetime | None:
 
 class FirstMessage(Body):
     content: str = Field(min_length=1, max_length=150_000)
+    content_type: str = Field(default="text", max_length=32)
+    content_attributes: dict[str, Any] = Field(default_factory=dict)
+    private: bool = False
+
+    @field_validator("content_type")
+    @classmethod
+    def _known_content_type(cls, value: str) -> str:
+        if value not in CONTENT_TYPES:
+            raise ValueError(f"must be one of {', '.join(CONTENT_TYPES)}")
+        return value
 
 
 class ConversationCreate(Body):

@@ -11,6 +11,7 @@ from sqlalchemy import Select, case, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxsig.errors import Invalid, NotFound
+from voxsig.events import emit
 from voxsig.kit.clock import unix_or_none, utcnow
 from voxsig.models import (
     Account,
@@ -117,6 +118,7 @@ async def create_conversation(
     )
     session.add(conversation)
     await session.flush()
+    await emit.conversation_created(session, conversation)
     return conversation
 
 
@@ -155,6 +157,8 @@ async def apply_changes(
     """Sets the tracked attributes in `wanted` (labels: the full new list), adds the activity
     messages Chatwoot adds, and returns only what really changed."""
     changes = Changes()
+    if wanted.get("assignee_id") is not None:
+        await check_assignee(session, conversation.account_id, wanted["assignee_id"])
     if "status" in wanted and wanted["status"] != "snoozed" and "snoozed_until" not in wanted:
         wanted = {**wanted, "snoozed_until": None}
     for name in TRACKED:
@@ -169,8 +173,6 @@ async def apply_changes(
             before = _json_value(name, getattr(conversation, name))
             after = _json_value(name, wanted[name])
             if before != after:
-                if name == "assignee_id" and wanted[name] is not None:
-                    await check_assignee(session, conversation.account_id, wanted[name])
                 setattr(conversation, name, wanted[name])
         if before != after:
             changes.values[name] = (before, after)
@@ -178,6 +180,7 @@ async def apply_changes(
         conversation.updated_at = utcnow()
         await session.flush()
         await _record_activity(session, conversation, actor, changes)
+        await emit.conversation_changed(session, conversation, changes.values)
     return changes
 
 

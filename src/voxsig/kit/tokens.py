@@ -23,3 +23,8 @@ def new_uuid() -> str:
 
 def new_webhook_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def new_message_id() -> str:
+    """A Standard Webhooks message id: unique, opaque, stable across retries of a delivery."""
+    return "msg_" + uuid.uuid4().hex

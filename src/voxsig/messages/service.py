@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxsig.conversations.service import Actor, Changes, apply_changes, touch
 from voxsig.errors import Invalid, NotFound
+from voxsig.events import emit
 from voxsig.kit.clock import utcnow
 from voxsig.models import Contact, Conversation, Message
 from voxsig.models.message import ACTIVITY, DELETED_CONTENT, INCOMING, OUTGOING
@@ -41,6 +42,7 @@ async def create_message(
         raise Invalid("Activity messages are written by Voxsig itself", field="message_type")
     if not (content or "").strip() and content_type not in INTERACTIVE:
         raise Invalid("A message needs content", field="content")
+    _check_interactive(content_type, content_attributes or {})
     if message_type == INCOMING:
         private = False
         if actor.contact is None:
@@ -71,7 +73,19 @@ async def create_message(
         if conversation.status in ("resolved", "snoozed"):
             changes = await apply_changes(session, conversation, actor, {"status": "open"})
     await session.flush()
+    await emit.message_created(session, message, conversation)
     return NewMessage(message, changes)
+
+
+def _check_interactive(content_type: str, attributes: dict[str, Any]) -> None:
+    """Questions must carry their choices, or the widget has nothing to render."""
+    if content_type in ("input_select", "cards", "form"):
+        items = attributes.get("items")
+        if not isinstance(items, list) or not items:
+            raise Invalid(
+                f"A {content_type} message needs content_attributes.items, a non-empty list",
+                field="content_attributes.items",
+            )
 
 
 async def get_message(
@@ -116,7 +130,14 @@ async def update_message(session: AsyncSession, message: Message, changes: dict[
     if changed:
         message.updated_at = utcnow()
         await session.flush()
+        await _announce_update(session, message)
     return changed
+
+
+async def _announce_update(session: AsyncSession, message: Message) -> None:
+    conversation = await session.get(Conversation, message.conversation_id)
+    assert conversation is not None
+    await emit.message_updated(session, message, conversation)
 
 
 async def delete_message(session: AsyncSession, message: Message) -> None:
@@ -126,6 +147,7 @@ async def delete_message(session: AsyncSession, message: Message) -> None:
     message.content_attributes = {**(message.content_attributes or {}), "deleted": True}
     message.updated_at = utcnow()
     await session.flush()
+    await _announce_update(session, message)
 
 
 async def list_messages(

@@ -7,8 +7,13 @@ from voxsig.models.conversation import Conversation, ConversationLabel
 from voxsig.models.inbox import Inbox
 from voxsig.models.message import Message
 from voxsig.models.user import AccessToken, AccountUser, User
+from voxsig.models.webhook import Delivery, DeliveryAttempt, Event, Webhook
 
 __all__ = [
+    "Delivery",
+    "DeliveryAttempt",
+    "Event",
+    "Webhook",
     "AccessToken",
     "Account",
     "AccountUser",

@@ -1,0 +1,145 @@
+"""The six events: each renders its payload from the state about to be committed, then
+publishes it. Services call these; nothing else builds webhook bodies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voxsig.events import names
+from voxsig.events.payloads import (
+    account_json,
+    contact_json,
+    conversation_json,
+    inbox_json,
+    message_json,
+)
+from voxsig.events.publish import publish, subscribers
+from voxsig.events.snapshot import load_conversation, load_conversations, load_message_senders
+from voxsig.models import Account, Contact, ContactInbox, Conversation, Inbox, Message
+from voxsig.models.message import ACTIVITY
+
+
+async def _wanted(session: AsyncSession, conversation: Conversation, *events: str) -> bool:
+    """Skip loading and rendering when no endpoint listens: most changes have no subscriber."""
+    for name in events:
+        if await subscribers(session, conversation.account_id, conversation.inbox_id, name):
+            return True
+    return False
+
+
+async def conversation_created(session: AsyncSession, conversation: Conversation) -> None:
+    if not await _wanted(session, conversation, names.CONVERSATION_CREATED):
+        return
+    conv = await load_conversation(session, conversation)
+    await publish(
+        session,
+        conversation.account_id,
+        conversation.inbox_id,
+        names.CONVERSATION_CREATED,
+        {"event": names.CONVERSATION_CREATED, **conversation_json(conv)},
+    )
+
+
+async def conversation_changed(
+    session: AsyncSession, conversation: Conversation, changes: dict[str, tuple[Any, Any]]
+) -> None:
+    """conversation_updated for any tracked change; conversation_status_changed as well when
+    the status is among them."""
+    if not changes or not await _wanted(
+        session, conversation, names.CONVERSATION_UPDATED, names.CONVERSATION_STATUS_CHANGED
+    ):
+        return
+    body = conversation_json(await load_conversation(session, conversation))
+
+    def changed(keys: list[str]) -> list[dict[str, Any]]:
+        return [
+            {k: {"current_value": changes[k][1], "previous_value": changes[k][0]}} for k in keys
+        ]
+
+    if "status" in changes:
+        await publish(
+            session,
+            conversation.account_id,
+            conversation.inbox_id,
+            names.CONVERSATION_STATUS_CHANGED,
+            {
+                "event": names.CONVERSATION_STATUS_CHANGED,
+                "changed_attributes": changed(["status"]),
+                **body,
+            },
+        )
+    await publish(
+        session,
+        conversation.account_id,
+        conversation.inbox_id,
+        names.CONVERSATION_UPDATED,
+        {"event": names.CONVERSATION_UPDATED, "changed_attributes": changed(list(changes)), **body},
+    )
+
+
+async def _message_event(
+    session: AsyncSession, name: str, message: Message, conversation: Conversation
+) -> None:
+    if message.message_type == ACTIVITY or not await _wanted(session, conversation, name):
+        return
+    conv = (await load_conversations(session, [conversation]))[0]
+    snap = (await load_message_senders(session, [message]))[0]
+    await publish(
+        session,
+        conversation.account_id,
+        conversation.inbox_id,
+        name,
+        {"event": name, **message_json(snap, conv)},
+    )
+
+
+async def message_created(
+    session: AsyncSession, message: Message, conversation: Conversation
+) -> None:
+    """Activity messages are not published (Chatwoot does the same)."""
+    await _message_event(session, names.MESSAGE_CREATED, message, conversation)
+
+
+async def message_updated(
+    session: AsyncSession, message: Message, conversation: Conversation
+) -> None:
+    await _message_event(session, names.MESSAGE_UPDATED, message, conversation)
+
+
+async def webwidget_triggered(
+    session: AsyncSession, contact_inbox: ContactInbox, event_info: dict[str, Any]
+) -> None:
+    """A visitor opened the widget: `event_info` as the widget API assembled it."""
+    inbox = await session.get(Inbox, contact_inbox.inbox_id)
+    contact = await session.get(Contact, contact_inbox.contact_id)
+    assert inbox is not None and contact is not None
+    account = await session.get(Account, inbox.account_id)
+    assert account is not None
+    if not await subscribers(session, account.id, inbox.id, names.WEBWIDGET_TRIGGERED):
+        return
+    latest = await session.scalar(
+        select(Conversation)
+        .where(Conversation.contact_inbox_id == contact_inbox.id)
+        .order_by(Conversation.id.desc())
+        .limit(1)
+    )
+    current = conversation_json(await load_conversation(session, latest)) if latest else None
+    await publish(
+        session,
+        account.id,
+        inbox.id,
+        names.WEBWIDGET_TRIGGERED,
+        {
+            "id": contact_inbox.id,
+            "contact": contact_json(contact, account),
+            "inbox": inbox_json(inbox),
+            "account": account_json(account),
+            "current_conversation": current,
+            "source_id": contact_inbox.source_id,
+            "event": names.WEBWIDGET_TRIGGERED,
+            "event_info": event_info,
+        },
+    )

@@ -1,0 +1,76 @@
+"""The outbox: an event and one delivery per subscribed endpoint, in the caller's transaction.
+
+Publishing is a row insert, never a network call: if the transaction rolls back no event exists;
+if it commits, the worker will deliver it even if this process dies right after.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import insert, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voxsig.db import request_wake_after_commit
+from voxsig.kit.tokens import new_message_id
+from voxsig.models import Delivery, Event, Webhook
+
+WAKE_CHANNEL = "voxsig_deliveries"
+
+
+def render(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+
+
+async def _endpoints(
+    session: AsyncSession, account_id: int, inbox_id: int | None
+) -> list[tuple[int, list[str]]]:
+    """Enabled endpoints that see this inbox's events, read once per transaction."""
+    cache: dict[tuple[int, int | None], list[tuple[int, list[str]]]]
+    cache = session.info.setdefault("voxsig_endpoints", {})
+    key = (account_id, inbox_id)
+    if key not in cache:
+        rows = await session.execute(
+            select(Webhook.id, Webhook.subscriptions).where(
+                Webhook.account_id == account_id,
+                Webhook.enabled.is_(True),
+                or_(Webhook.inbox_id.is_(None), Webhook.inbox_id == inbox_id),
+            )
+        )
+        cache[key] = [(webhook_id, list(subs or [])) for webhook_id, subs in rows.tuples()]
+    return cache[key]
+
+
+async def subscribers(
+    session: AsyncSession, account_id: int, inbox_id: int | None, name: str
+) -> list[int]:
+    return [wid for wid, subs in await _endpoints(session, account_id, inbox_id) if name in subs]
+
+
+async def publish(
+    session: AsyncSession,
+    account_id: int,
+    inbox_id: int | None,
+    name: str,
+    payload: dict[str, Any],
+) -> Event | None:
+    """Stores `payload` once and queues it for every endpoint subscribed to `name`."""
+    endpoints = await subscribers(session, account_id, inbox_id, name)
+    if not endpoints:
+        return None
+    event = Event(account_id=account_id, inbox_id=inbox_id, name=name, body=render(payload))
+    session.add(event)
+    await session.flush()
+    await session.execute(
+        insert(Delivery),
+        [
+            {"event_id": event.id, "webhook_id": webhook_id, "message_id": new_message_id()}
+            for webhook_id in endpoints
+        ],
+    )
+    request_wake_after_commit(session)
+    if session.get_bind().dialect.name == "postgresql":
+        # NOTIFY is transactional: workers in other processes hear it only if this commits.
+        await session.execute(text(f"NOTIFY {WAKE_CHANNEL}"))
+    return event

@@ -1,0 +1,86 @@
+"""Webhook endpoints, the events published to them, and each delivery of an event."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from voxsig.kit.clock import utcnow
+from voxsig.models.base import Base, Timestamps
+
+PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
+
+
+class Webhook(Timestamps, Base):
+    __tablename__ = "webhooks"
+    __table_args__ = (UniqueConstraint("account_id", "url"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    # Null: every inbox of the account. Set: only that inbox's events.
+    inbox_id: Mapped[int | None] = mapped_column(ForeignKey("inboxes.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255), default="")
+    url: Mapped[str] = mapped_column(String(2048))
+    subscriptions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    secret: Mapped[str] = mapped_column(String(128))
+    enabled: Mapped[bool] = mapped_column(default=True)
+    disabled_reason: Mapped[str | None] = mapped_column(String(1024))
+
+
+class Event(Base):
+    """A published event. `body` is the payload rendered once, at publish time: every delivery,
+    retry and replay sends exactly these bytes."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    inbox_id: Mapped[int | None]
+    name: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Delivery(Timestamps, Base):
+    """One event to one endpoint: the outbox row the worker claims, sends and records."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    webhook_id: Mapped[int] = mapped_column(
+        ForeignKey("webhooks.id", ondelete="CASCADE"), index=True
+    )
+    # The `webhook-id` header: the same on every retry and replay, so receivers can deduplicate.
+    message_id: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default=PENDING)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # A claim is a lease: a worker that dies mid-send loses nothing, the lease just runs out.
+    locked_until: Mapped[datetime | None]
+
+
+class DeliveryAttempt(Base):
+    """One try of a delivery, recorded whatever happened."""
+
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="CASCADE"), index=True
+    )
+    started_at: Mapped[datetime]
+    duration_ms: Mapped[int]
+    response_status: Mapped[int | None]
+    response_headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    response_body: Mapped[str] = mapped_column(Text, default="")
+    error_class: Mapped[str | None] = mapped_column(String(32))
+    error_message: Mapped[str | None] = mapped_column(String(1024))

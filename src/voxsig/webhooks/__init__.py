@@ -1,0 +1,1 @@
+"""Webhook endpoints: their API, signing, and the one outbound HTTP transport."""

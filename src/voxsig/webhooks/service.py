@@ -1,0 +1,116 @@
+"""Webhook endpoints of an account: create, change, delete, with their validation."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voxsig.errors import Invalid, NotFound
+from voxsig.kit.tokens import new_webhook_secret
+from voxsig.models import Inbox, Webhook
+from voxsig.webhooks.netguard import IPNetwork, is_allowed, is_ip_literal
+
+RESOLVE_TIMEOUT = 3.0
+
+
+async def list_webhooks(session: AsyncSession, account_id: int) -> list[Webhook]:
+    rows = await session.scalars(
+        select(Webhook).where(Webhook.account_id == account_id).order_by(Webhook.id)
+    )
+    return list(rows)
+
+
+async def get_webhook(session: AsyncSession, account_id: int, webhook_id: int) -> Webhook:
+    webhook = await session.scalar(
+        select(Webhook).where(Webhook.account_id == account_id, Webhook.id == webhook_id)
+    )
+    if webhook is None:
+        raise NotFound(f"No webhook {webhook_id} in this account", field="webhook_id")
+    return webhook
+
+
+async def inbox_of(session: AsyncSession, webhook: Webhook) -> Inbox | None:
+    return await session.get(Inbox, webhook.inbox_id) if webhook.inbox_id else None
+
+
+async def check_target(url: str, allowed: tuple[IPNetwork, ...]) -> None:
+    """Refuses, at save time, a URL whose host is or resolves to a forbidden address. A host
+    that does not resolve yet is accepted: every send checks again."""
+    host = urlsplit(url).hostname or ""
+    if is_ip_literal(host):
+        addresses = [host.strip("[]")]
+    else:
+        try:
+            infos = await asyncio.wait_for(
+                asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM),
+                RESOLVE_TIMEOUT,
+            )
+        except (OSError, TimeoutError):
+            return
+        addresses = [str(info[4][0]) for info in infos]
+    if addresses and not any(is_allowed(a, allowed) for a in addresses):
+        raise Invalid(
+            f"{host} points to {addresses[0]}, a private or reserved address that "
+            "webhooks may not reach (an operator can allow it with "
+            "VOXSIG_WEBHOOK_ALLOWED_NETWORKS)",
+            field="url",
+        )
+
+
+async def _check_unique_url(
+    session: AsyncSession, account_id: int, url: str, webhook_id: int | None = None
+) -> None:
+    query = select(Webhook.id).where(Webhook.account_id == account_id, Webhook.url == url)
+    if webhook_id is not None:
+        query = query.where(Webhook.id != webhook_id)
+    if await session.scalar(query):
+        raise Invalid("This account already has a webhook with this URL", field="url")
+
+
+async def _check_inbox(session: AsyncSession, account_id: int, inbox_id: int | None) -> None:
+    if inbox_id is None:
+        return
+    found = await session.scalar(
+        select(Inbox.id).where(Inbox.account_id == account_id, Inbox.id == inbox_id)
+    )
+    if found is None:
+        raise Invalid(f"No inbox {inbox_id} in this account", field="inbox_id")
+
+
+async def create_webhook(
+    session: AsyncSession, account_id: int, fields: dict[str, Any], allowed: tuple[IPNetwork, ...]
+) -> Webhook:
+    await _check_unique_url(session, account_id, fields["url"])
+    await _check_inbox(session, account_id, fields.get("inbox_id"))
+    await check_target(fields["url"], allowed)
+    webhook = Webhook(account_id=account_id, secret=new_webhook_secret(), **fields)
+    session.add(webhook)
+    await session.flush()
+    return webhook
+
+
+async def update_webhook(
+    session: AsyncSession, webhook: Webhook, fields: dict[str, Any], allowed: tuple[IPNetwork, ...]
+) -> Webhook:
+    if fields.get("url"):
+        await _check_unique_url(session, webhook.account_id, fields["url"], webhook.id)
+        await check_target(fields["url"], allowed)
+    if "inbox_id" in fields:
+        await _check_inbox(session, webhook.account_id, fields["inbox_id"])
+    for key, value in fields.items():
+        if value is not None or key == "inbox_id":
+            setattr(webhook, key, value)
+    if fields.get("enabled"):
+        webhook.disabled_reason = None
+    await session.flush()
+    return webhook
+
+
+async def delete_webhook(session: AsyncSession, webhook: Webhook) -> None:
+    await session.delete(webhook)
+    await session.flush()

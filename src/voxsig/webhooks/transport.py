@@ -1,0 +1,146 @@
+"""The only code that makes outbound HTTP. Timeouts always set, redirects never followed, and
+every address vetted by netguard at connect time: the resolver hands aiohttp only vetted
+addresses and aiohttp connects to exactly those, so DNS rebinding has no second lookup to use."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
+
+from voxsig import __version__
+from voxsig.webhooks.netguard import IPNetwork, is_allowed, is_ip_literal
+
+USER_AGENT = f"Voxsig-Webhooks/{__version__} (+https://voxsig.dev)"
+BODY_KEEP = 4096
+
+
+class Blocked(OSError):
+    """The target resolves only to addresses webhooks may not reach."""
+
+
+class GuardedResolver(AbstractResolver):
+    def __init__(self, allowed: tuple[IPNetwork, ...]) -> None:
+        self._inner = DefaultResolver()
+        self._allowed = allowed
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        results = await self._inner.resolve(host, port, family)
+        vetted = [r for r in results if is_allowed(r["host"], self._allowed)]
+        if not vetted:
+            raise Blocked(
+                f"{host} resolves to {', '.join(r['host'] for r in results)}, "
+                "which webhooks may not reach"
+            )
+        return vetted
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+@dataclass
+class Outcome:
+    """What one POST came to: a response, or an error class (timeout, connection, dns,
+    ssrf_blocked, tls, http_status)."""
+
+    started_at: float
+    duration_ms: int
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str = ""
+    error_class: str | None = None
+    error_message: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+@dataclass
+class Limits:
+    connect_timeout: float = 5.0
+    total_timeout: float = 15.0
+    max_in_flight: int = 256
+    max_per_host: int = 16
+
+
+class Transport:
+    def __init__(self, allowed: tuple[IPNetwork, ...] = (), limits: Limits | None = None) -> None:
+        self.allowed = allowed
+        self.limits = limits or Limits()
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                resolver=GuardedResolver(self.allowed),
+                limit=self.limits.max_in_flight,
+                limit_per_host=self.limits.max_per_host,
+                ttl_dns_cache=30,
+            )
+            timeout = aiohttp.ClientTimeout(
+                total=self.limits.total_timeout, sock_connect=self.limits.connect_timeout
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=timeout,
+                auto_decompress=True,
+                headers={"user-agent": USER_AGENT},
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
+        return self._session
+
+    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> Outcome:
+        started = time.time()
+        clock = time.perf_counter()
+
+        def done(**kw: object) -> Outcome:
+            return Outcome(started, int((time.perf_counter() - clock) * 1000), **kw)  # type: ignore[arg-type]
+
+        host = urlsplit(url).hostname or ""
+        if is_ip_literal(host) and not is_allowed(host.strip("[]"), self.allowed):
+            return done(
+                error_class="ssrf_blocked",
+                error_message=f"{host} is an address webhooks may not reach",
+            )
+        try:
+            async with self._client().post(
+                url, data=body, headers=headers, allow_redirects=False
+            ) as response:
+                text = (await response.content.read(BODY_KEEP)).decode("utf-8", "replace")
+                outcome = done(status=response.status, headers=dict(response.headers), body=text)
+                if not outcome.succeeded:
+                    outcome.error_class = "http_status"
+                    outcome.error_message = f"HTTP {response.status}"
+                return outcome
+        except Exception as exc:  # every failure is recorded as an attempt, never raised
+            kind, message = classify(exc)
+            return done(error_class=kind, error_message=message[:1000])
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def classify(exc: BaseException) -> tuple[str, str]:
+    cause = getattr(exc, "os_error", None) or exc.__cause__
+    if isinstance(exc, Blocked) or isinstance(cause, Blocked):
+        return "ssrf_blocked", str(cause if isinstance(cause, Blocked) else exc)
+    if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+        return "timeout", "no complete answer within the timeout"
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return "dns", str(exc)
+    if isinstance(exc, aiohttp.ClientSSLError | aiohttp.ServerFingerprintMismatch):
+        return "tls", str(exc)
+    if isinstance(exc, aiohttp.ClientError | OSError):
+        return "connection", str(exc) or type(exc).__name__
+    return "connection", f"{type(exc).__name__}: {exc}"

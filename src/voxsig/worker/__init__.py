@@ -1,0 +1,1 @@
+"""The delivery worker: claim due deliveries, sign and send them, record each attempt."""

@@ -1,0 +1,139 @@
+"""The worker loop. Claims only as many deliveries as it has room to send, sends each as its
+own task (a slow receiver holds only its own requests), and records outcomes in batches."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+
+from voxsig.db import Database
+from voxsig.models import Delivery
+from voxsig.models.webhook import PENDING
+from voxsig.webhooks.policy import Policy
+from voxsig.webhooks.signing import signature_header
+from voxsig.webhooks.transport import Outcome, Transport
+from voxsig.worker.claims import Job, claim_due, record
+
+log = logging.getLogger("voxsig.worker")
+CLAIM_BATCH = 100
+RECORD_BATCH = 200
+
+
+class Worker:
+    def __init__(
+        self,
+        db: Database,
+        transport: Transport,
+        policy: Policy,
+        *,
+        max_in_flight: int = 256,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self.db = db
+        self.transport = transport
+        self.policy = policy
+        self.max_in_flight = max_in_flight
+        self.poll_seconds = poll_seconds
+        self._wake = asyncio.Event()
+        self._in_flight: set[int] = set()
+        self._outcomes: asyncio.Queue[tuple[Job, Outcome]] = asyncio.Queue()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = False
+
+    def wake(self) -> None:
+        """Called after a commit that published events: claim now, not at the next poll."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        recorder = asyncio.create_task(self._record_loop())
+        try:
+            await self._claim_loop()
+            await self.drain(timeout=5.0)
+        finally:
+            # What is still in flight keeps its lease and is sent again after it runs out.
+            for task in [*self._tasks, recorder]:
+                task.cancel()
+            await asyncio.gather(*self._tasks, recorder, return_exceptions=True)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self.wake()
+
+    async def _claim_loop(self) -> None:
+        while not self._stopping:
+            # Cleared before claiming, so a commit that lands during the claim is not missed.
+            self._wake.clear()
+            room = self.max_in_flight - len(self._in_flight)
+            claimed = 0
+            if room > 0:
+                try:
+                    claimed = await self._claim(min(room, CLAIM_BATCH))
+                except Exception:  # the database may be restarting: keep going, try again
+                    log.exception("claiming deliveries failed; retrying")
+            if claimed and claimed == min(room, CLAIM_BATCH):
+                continue  # more may be due right now
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+
+    async def _claim(self, limit: int) -> int:
+        async with self.db.transaction() as session:
+            jobs = await claim_due(session, limit, self.policy.lease_seconds)
+        for job in jobs:
+            self._in_flight.add(job.delivery_id)
+            task = asyncio.create_task(self._send(job))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return len(jobs)
+
+    async def _send(self, job: Job) -> None:
+        now = datetime.now(UTC)
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": job.message_id,
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": signature_header([job.secret], job.message_id, now, job.body),
+        }
+        outcome = await self.transport.post(job.url, job.body.encode(), headers)
+        await self._outcomes.put((job, outcome))
+
+    async def _record_loop(self) -> None:
+        while True:
+            batch = [await self._outcomes.get()]
+            while not self._outcomes.empty() and len(batch) < RECORD_BATCH:
+                batch.append(self._outcomes.get_nowait())
+            await self._record(batch)
+
+    async def _record(self, batch: list[tuple[Job, Outcome]]) -> None:
+        while True:
+            try:
+                async with self.db.transaction() as session:
+                    for job, outcome in batch:
+                        await record(session, job, outcome, self.policy)
+                break
+            except Exception:  # the lease keeps the delivery safe; keep trying to record
+                log.exception("recording %d attempts failed; retrying", len(batch))
+                await asyncio.sleep(1)
+        for job, _ in batch:
+            self._in_flight.discard(job.delivery_id)
+        self.wake()
+
+    async def drain(self, timeout: float) -> None:
+        """Waits for the sends in flight to be recorded (graceful shutdown)."""
+        deadline = time.monotonic() + timeout
+        while self._in_flight and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+
+
+async def pending_count(db: Database) -> int:
+    async with db.sessions() as session:
+        return (
+            await session.scalar(
+                select(func.count()).select_from(Delivery).where(Delivery.status == PENDING)
+            )
+            or 0
+        )

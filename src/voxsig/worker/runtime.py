@@ -1,0 +1,88 @@
+"""Starting a worker: in-process beside the API (`voxsig serve`) or alone (`voxsig worker`).
+Wake-ups are pushes: an in-process signal after each commit, and on PostgreSQL a LISTEN on the
+channel that publishing NOTIFYs, so workers in other processes hear commits too."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+from voxsig.config import Settings
+from voxsig.db import Database
+from voxsig.events.publish import WAKE_CHANNEL
+from voxsig.webhooks.netguard import parse_networks
+from voxsig.webhooks.policy import Policy
+from voxsig.webhooks.transport import Limits, Transport
+from voxsig.worker.loop import Worker
+
+log = logging.getLogger("voxsig.worker")
+
+
+def build_worker(settings: Settings, db: Database) -> Worker:
+    policy = Policy.from_settings(settings)
+    limits = Limits(
+        connect_timeout=policy.connect_timeout,
+        total_timeout=policy.total_timeout,
+        max_in_flight=settings.webhook_max_in_flight,
+        max_per_host=settings.webhook_max_per_endpoint,
+    )
+    transport = Transport(parse_networks(settings.webhook_allowed_networks), limits)
+    worker = Worker(
+        db,
+        transport,
+        policy,
+        max_in_flight=settings.webhook_max_in_flight,
+        poll_seconds=settings.worker_poll_seconds,
+    )
+    db.on_commit(worker.wake)
+    return worker
+
+
+@contextlib.asynccontextmanager
+async def _listen(db: Database, worker: Worker) -> AsyncIterator[None]:
+    if db.is_sqlite:
+        yield
+        return
+    dsn = make_url(db.url).set(drivername="postgresql").render_as_string(hide_password=False)
+    conn: Any = None
+    try:
+        conn = await asyncpg.connect(dsn)
+        await conn.add_listener(WAKE_CHANNEL, lambda *_: worker.wake())
+    except Exception as exc:  # polling still delivers; LISTEN only makes it immediate
+        log.warning("LISTEN %s failed (%s); falling back to polling", WAKE_CHANNEL, exc)
+    try:
+        yield
+    finally:
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close(timeout=2)
+
+
+@contextlib.asynccontextmanager
+async def running_worker(settings: Settings, db: Database) -> AsyncIterator[Worker]:
+    """Runs a worker for the duration of the block, then stops it gracefully."""
+    worker = build_worker(settings, db)
+    async with _listen(db, worker):
+        task = asyncio.create_task(worker.run())
+        try:
+            yield worker
+        finally:
+            await worker.stop()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await worker.transport.close()
+
+
+async def run_forever(settings: Settings) -> None:
+    db = Database(settings.resolved_database_url())
+    try:
+        async with running_worker(settings, db):
+            await asyncio.Event().wait()
+    finally:
+        await db.dispose()
