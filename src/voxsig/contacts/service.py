@@ -159,6 +159,6 @@ async def inbox_links(
         .order_by(ContactInbox.id)
     )
     out: dict[int, list[tuple[ContactInbox, Inbox]]] = {}
-    for link, inbox in rows.tuples():
+    for link, inbox in rows:
         out.setdefault(link.contact_id, []).append((link, inbox))
     return out

@@ -38,7 +38,7 @@ async def _endpoints(
                 or_(Webhook.inbox_id.is_(None), Webhook.inbox_id == inbox_id),
             )
         )
-        cache[key] = [(webhook_id, list(subs or [])) for webhook_id, subs in rows.tuples()]
+        cache[key] = [(webhook_id, list(subs or [])) for webhook_id, subs in rows]
     return cache[key]
 
 

@@ -107,7 +107,7 @@ async def _unread_counts(
         .where(Message.message_type == INCOMING, or_(*conditions))
         .group_by(Message.conversation_id)
     )
-    return {cid: n for cid, n in rows.tuples()}
+    return {cid: n for cid, n in rows}
 
 
 async def load_conversations(

@@ -15,7 +15,7 @@ MessageStatus = Literal[MESSAGE_STATUSES]  # type: ignore[valid-type]
 
 class MessageCreate(Body):
     content: str | None = Field(default=None, max_length=150_000)
-    message_type: int | str = "outgoing"
+    message_type: int | str = Field(default="outgoing", validate_default=True)
     private: bool = False
     content_type: ContentType = "text"
     content_attributes: dict[str, Any] = Field(default_factory=dict)

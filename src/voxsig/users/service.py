@@ -64,7 +64,7 @@ async def memberships(session: AsyncSession, user: User) -> list[tuple[Account, 
         .where(AccountUser.user_id == user.id)
         .order_by(Account.id)
     )
-    return [(a, m) for a, m in rows.tuples()]
+    return [(a, m) for a, m in rows]
 
 
 async def membership(session: AsyncSession, account_id: int, user_id: int) -> AccountUser | None:
@@ -82,7 +82,7 @@ async def list_members(session: AsyncSession, account_id: int) -> list[Member]:
         .where(AccountUser.account_id == account_id)
         .order_by(User.id)
     )
-    return [Member(u, m) for u, m in rows.tuples()]
+    return [Member(u, m) for u, m in rows]
 
 
 async def get_member(session: AsyncSession, account_id: int, user_id: int) -> Member:

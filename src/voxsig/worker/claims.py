@@ -66,7 +66,7 @@ async def claim_due(session: AsyncSession, limit: int, lease_seconds: float) -> 
         .where(Delivery.id.in_(claimed))
         .order_by(Delivery.id)
     )
-    return [Job(*row) for row in rows.tuples()]
+    return [Job(*row) for row in rows]
 
 
 async def record(session: AsyncSession, job: Job, outcome: Outcome, policy: Policy) -> None:
