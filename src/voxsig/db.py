@@ -52,7 +52,8 @@ class Database:
         return is_sqlite(self.url)
 
     def on_commit(self, hook: Callable[[], None]) -> None:
-        """Run `hook` after every commit of a transaction that asked for it (see `notify_commit`)."""
+        """Run `hook` after each commit of a transaction that published events (see
+        `request_wake_after_commit`)."""
         self._after_commit.append(hook)
 
     def committed(self) -> None:

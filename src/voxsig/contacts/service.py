@@ -102,7 +102,7 @@ async def link_to_inbox(
     source_id: str | None = None,
     hmac_verified: bool = False,
 ) -> ContactInbox:
-    """The contact's identity in `inbox`: `source_id` if given (unique in the inbox), else a UUID."""
+    """The contact's identity in `inbox`: `source_id` if given (unique there), else a UUID."""
     if source_id:
         taken = await session.scalar(
             select(ContactInbox).where(

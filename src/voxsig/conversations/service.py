@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, case, delete, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, case, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxsig.errors import Invalid, NotFound
@@ -89,7 +89,7 @@ async def next_display_id(session: AsyncSession, account_id: int) -> int:
         .returning(Account.conversation_seq)
     )
     assert number is not None
-    return number
+    return int(number)
 
 
 async def create_conversation(
@@ -268,7 +268,7 @@ class ListFilter:
     contact_id: int | None = None
 
 
-def _filtered(account_id: int, f: ListFilter) -> Select[tuple[Conversation]]:
+def _filtered(account_id: int, f: ListFilter) -> Select[Conversation]:
     query = select(Conversation).where(Conversation.account_id == account_id)
     if f.status != "all":
         query = query.where(Conversation.status == f.status)
@@ -285,7 +285,7 @@ def _filtered(account_id: int, f: ListFilter) -> Select[tuple[Conversation]]:
         )
     if f.q:
         pattern = f"%{f.q.lower()}%"
-        matches = [
+        matches: list[ColumnElement[bool]] = [
             exists().where(
                 Contact.id == Conversation.contact_id,
                 or_(
@@ -305,8 +305,8 @@ def _filtered(account_id: int, f: ListFilter) -> Select[tuple[Conversation]]:
 
 
 def _by_assignee(
-    query: Select[tuple[Conversation]], assignee_type: str, user_id: int
-) -> Select[tuple[Conversation]]:
+    query: Select[Conversation], assignee_type: str, user_id: int
+) -> Select[Conversation]:
     if assignee_type in ("me", "mine"):
         return query.where(Conversation.assignee_id == user_id)
     if assignee_type == "unassigned":

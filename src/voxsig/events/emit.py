@@ -115,7 +115,8 @@ async def webwidget_triggered(
     """A visitor opened the widget: `event_info` as the widget API assembled it."""
     inbox = await session.get(Inbox, contact_inbox.inbox_id)
     contact = await session.get(Contact, contact_inbox.contact_id)
-    assert inbox is not None and contact is not None
+    assert inbox is not None
+    assert contact is not None
     account = await session.get(Account, inbox.account_id)
     assert account is not None
     if not await subscribers(session, account.id, inbox.id, names.WEBWIDGET_TRIGGERED):

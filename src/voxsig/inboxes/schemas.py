@@ -60,7 +60,8 @@ def embed_script(inbox: Inbox, base_url: str) -> str:
         '    g.src=BASE_URL+"/packs/js/sdk.js"; g.defer=true; g.async=true;\n'
         "    s.parentNode.insertBefore(g,s);\n"
         "    g.onload=function(){\n"
-        f'      window.voxsigSDK.run({{websiteToken: "{inbox.website_token}", baseUrl: BASE_URL}});\n'
+        f'      window.voxsigSDK.run({{websiteToken: "{inbox.website_token}",\n'
+        "        baseUrl: BASE_URL});\n"
         "    }\n"
         '  })(document,"script");\n'
         "</script>\n"

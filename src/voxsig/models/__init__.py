@@ -10,10 +10,6 @@ from voxsig.models.user import AccessToken, AccountUser, User
 from voxsig.models.webhook import Delivery, DeliveryAttempt, Event, Webhook
 
 __all__ = [
-    "Delivery",
-    "DeliveryAttempt",
-    "Event",
-    "Webhook",
     "AccessToken",
     "Account",
     "AccountUser",
@@ -22,7 +18,11 @@ __all__ = [
     "ContactInbox",
     "Conversation",
     "ConversationLabel",
+    "Delivery",
+    "DeliveryAttempt",
+    "Event",
     "Inbox",
     "Message",
     "User",
+    "Webhook",
 ]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
@@ -41,6 +40,8 @@ class Worker:
         self.poll_seconds = poll_seconds
         self._wake = asyncio.Event()
         self._in_flight: set[int] = set()
+        self._idle = asyncio.Event()  # set while nothing is in flight
+        self._idle.set()
         self._outcomes: asyncio.Queue[tuple[Job, Outcome]] = asyncio.Queue()
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
@@ -53,7 +54,7 @@ class Worker:
         recorder = asyncio.create_task(self._record_loop())
         try:
             await self._claim_loop()
-            await self.drain(timeout=5.0)
+            await self.drain(grace=5.0)
         finally:
             # What is still in flight keeps its lease and is sent again after it runs out.
             for task in [*self._tasks, recorder]:
@@ -85,6 +86,7 @@ class Worker:
             jobs = await claim_due(session, limit, self.policy.lease_seconds)
         for job in jobs:
             self._in_flight.add(job.delivery_id)
+            self._idle.clear()
             task = asyncio.create_task(self._send(job))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -120,13 +122,14 @@ class Worker:
                 await asyncio.sleep(1)
         for job, _ in batch:
             self._in_flight.discard(job.delivery_id)
+        if not self._in_flight:
+            self._idle.set()
         self.wake()
 
-    async def drain(self, timeout: float) -> None:
-        """Waits for the sends in flight to be recorded (graceful shutdown)."""
-        deadline = time.monotonic() + timeout
-        while self._in_flight and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+    async def drain(self, grace: float) -> None:
+        """Waits up to `grace` seconds for the sends in flight to be recorded (shutdown)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), grace)
 
 
 async def pending_count(db: Database) -> int:
