@@ -18,7 +18,7 @@ import pytest
 from tests.support.client import ApiClient, create_account, unique_email
 from tests.support.postgres import PostgresCluster
 from tests.support.receiver import Receiver
-from tests.support.server import VoxsigServer, run_cli
+from tests.support.server import ServerFailed, VoxsigServer, run_cli
 
 BACKENDS = ("sqlite", "postgresql")
 BACKEND_IDS = ("sqlite", "pg")
@@ -52,9 +52,17 @@ class Backend:
         return run_cli(self.env, *args, cwd=self.server.work_dir)
 
     def ensure_running(self) -> None:
-        """Restart the server if an earlier test killed it and did not bring it back."""
-        if not self.server.running:
-            self.server.start()
+        """Restart the server if an earlier test stopped it; fail loudly if it had crashed."""
+        if self.server.running:
+            return
+        crashed, code = self.server.crashed, self.server.returncode
+        tail = self.server.log_tail()
+        self.server.start()  # either way, later tests get a server again
+        if crashed:
+            raise ServerFailed(
+                f"Voxsig ({self.name}) had exited by itself with code {code} "
+                f"before this test; its log:\n{tail}"
+            )
 
 
 @pytest.fixture(scope="session")
@@ -96,9 +104,12 @@ def make_account(backend: Backend) -> Iterator[Callable[..., ApiClient]]:
 
     def make(name: str | None = None, user_name: str | None = None) -> ApiClient:
         backend.ensure_running()
-        credentials = create_account(backend.database_url,
-                                     name or f"Account {uuid.uuid4().hex[:8]}",
-                                     unique_email(), user_name=user_name)
+        credentials = create_account(
+            backend.database_url,
+            name or f"Account {uuid.uuid4().hex[:8]}",
+            unique_email(),
+            user_name=user_name,
+        )
         client = ApiClient(backend.url, credentials)
         clients.append(client)
         return client
@@ -144,8 +155,7 @@ def pytest_runtest_makereport(
     report = yield
     backend = getattr(item, "funcargs", {}).get("backend")
     if report.failed and isinstance(backend, Backend):
-        report.sections.append((f"voxsig log ({backend.name}, tail)",
-                                backend.server.log_tail(40)))
+        report.sections.append((f"voxsig log ({backend.name}, tail)", backend.server.log_tail(80)))
     return report
 
 

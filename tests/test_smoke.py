@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 
 import httpx
+import pytest
 
 from tests.conftest import Backend
-from tests.support.client import ApiClient
+from tests.support.client import ApiClient, unique_email
 
 MIB = 1024 * 1024
 
@@ -25,8 +27,7 @@ def test_profile_without_token_is_401_with_message(api: ApiClient) -> None:
 
 
 def test_profile_with_wrong_token_is_401(api: ApiClient) -> None:
-    response = httpx.get(f"{api.url}/api/v1/profile",
-                         headers={"api_access_token": api.token + "x"})
+    response = httpx.get(f"{api.url}/api/v1/profile", headers={"api_access_token": api.token + "x"})
     assert response.status_code == 401
     assert response.json()["message"]
 
@@ -39,8 +40,9 @@ def test_profile_with_token_lists_the_account(api: ApiClient) -> None:
     assert api.account_id in [account["id"] for account in body["accounts"]]
 
 
-def test_another_accounts_inboxes_are_404(api: ApiClient,
-                                          make_account: Callable[..., ApiClient]) -> None:
+def test_another_accounts_inboxes_are_404(
+    api: ApiClient, make_account: Callable[..., ApiClient]
+) -> None:
     other = make_account()
     response = api.get(f"/api/v1/accounts/{other.account_id}/inboxes")
     assert response.status_code == 404
@@ -48,10 +50,13 @@ def test_another_accounts_inboxes_are_404(api: ApiClient,
 
 
 def test_create_web_widget_inbox(api: ApiClient) -> None:
-    response = api.post("inboxes", json={
-        "name": "Site",
-        "channel": {"type": "web_widget", "website_url": "https://example.com"},
-    })
+    response = api.post(
+        "inboxes",
+        json={
+            "name": "Site",
+            "channel": {"type": "web_widget", "website_url": "https://example.com"},
+        },
+    )
     assert response.status_code == 200, response.text
     inbox = response.json()
     assert inbox["channel_type"] == "Channel::WebWidget"
@@ -80,7 +85,31 @@ def test_oversized_streamed_body_is_413(api: ApiClient) -> None:
 
 
 def test_malformed_json_is_a_client_error_with_json(api: ApiClient) -> None:
-    response = api.post("inboxes", content=b'{"name": "Site", ',
-                        headers={"content-type": "application/json"})
+    response = api.post(
+        "inboxes", content=b'{"name": "Site", ', headers={"content-type": "application/json"}
+    )
     assert response.status_code in (400, 422), response.text
     assert response.json()["message"]
+
+
+def test_cli_create_account_prints_a_working_token(backend: Backend) -> None:
+    email = unique_email("cli")
+    result = backend.cli(
+        "create-account",
+        "--name",
+        "Cli Co",
+        "--email",
+        email,
+        "--password",
+        "a-long-password",
+        "--user-name",
+        "Cli Admin",
+    )
+    assert result.returncode == 0, result.stderr
+    made = json.loads(result.stdout)
+    profile = httpx.get(
+        f"{backend.url}/api/v1/profile", headers={"api_access_token": made["api_access_token"]}
+    )
+    assert profile.status_code == 200, profile.text
+    assert profile.json()["id"] == made["user_id"]
+    assert [a["id"] for a in profile.json()["accounts"]] == [made["account_id"]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -10,12 +11,12 @@ import pytest
 from tests.conftest import Backend
 from tests.support.client import ApiClient
 from tests.support.receiver import Receiver, Reply
+from tests.support.server import VoxsigServer
 
 
 def test_receiver_records_and_scripts_replies(receiver: Receiver) -> None:
     receiver.respond("/hook", 500, Reply(429, headers={"Retry-After": "1"}))
-    statuses = [httpx.post(receiver.url(), content=f'{{"n": {n}}}').status_code
-                for n in range(3)]
+    statuses = [httpx.post(receiver.url(), content=f'{{"n": {n}}}').status_code for n in range(3)]
     assert statuses == [500, 429, 200]
     got = receiver.wait_for(3, "/hook")
     assert [r.json()["n"] for r in got] == [0, 1, 2]
@@ -40,6 +41,7 @@ def test_receiver_delays_replies(receiver: Receiver) -> None:
 def test_data_survives_sigkill_of_the_server(api: ApiClient, backend: Backend) -> None:
     created = api.post("inboxes", json={"name": "Kept", "channel": {"type": "api"}})
     assert created.status_code == 200, created.text
+    api.drop_connections()
     backend.server.kill()
     backend.server.start()
     listed = api.get("inboxes")
@@ -51,3 +53,14 @@ def test_server_recovers_after_postgres_restarts(api: ApiClient, backend: Backen
         pytest.skip("a PostgreSQL drill")
     backend.cluster.restart()
     assert api.get("/api/v1/profile").status_code == 200
+
+
+def test_serve_restarts_on_its_port_right_after_a_crash(tmp_path: Path) -> None:
+    server = VoxsigServer(f"sqlite+aiosqlite:///{tmp_path / 'voxsig.db'}", tmp_path).start()
+    try:
+        with httpx.Client(base_url=server.url) as client:
+            assert client.get("/health").status_code == 200  # a keep-alive connection stays
+            server.kill()
+        server.start(timeout=10)
+    finally:
+        server.stop()

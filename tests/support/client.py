@@ -26,8 +26,13 @@ def unique_email(prefix: str = "admin") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}@example.com"
 
 
-def create_account(database_url: str, name: str, email: str, password: str = TEST_PASSWORD,
-                   user_name: str | None = None) -> AccountCredentials:
+def create_account(
+    database_url: str,
+    name: str,
+    email: str,
+    password: str = TEST_PASSWORD,
+    user_name: str | None = None,
+) -> AccountCredentials:
     """Create an account in-process through Voxsig's own service (faster than the CLI)."""
     from voxsig.accounts.service import create_account as create
     from voxsig.db import Database
@@ -39,8 +44,9 @@ def create_account(database_url: str, name: str, email: str, password: str = TES
                 made = await create(session, name, email, password, user_name)
         finally:
             await db.dispose()
-        return AccountCredentials(made.account_id, made.user_id, made.api_access_token,
-                                  email, password)
+        return AccountCredentials(
+            made.account_id, made.user_id, made.api_access_token, email, password
+        )
 
     return asyncio.run(run())
 
@@ -54,8 +60,18 @@ class ApiClient:
         self.account_id = credentials.account_id
         self.user_id = credentials.user_id
         self.token = credentials.token
-        self.http = httpx.Client(base_url=base_url, timeout=30.0,
-                                 headers={"api_access_token": credentials.token})
+        self.http = self._new_http()
+
+    def _new_http(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url, timeout=30.0, headers={"api_access_token": self.token}
+        )
+
+    def drop_connections(self) -> None:
+        """Close pooled keep-alive connections from our side (e.g. before killing the server,
+        so the server's port is not left in TIME_WAIT by the kill)."""
+        self.http.close()
+        self.http = self._new_http()
 
     def path(self, path: str) -> str:
         if path.startswith("/"):

@@ -115,22 +115,51 @@ class PostgresCluster:
     def psql(self, sql: str, database: str = "postgres") -> str:
         """Run SQL through psql over the unix socket and return its unaligned output."""
         return self._run(
-            [str(self.bin_dir / "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-             "-h", str(self.socket_dir), "-p", str(self.port), "-U", SUPERUSER,
-             "-d", database, "-c", sql],
+            [
+                str(self.bin_dir / "psql"),
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                str(self.socket_dir),
+                "-p",
+                str(self.port),
+                "-U",
+                SUPERUSER,
+                "-d",
+                database,
+                "-c",
+                sql,
+            ],
         ).stdout
 
     # -- internals ---------------------------------------------------------------------------
 
     def _initdb(self) -> None:
-        self._run([str(self.bin_dir / "initdb"), "-D", str(self.data_dir), "-U", SUPERUSER,
-                   "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync"], as_owner=True)
+        self._run(
+            [
+                str(self.bin_dir / "initdb"),
+                "-D",
+                str(self.data_dir),
+                "-U",
+                SUPERUSER,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
+            as_owner=True,
+        )
         settings = {
             "port": str(self.port),
             "listen_addresses": f"'{self.host}'",
             "unix_socket_directories": f"'{self.socket_dir}'",
+            # Skipping fsync only loses data if the machine crashes, never when postgres is
+            # killed; synchronous_commit stays on so a commit survives `restart()` (immediate).
             "fsync": "off",
-            "synchronous_commit": "off",
             "full_page_writes": "off",
             "max_connections": "200",
         }

@@ -50,8 +50,11 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         headers = {name.lower(): value for name, value in self.headers.items()}
         reply = self.server.receiver._next_reply(parts.path)
-        self.server.receiver._record(Received(self.command, parts.path, parts.query, headers,
-                                              body, time.monotonic(), reply.status))
+        self.server.receiver._record(
+            Received(
+                self.command, parts.path, parts.query, headers, body, time.monotonic(), reply.status
+            )
+        )
         if reply.delay:
             time.sleep(reply.delay)
         try:
@@ -77,7 +80,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # the recorded requests are the log
 
 
@@ -97,15 +100,21 @@ class Receiver:
         self._server.receiver = self
         self.port: int = self._server.server_address[1]
         # A short poll interval: close() waits for it, once per test.
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        name="webhook-receiver", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="webhook-receiver", daemon=True
+        )
         self._thread.start()
 
     def url(self, path: str = "/hook") -> str:
         return f"http://{HOST}:{self.port}{path}"
 
-    def respond(self, path: str, *replies: int | Reply, delay: float = 0.0,
-                headers: dict[str, str] | None = None) -> None:
+    def respond(
+        self,
+        path: str,
+        *replies: int | Reply,
+        delay: float = 0.0,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         """Queue answers for `path`, used one per request in order; then 200 again.
 
         Plain statuses get `delay` and `headers`; pass Reply objects to vary them per answer.
@@ -121,8 +130,9 @@ class Receiver:
         with self._lock:
             return [r for r in self._received if path is None or r.path == path]
 
-    def wait_for(self, count: int, path: str | None = None,
-                 timeout: float = 10.0) -> list[Received]:
+    def wait_for(
+        self, count: int, path: str | None = None, timeout: float = 10.0
+    ) -> list[Received]:
         """Block until `count` requests (to `path`, if given) arrived; fail showing what did."""
         deadline = time.monotonic() + timeout
         with self._lock:
@@ -146,11 +156,12 @@ class Receiver:
     def _matching(self, path: str | None) -> list[Received]:
         return [r for r in self._received if path is None or r.path == path]
 
-    def _describe_shortfall(self, count: int, path: str | None,
-                            matching: list[Received]) -> str:
+    def _describe_shortfall(self, count: int, path: str | None, matching: list[Received]) -> str:
         where = f" to {path}" if path else ""
-        lines = [f"expected {count} webhook request(s){where}, got {len(matching)}; "
-                 f"all {len(self._received)} received:"]
+        lines = [
+            f"expected {count} webhook request(s){where}, got {len(matching)}; "
+            f"all {len(self._received)} received:"
+        ]
         start = self._received[0].at if self._received else 0.0
         for r in self._received:
             preview = r.body[:300].decode(errors="replace")

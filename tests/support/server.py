@@ -3,6 +3,7 @@ that users get (and can SIGKILL it to prove nothing is lost)."""
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import os
 import signal
@@ -43,25 +44,29 @@ def has_cli() -> bool:
 def voxsig_env(database_url: str, data_dir: Path, port: int) -> dict[str, str]:
     """The environment of a test server: nothing inherited from the developer's VOXSIG_*."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOXSIG_")}
-    env.update({
-        "VOXSIG_DATABASE_URL": database_url,
-        "VOXSIG_HOST": HOST,
-        "VOXSIG_PORT": str(port),
-        "VOXSIG_DATA_DIR": str(data_dir),
-        "VOXSIG_SECRET_KEY": TEST_SECRET_KEY,
-        "VOXSIG_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
-        "PYTHONUNBUFFERED": "1",
-        # The checkout's code, even if an older copy is installed in the venv.
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), env.get("PYTHONPATH")])),
-    })
+    env.update(
+        {
+            "VOXSIG_DATABASE_URL": database_url,
+            "VOXSIG_HOST": HOST,
+            "VOXSIG_PORT": str(port),
+            "VOXSIG_DATA_DIR": str(data_dir),
+            "VOXSIG_SECRET_KEY": TEST_SECRET_KEY,
+            "VOXSIG_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
+            "PYTHONUNBUFFERED": "1",
+            "COLUMNS": "160",  # rich wraps at 80 columns otherwise, splitting log lines
+            # The checkout's code, even if an older copy is installed in the venv.
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), env.get("PYTHONPATH")])),
+        }
+    )
     return env
 
 
 class VoxsigServer:
     """`voxsig serve` on a free port of 127.0.0.1, its output appended to one log file."""
 
-    def __init__(self, database_url: str, work_dir: Path,
-                 extra_env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, database_url: str, work_dir: Path, extra_env: Mapping[str, str] | None = None
+    ) -> None:
         self.database_url = database_url
         self.work_dir = work_dir
         self.data_dir = work_dir / "data"
@@ -69,7 +74,9 @@ class VoxsigServer:
         self.port = free_port(HOST)
         self.extra_env = dict(extra_env or {})
         self.process: subprocess.Popen[bytes] | None = None
+        self._stopping = False  # set when a test (not a crash) ends the process
         work_dir.mkdir(parents=True, exist_ok=True)
+        atexit.register(self.kill)  # no orphan server if the session ends without teardown
 
     @property
     def url(self) -> str:
@@ -87,9 +94,14 @@ class VoxsigServer:
         with self.log_path.open("ab") as log:
             log.write(f"\n=== starting voxsig on {self.url} at {time.ctime()} ===\n".encode())
             log.flush()
+            self._stopping = False
             self.process = subprocess.Popen(
-                self._argv(), cwd=self.work_dir, env=self.env,
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                self._argv(),
+                cwd=self.work_dir,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         self._wait_healthy(timeout)
         return self
@@ -109,6 +121,15 @@ class VoxsigServer:
     @property
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self.process is None else self.process.poll()
+
+    @property
+    def crashed(self) -> bool:
+        """It exited by itself: nothing in the tests asked it to."""
+        return self.process is not None and not self.running and not self._stopping
 
     def log_tail(self, lines: int = 60) -> str:
         try:
@@ -136,8 +157,10 @@ class VoxsigServer:
             assert self.process is not None
             code = self.process.poll()
             if code is not None:
-                raise ServerFailed(f"Voxsig exited with code {code} while starting "
-                                   f"({self.database_url}):\n{self.log_tail()}")
+                raise ServerFailed(
+                    f"Voxsig exited with code {code} while starting "
+                    f"({self.database_url}):\n{self.log_tail()}"
+                )
             try:
                 response = httpx.get(f"{self.url}/health", timeout=2.0)
                 if response.status_code == 200:
@@ -147,13 +170,16 @@ class VoxsigServer:
                 last = f"{type(exc).__name__}: {exc}"
             time.sleep(0.1)
         self.kill()
-        raise ServerFailed(f"Voxsig did not answer GET /health with 200 within {timeout:.0f} s "
-                           f"(last: {last}):\n{self.log_tail()}")
+        raise ServerFailed(
+            f"Voxsig did not answer GET /health with 200 within {timeout:.0f} s "
+            f"(last: {last}):\n{self.log_tail()}"
+        )
 
     def _signal(self, sig: signal.Signals, timeout: float) -> int | None:
         process = self.process
         if process is None or process.poll() is not None:
             return None if process is None else process.returncode
+        self._stopping = True
         process.send_signal(sig)
         try:
             return process.wait(timeout)
@@ -162,8 +188,16 @@ class VoxsigServer:
             return process.wait(timeout)
 
 
-def run_cli(env: Mapping[str, str], *args: str, cwd: Path | None = None,
-            timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    env: Mapping[str, str], *args: str, cwd: Path | None = None, timeout: float = 120.0
+) -> subprocess.CompletedProcess[str]:
     """Run `voxsig ARGS...` to completion with `env`; the caller checks the exit code."""
-    return subprocess.run([*voxsig_command(), *args], env=dict(env), cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [*voxsig_command(), *args],
+        env=dict(env),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
