@@ -6,7 +6,6 @@ import json
 from collections.abc import Callable, Iterator
 
 import httpx
-import pytest
 
 from tests.conftest import Backend
 from tests.support.client import ApiClient, unique_email
