@@ -1,5 +1,5 @@
 # Voxsig: the two commands a new user needs are `make run` and `make test`.
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 .PHONY: install install-dev run test lint bench clean
 
 $(BIN)/python:
-	@command -v $(PYTHON) >/dev/null || { echo "Voxsig needs Python 3.11: install it, or run make PYTHON=/path/to/python3.11"; exit 1; }
+	@$(PYTHON) -c "import sys; assert sys.version_info >= (3, 11)" 2>/dev/null || { echo "Voxsig needs Python 3.11 or newer: install it, or run make PYTHON=/path/to/python3.11"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
