@@ -6,10 +6,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
-from voxsig import __version__
+from voxsig import __version__, metrics
 from voxsig.config import Settings, get_settings
 from voxsig.contacts.api import router as contacts_router
 from voxsig.conversations.api import router as conversations_router
@@ -70,6 +71,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 {"status": "unavailable", "database": str(exc)[:200]}, status_code=503
             )
         return JSONResponse({"status": "ok", "version": __version__})
+
+    @app.get("/metrics", tags=["health"], response_class=Response)
+    async def prometheus_metrics() -> Response:
+        return Response(await metrics.render(app.state.db), media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app

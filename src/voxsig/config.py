@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     webhook_connect_timeout: float = 5.0
     webhook_timeout: float = 15.0
     webhook_lease_seconds: float = 60.0
+    webhook_disable_after: float = 5 * 86400
+    webhook_retention_days: float = 30.0
     webhook_max_in_flight: int = 256
     webhook_max_per_endpoint: int = 16
     worker_poll_seconds: float = 1.0

@@ -30,17 +30,25 @@ async def _wanted(session: AsyncSession, conversation: Conversation, *events: st
     return False
 
 
-async def conversation_created(session: AsyncSession, conversation: Conversation) -> None:
-    if not await _wanted(session, conversation, names.CONVERSATION_CREATED):
-        return
-    conv = await load_conversation(session, conversation)
+async def _publish(
+    session: AsyncSession, conversation: Conversation, name: str, body: dict[str, Any]
+) -> None:
+    """Publishes a conversation's event, ordered with the conversation's other events."""
     await publish(
         session,
         conversation.account_id,
         conversation.inbox_id,
-        names.CONVERSATION_CREATED,
-        {"event": names.CONVERSATION_CREATED, **conversation_json(conv)},
+        name,
+        {"event": name, **body},
+        conversation_id=conversation.id,
     )
+
+
+async def conversation_created(session: AsyncSession, conversation: Conversation) -> None:
+    if not await _wanted(session, conversation, names.CONVERSATION_CREATED):
+        return
+    conv = await load_conversation(session, conversation)
+    await _publish(session, conversation, names.CONVERSATION_CREATED, conversation_json(conv))
 
 
 async def conversation_changed(
@@ -60,23 +68,17 @@ async def conversation_changed(
         ]
 
     if "status" in changes:
-        await publish(
+        await _publish(
             session,
-            conversation.account_id,
-            conversation.inbox_id,
+            conversation,
             names.CONVERSATION_STATUS_CHANGED,
-            {
-                "event": names.CONVERSATION_STATUS_CHANGED,
-                "changed_attributes": changed(["status"]),
-                **body,
-            },
+            {"changed_attributes": changed(["status"]), **body},
         )
-    await publish(
+    await _publish(
         session,
-        conversation.account_id,
-        conversation.inbox_id,
+        conversation,
         names.CONVERSATION_UPDATED,
-        {"event": names.CONVERSATION_UPDATED, "changed_attributes": changed(list(changes)), **body},
+        {"changed_attributes": changed(list(changes)), **body},
     )
 
 
@@ -87,13 +89,7 @@ async def _message_event(
         return
     conv = (await load_conversations(session, [conversation]))[0]
     snap = (await load_message_senders(session, [message]))[0]
-    await publish(
-        session,
-        conversation.account_id,
-        conversation.inbox_id,
-        name,
-        {"event": name, **message_json(snap, conv)},
-    )
+    await _publish(session, conversation, name, message_json(snap, conv))
 
 
 async def message_created(

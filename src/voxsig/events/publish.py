@@ -7,6 +7,7 @@ if it commits, the worker will deliver it even if this process dies right after.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import insert, or_, select, text
@@ -23,29 +24,38 @@ def render(payload: dict[str, Any]) -> str:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
 
 
+@dataclass(frozen=True)
+class Endpoint:
+    id: int
+    subscriptions: tuple[str, ...]
+    enabled: bool
+
+
 async def _endpoints(
     session: AsyncSession, account_id: int, inbox_id: int | None
-) -> list[tuple[int, list[str]]]:
-    """Enabled endpoints that see this inbox's events, read once per transaction."""
-    cache: dict[tuple[int, int | None], list[tuple[int, list[str]]]]
+) -> list[Endpoint]:
+    """Endpoints that see this inbox's events, read once per transaction."""
+    cache: dict[tuple[int, int | None], list[Endpoint]]
     cache = session.info.setdefault("voxsig_endpoints", {})
     key = (account_id, inbox_id)
     if key not in cache:
         rows = await session.execute(
-            select(Webhook.id, Webhook.subscriptions).where(
+            select(Webhook.id, Webhook.subscriptions, Webhook.enabled).where(
                 Webhook.account_id == account_id,
-                Webhook.enabled.is_(True),
                 or_(Webhook.inbox_id.is_(None), Webhook.inbox_id == inbox_id),
             )
         )
-        cache[key] = [(webhook_id, list(subs or [])) for webhook_id, subs in rows]
+        cache[key] = [Endpoint(wid, tuple(subs or ()), enabled) for wid, subs, enabled in rows]
     return cache[key]
 
 
 async def subscribers(
     session: AsyncSession, account_id: int, inbox_id: int | None, name: str
-) -> list[int]:
-    return [wid for wid, subs in await _endpoints(session, account_id, inbox_id) if name in subs]
+) -> list[Endpoint]:
+    """Every endpoint subscribed to `name`, disabled ones included: they get no delivery, but
+    the event is kept so that recovering the endpoint can send what it missed."""
+    endpoints = await _endpoints(session, account_id, inbox_id)
+    return [e for e in endpoints if name in e.subscriptions]
 
 
 async def publish(
@@ -54,19 +64,34 @@ async def publish(
     inbox_id: int | None,
     name: str,
     payload: dict[str, Any],
+    conversation_id: int | None = None,
 ) -> Event | None:
-    """Stores `payload` once and queues it for every endpoint subscribed to `name`."""
+    """Stores `payload` once and queues it for every enabled endpoint subscribed to `name`."""
     endpoints = await subscribers(session, account_id, inbox_id, name)
     if not endpoints:
         return None
-    event = Event(account_id=account_id, inbox_id=inbox_id, name=name, body=render(payload))
+    event = Event(
+        account_id=account_id,
+        inbox_id=inbox_id,
+        name=name,
+        conversation_id=conversation_id,
+        body=render(payload),
+    )
     session.add(event)
     await session.flush()
+    enabled = [e.id for e in endpoints if e.enabled]
+    if not enabled:
+        return event
     await session.execute(
         insert(Delivery),
         [
-            {"event_id": event.id, "webhook_id": webhook_id, "message_id": new_message_id()}
-            for webhook_id in endpoints
+            {
+                "event_id": event.id,
+                "webhook_id": webhook_id,
+                "message_id": new_message_id(),
+                "ordering_key": conversation_id,
+            }
+            for webhook_id in enabled
         ],
     )
     request_wake_after_commit(session)

@@ -30,6 +30,12 @@ class Webhook(Timestamps, Base):
     secret: Mapped[str] = mapped_column(String(128))
     enabled: Mapped[bool] = mapped_column(default=True)
     disabled_reason: Mapped[str | None] = mapped_column(String(1024))
+    disabled_at: Mapped[datetime | None]
+    # Start of the current run of failed attempts; cleared by any success.
+    failing_since: Mapped[datetime | None]
+    # During a rotation the old secret keeps signing beside the new one until it expires.
+    previous_secret: Mapped[str | None] = mapped_column(String(128))
+    previous_secret_expires_at: Mapped[datetime | None]
 
 
 class Event(Base):
@@ -44,6 +50,8 @@ class Event(Base):
     )
     inbox_id: Mapped[int | None]
     name: Mapped[str] = mapped_column(String(64))
+    # Events of one conversation reach one endpoint in order (see Delivery.ordering_key).
+    conversation_id: Mapped[int | None]
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -52,7 +60,10 @@ class Delivery(Timestamps, Base):
     """One event to one endpoint: the outbox row the worker claims, sends and records."""
 
     __tablename__ = "deliveries"
-    __table_args__ = (Index("ix_deliveries_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_deliveries_ordering", "webhook_id", "ordering_key", "status", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
@@ -62,6 +73,9 @@ class Delivery(Timestamps, Base):
     # The `webhook-id` header: the same on every retry and replay, so receivers can deduplicate.
     message_id: Mapped[str] = mapped_column(String(64), unique=True)
     status: Mapped[str] = mapped_column(String(16), default=PENDING)
+    # The conversation whose events must arrive in order; null for events of no conversation.
+    ordering_key: Mapped[int | None]
+    # Attempts in the current round; a redelivery starts a new round (history: attempts rows).
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     # A claim is a lease: a worker that dies mid-send loses nothing, the lease just runs out.

@@ -69,7 +69,6 @@ class Limits:
     connect_timeout: float = 5.0
     total_timeout: float = 15.0
     max_in_flight: int = 256
-    max_per_host: int = 16
 
 
 class Transport:
@@ -83,7 +82,8 @@ class Transport:
             connector = aiohttp.TCPConnector(
                 resolver=GuardedResolver(self.allowed),
                 limit=self.limits.max_in_flight,
-                limit_per_host=self.limits.max_per_host,
+                # Per-endpoint caps are the worker's (several endpoints may share a host).
+                limit_per_host=0,
                 ttl_dns_cache=30,
             )
             timeout = aiohttp.ClientTimeout(

@@ -1,18 +1,19 @@
-"""Claiming due deliveries under a lease, and recording what their attempts came to."""
+"""Claiming due deliveries under a lease: in order per conversation, within each endpoint's cap."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Select, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
-from voxsig.kit.clock import from_unix, utcnow
-from voxsig.models import Delivery, DeliveryAttempt, Event, Webhook
-from voxsig.models.webhook import FAILED, PENDING, SUCCEEDED
-from voxsig.webhooks.policy import Policy
-from voxsig.webhooks.transport import Outcome
+from voxsig.kit.clock import utcnow
+from voxsig.models import Delivery, Event, Webhook
+from voxsig.models.webhook import PENDING
 
 
 @dataclass(frozen=True)
@@ -20,77 +21,108 @@ class Job:
     """A claimed delivery with everything needed to send it, so sending touches no database."""
 
     delivery_id: int
+    webhook_id: int
     message_id: str
     attempts: int
     url: str
-    secret: str
+    secrets: tuple[str, ...]
     body: str
 
 
-async def claim_due(session: AsyncSession, limit: int, lease_seconds: float) -> list[Job]:
-    now = utcnow()
-    due = (
+def _due(now: datetime, busy: Collection[int]) -> Select[int]:
+    """Pending, due, unleased deliveries of enabled endpoints, each only if no earlier delivery
+    of its conversation to its endpoint is due or in flight (one at a time, in event order; a
+    delivery waiting for its retry holds nothing back)."""
+    earlier = aliased(Delivery)
+    blocked = exists().where(
+        earlier.webhook_id == Delivery.webhook_id,
+        earlier.ordering_key == Delivery.ordering_key,
+        earlier.id < Delivery.id,
+        earlier.status == PENDING,
+        or_(earlier.next_attempt_at <= now, earlier.locked_until > now),
+    )
+    query = (
         select(Delivery.id)
+        .join(Webhook, Webhook.id == Delivery.webhook_id)
         .where(
             Delivery.status == PENDING,
             Delivery.next_attempt_at <= now,
             or_(Delivery.locked_until.is_(None), Delivery.locked_until < now),
+            Webhook.enabled.is_(True),
+            or_(Delivery.ordering_key.is_(None), ~blocked),
         )
         .order_by(Delivery.next_attempt_at, Delivery.id)
-        .limit(limit)
     )
+    if busy:
+        query = query.where(Delivery.webhook_id.not_in(busy))
+    return query
+
+
+async def claim_due(
+    session: AsyncSession, limit: int, lease_seconds: float, room: Mapping[int, int], cap: int
+) -> list[Job]:
+    """Leases up to `limit` due deliveries, at most `cap - room[endpoint]` more per endpoint
+    (`room` counts what this worker already has in flight per endpoint)."""
+    now = utcnow()
+    due = _due(now, [wid for wid, n in room.items() if n >= cap]).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         # Two workers never claim the same row, and neither waits for the other's locks.
-        due = due.with_for_update(skip_locked=True)
+        due = due.with_for_update(of=Delivery, skip_locked=True)
     claimed = (
-        await session.scalars(
+        await session.execute(
             update(Delivery)
             .where(Delivery.id.in_(due.scalar_subquery()))
             .values(locked_until=now + timedelta(seconds=lease_seconds))
-            .returning(Delivery.id)
+            .returning(Delivery.id, Delivery.webhook_id)
         )
     ).all()
-    if not claimed:
+    keep, excess = _within_cap(sorted(claimed), room, cap)
+    if excess:
+        await session.execute(
+            update(Delivery).where(Delivery.id.in_(excess)).values(locked_until=None)
+        )
+    if not keep:
         return []
     rows = await session.execute(
         select(
             Delivery.id,
+            Delivery.webhook_id,
             Delivery.message_id,
             Delivery.attempts,
             Webhook.url,
             Webhook.secret,
+            Webhook.previous_secret,
+            Webhook.previous_secret_expires_at,
             Event.body,
         )
         .join(Event, Event.id == Delivery.event_id)
         .join(Webhook, Webhook.id == Delivery.webhook_id)
-        .where(Delivery.id.in_(claimed))
+        .where(Delivery.id.in_(keep))
         .order_by(Delivery.id)
     )
-    return [Job(*row) for row in rows]
+    return [
+        Job(did, wid, mid, attempts, url, _secrets(secret, old, expires, now), body)
+        for did, wid, mid, attempts, url, secret, old, expires, body in rows
+    ]
 
 
-async def record(session: AsyncSession, job: Job, outcome: Outcome, policy: Policy) -> None:
-    """Stores the attempt and settles the delivery: succeeded, retried later, or failed."""
-    session.add(
-        DeliveryAttempt(
-            delivery_id=job.delivery_id,
-            started_at=from_unix(outcome.started_at),
-            duration_ms=outcome.duration_ms,
-            response_status=outcome.status,
-            response_headers=outcome.headers,
-            response_body=outcome.body,
-            error_class=outcome.error_class,
-            error_message=outcome.error_message,
-        )
-    )
-    attempts = job.attempts + 1
-    values: dict[str, object] = {"attempts": attempts, "locked_until": None, "updated_at": utcnow()}
-    if outcome.succeeded:
-        values["status"] = SUCCEEDED
-    else:
-        delay = policy.retry_delay(attempts)
-        if delay is None:
-            values["status"] = FAILED
+def _within_cap(
+    claimed: list[Any], room: Mapping[int, int], cap: int
+) -> tuple[list[int], list[int]]:
+    counts = dict(room)
+    keep, excess = [], []
+    for delivery_id, webhook_id in claimed:
+        if counts.get(webhook_id, 0) < cap:
+            counts[webhook_id] = counts.get(webhook_id, 0) + 1
+            keep.append(delivery_id)
         else:
-            values["next_attempt_at"] = utcnow() + timedelta(seconds=delay)
-    await session.execute(update(Delivery).where(Delivery.id == job.delivery_id).values(values))
+            excess.append(delivery_id)
+    return keep, excess
+
+
+def _secrets(
+    secret: str, previous: str | None, expires: datetime | None, now: datetime
+) -> tuple[str, ...]:
+    if previous and expires and expires > now:
+        return (secret, previous)
+    return (secret,)

@@ -6,17 +6,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
-
+from voxsig import metrics
 from voxsig.db import Database
-from voxsig.models import Delivery
-from voxsig.models.webhook import PENDING
 from voxsig.webhooks.policy import Policy
 from voxsig.webhooks.signing import signature_header
 from voxsig.webhooks.transport import Outcome, Transport
-from voxsig.worker.claims import Job, claim_due, record
+from voxsig.worker.claims import Job, claim_due
+from voxsig.worker.outcomes import record
 
 log = logging.getLogger("voxsig.worker")
 CLAIM_BATCH = 100
@@ -31,15 +30,19 @@ class Worker:
         policy: Policy,
         *,
         max_in_flight: int = 256,
+        max_per_endpoint: int = 16,
         poll_seconds: float = 1.0,
     ) -> None:
         self.db = db
         self.transport = transport
         self.policy = policy
         self.max_in_flight = max_in_flight
+        # A hanging endpoint can hold at most this many of the worker's slots.
+        self.max_per_endpoint = max_per_endpoint
         self.poll_seconds = poll_seconds
         self._wake = asyncio.Event()
-        self._in_flight: set[int] = set()
+        self._in_flight: dict[int, int] = {}  # delivery id -> endpoint id
+        self._per_endpoint: Counter[int] = Counter()
         self._idle = asyncio.Event()  # set while nothing is in flight
         self._idle.set()
         self._outcomes: asyncio.Queue[tuple[Job, Outcome]] = asyncio.Queue()
@@ -83,9 +86,12 @@ class Worker:
 
     async def _claim(self, limit: int) -> int:
         async with self.db.transaction() as session:
-            jobs = await claim_due(session, limit, self.policy.lease_seconds)
+            jobs = await claim_due(
+                session, limit, self.policy.lease_seconds, self._per_endpoint, self.max_per_endpoint
+            )
         for job in jobs:
-            self._in_flight.add(job.delivery_id)
+            self._in_flight[job.delivery_id] = job.webhook_id
+            self._per_endpoint[job.webhook_id] += 1
             self._idle.clear()
             task = asyncio.create_task(self._send(job))
             self._tasks.add(task)
@@ -98,7 +104,7 @@ class Worker:
             "content-type": "application/json",
             "webhook-id": job.message_id,
             "webhook-timestamp": str(int(now.timestamp())),
-            "webhook-signature": signature_header([job.secret], job.message_id, now, job.body),
+            "webhook-signature": signature_header(job.secrets, job.message_id, now, job.body),
         }
         outcome = await self.transport.post(job.url, job.body.encode(), headers)
         await self._outcomes.put((job, outcome))
@@ -120,8 +126,13 @@ class Worker:
             except Exception:  # the lease keeps the delivery safe; keep trying to record
                 log.exception("recording %d attempts failed; retrying", len(batch))
                 await asyncio.sleep(1)
-        for job, _ in batch:
-            self._in_flight.discard(job.delivery_id)
+        for job, outcome in batch:
+            label = "succeeded" if outcome.succeeded else outcome.error_class or "failed"
+            metrics.observe(label, outcome.duration_ms / 1000)
+            self._in_flight.pop(job.delivery_id, None)
+            self._per_endpoint[job.webhook_id] -= 1
+            if self._per_endpoint[job.webhook_id] <= 0:
+                del self._per_endpoint[job.webhook_id]
         if not self._in_flight:
             self._idle.set()
         self.wake()
@@ -130,13 +141,3 @@ class Worker:
         """Waits up to `grace` seconds for the sends in flight to be recorded (shutdown)."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), grace)
-
-
-async def pending_count(db: Database) -> int:
-    async with db.sessions() as session:
-        return (
-            await session.scalar(
-                select(func.count()).select_from(Delivery).where(Delivery.status == PENDING)
-            )
-            or 0
-        )

@@ -30,7 +30,6 @@ def build_worker(settings: Settings, db: Database) -> Worker:
         connect_timeout=policy.connect_timeout,
         total_timeout=policy.total_timeout,
         max_in_flight=settings.webhook_max_in_flight,
-        max_per_host=settings.webhook_max_per_endpoint,
     )
     transport = Transport(parse_networks(settings.webhook_allowed_networks), limits)
     worker = Worker(
@@ -38,6 +37,7 @@ def build_worker(settings: Settings, db: Database) -> Worker:
         transport,
         policy,
         max_in_flight=settings.webhook_max_in_flight,
+        max_per_endpoint=settings.webhook_max_per_endpoint,
         poll_seconds=settings.worker_poll_seconds,
     )
     db.on_commit(worker.wake)

@@ -1,0 +1,52 @@
+"""Prometheus metrics of delivery (GET /metrics). Attempt counters and latencies are counted
+by the worker of this process; pending figures are read from the database at scrape time, so
+every process reports the same backlog."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from sqlalchemy import func, select
+
+from voxsig.db import Database
+from voxsig.kit.clock import utcnow
+from voxsig.models import Delivery
+from voxsig.models.webhook import PENDING
+
+REGISTRY = CollectorRegistry()
+ATTEMPTS = Counter(
+    "voxsig_webhook_attempts", "Delivery attempts by outcome", ["outcome"], registry=REGISTRY
+)
+LATENCY = Histogram(
+    "voxsig_webhook_attempt_seconds",
+    "Duration of delivery attempts",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15),
+    registry=REGISTRY,
+)
+PENDING_COUNT = Gauge(
+    "voxsig_webhook_pending_deliveries", "Deliveries not yet settled", registry=REGISTRY
+)
+OLDEST_AGE = Gauge(
+    "voxsig_webhook_oldest_pending_seconds",
+    "Age of the oldest pending delivery's event",
+    registry=REGISTRY,
+)
+
+
+def observe(outcome: str, seconds: float) -> None:
+    """`outcome`: "succeeded" or the attempt's error class."""
+    ATTEMPTS.labels(outcome).inc()
+    LATENCY.observe(seconds)
+
+
+async def render(db: Database) -> bytes:
+    async with db.sessions() as session:
+        count, oldest = (
+            await session.execute(
+                select(func.count(), func.min(Delivery.created_at)).where(
+                    Delivery.status == PENDING
+                )
+            )
+        ).one()
+    PENDING_COUNT.set(count)
+    OLDEST_AGE.set((utcnow() - oldest).total_seconds() if oldest else 0)
+    return generate_latest(REGISTRY)
