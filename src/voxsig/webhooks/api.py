@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Request, Response
+from fastapi import APIRouter, Body, Query, Request, Response
 
 from voxsig.deps import AdminCtx
-from voxsig.webhooks import service
+from voxsig.kit.clock import iso
+from voxsig.webhooks import deliveries, service
 from voxsig.webhooks.netguard import IPNetwork, parse_networks
-from voxsig.webhooks.schemas import WebhookCreate, WebhookUpdate, unwrap, webhook_json
+from voxsig.webhooks.schemas import Recover, WebhookCreate, WebhookUpdate, unwrap, webhook_json
 
 router = APIRouter(prefix="/api/v1/accounts/{account_id}/webhooks", tags=["webhooks"])
 
@@ -56,12 +57,14 @@ async def update_webhook(
 ) -> dict[str, Any]:
     fields = WebhookUpdate.model_validate(unwrap(body))
     webhook = await service.get_webhook(ctx.session, ctx.account.id, webhook_id)
-    await service.update_webhook(
+    missed_since = await service.update_webhook(
         ctx.session, webhook, fields.model_dump(exclude_unset=True), _allowed(request)
     )
-    return {
-        "payload": {"webhook": webhook_json(webhook, await service.inbox_of(ctx.session, webhook))}
-    }
+    body = webhook_json(webhook, await service.inbox_of(ctx.session, webhook))
+    if missed_since is not None:
+        # Re-enabled: offer to recover what it missed (POST .../recover with this `since`).
+        body["recover_since"] = iso(missed_since)
+    return {"payload": {"webhook": body}}
 
 
 @router.delete("/{webhook_id}")
@@ -69,3 +72,57 @@ async def delete_webhook(ctx: AdminCtx, webhook_id: int) -> Response:
     webhook = await service.get_webhook(ctx.session, ctx.account.id, webhook_id)
     await service.delete_webhook(ctx.session, webhook)
     return Response(status_code=200)
+
+
+@router.get("/{webhook_id}/deliveries")
+async def list_deliveries(
+    ctx: AdminCtx,
+    webhook_id: int,
+    status: Annotated[str | None, Query(pattern="^(pending|succeeded|failed)$")] = None,
+    event: Annotated[str | None, Query(max_length=64)] = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+) -> dict[str, Any]:
+    webhook = await service.get_webhook(ctx.session, ctx.account.id, webhook_id)
+    total, rows = await deliveries.list_deliveries(ctx.session, webhook, status, event, page)
+    return {
+        "meta": {"count": total, "current_page": page},
+        "payload": [deliveries.delivery_json(d, e) for d, e in rows],
+    }
+
+
+@router.get("/{webhook_id}/deliveries/{delivery_id}")
+async def get_delivery(ctx: AdminCtx, webhook_id: int, delivery_id: int) -> dict[str, Any]:
+    webhook = await service.get_webhook(ctx.session, ctx.account.id, webhook_id)
+    delivery, event = await deliveries.get_delivery(ctx.session, webhook, delivery_id)
+    attempts = await deliveries.attempts_of(ctx.session, delivery)
+    return {
+        "payload": {
+            **deliveries.delivery_json(delivery, event),
+            "request_body": event.body,
+            "attempts": [deliveries.attempt_json(a) for a in attempts],
+        }
+    }
+
+
+@router.post("/{webhook_id}/deliveries/{delivery_id}/redeliver")
+async def redeliver(ctx: AdminCtx, webhook_id: int, delivery_id: int) -> dict[str, Any]:
+    webhook = await service.get_webhook(ctx.session, ctx.account.id, webhook_id)
+    delivery, event = await deliveries.get_delivery(ctx.session, webhook, delivery_id)
+    await deliveries.redeliver(ctx.session, webhook, delivery)
+    return {"payload": deliveries.delivery_json(delivery, event)}
+
+
+@router.post("/{webhook_id}/recover")
+async def recover(ctx: AdminCtx, webhook_id: int, body: Recover) -> dict[str, Any]:
+    webhook = await service.get_webhook(ctx.session, ctx.account.id, webhook_id)
+    return {"payload": await deliveries.recover(ctx.session, webhook, body.since)}
+
+
+@router.post("/{webhook_id}/rotate_secret")
+async def rotate_secret(ctx: AdminCtx, webhook_id: int) -> dict[str, Any]:
+    webhook = await service.get_webhook(ctx.session, ctx.account.id, webhook_id)
+    deliveries.rotate_secret(webhook)
+    await ctx.session.flush()
+    return {
+        "payload": {"webhook": webhook_json(webhook, await service.inbox_of(ctx.session, webhook))}
+    }

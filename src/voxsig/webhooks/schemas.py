@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
 from voxsig.events.names import ALL
+from voxsig.kit.clock import from_unix
 from voxsig.kit.schema import Body
 from voxsig.models import Inbox, Webhook
 
@@ -74,6 +76,18 @@ def webhook_json(webhook: Webhook, inbox: Inbox | None) -> dict[str, Any]:
         "secret": webhook.secret,
         "enabled": webhook.enabled,
         "disabled_reason": webhook.disabled_reason,
+        "disabled_at": webhook.disabled_at.isoformat() if webhook.disabled_at else None,
         "created_at": webhook.created_at.isoformat(),
         "updated_at": webhook.updated_at.isoformat(),
     }
+
+
+class Recover(Body):
+    since: datetime
+
+    @field_validator("since", mode="before")
+    @classmethod
+    def _unix_or_iso(cls, value: Any) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return from_unix(value)
+        return value

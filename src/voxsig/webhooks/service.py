@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -11,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxsig.errors import Invalid, NotFound
+from voxsig.kit.clock import utcnow
 from voxsig.kit.tokens import new_webhook_secret
 from voxsig.models import Inbox, Webhook
 from voxsig.webhooks.netguard import IPNetwork, is_allowed, is_ip_literal
@@ -96,19 +98,27 @@ async def create_webhook(
 
 async def update_webhook(
     session: AsyncSession, webhook: Webhook, fields: dict[str, Any], allowed: tuple[IPNetwork, ...]
-) -> Webhook:
+) -> datetime | None:
+    """Applies the changes; when they re-enable a disabled endpoint, returns the moment it was
+    disabled, from which `recover` can send what it missed."""
     if fields.get("url"):
         await _check_unique_url(session, webhook.account_id, fields["url"], webhook.id)
         await check_target(fields["url"], allowed)
     if "inbox_id" in fields:
         await _check_inbox(session, webhook.account_id, fields["inbox_id"])
+    missed_since = webhook.disabled_at if fields.get("enabled") and not webhook.enabled else None
+    if fields.get("enabled") is False and webhook.enabled:
+        webhook.disabled_at = utcnow()
+        webhook.disabled_reason = "Disabled by an administrator"
     for key, value in fields.items():
         if value is not None or key == "inbox_id":
             setattr(webhook, key, value)
-    if fields.get("enabled"):
+    if missed_since is not None:
         webhook.disabled_reason = None
+        webhook.disabled_at = None
+        webhook.failing_since = None
     await session.flush()
-    return webhook
+    return missed_since
 
 
 async def delete_webhook(session: AsyncSession, webhook: Webhook) -> None:

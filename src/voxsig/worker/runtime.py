@@ -20,6 +20,7 @@ from voxsig.webhooks.netguard import parse_networks
 from voxsig.webhooks.policy import Policy
 from voxsig.webhooks.transport import Limits, Transport
 from voxsig.worker.loop import Worker
+from voxsig.worker.retention import purge_delivered_bodies
 
 log = logging.getLogger("voxsig.worker")
 
@@ -64,15 +65,30 @@ async def _listen(db: Database, worker: Worker) -> AsyncIterator[None]:
                 await conn.close(timeout=2)
 
 
+async def _maintain(settings: Settings, db: Database) -> None:
+    """Hourly housekeeping beside the worker (idempotent, so several workers may run it)."""
+    while True:
+        try:
+            async with db.transaction() as session:
+                purged = await purge_delivered_bodies(session, settings.webhook_retention_days)
+            if purged:
+                log.info("purged the bodies of %d delivered events", purged)
+        except Exception:  # housekeeping must never stop delivery
+            log.exception("retention purge failed; trying again in an hour")
+        await asyncio.sleep(3600)
+
+
 @contextlib.asynccontextmanager
 async def running_worker(settings: Settings, db: Database) -> AsyncIterator[Worker]:
     """Runs a worker for the duration of the block, then stops it gracefully."""
     worker = build_worker(settings, db)
     async with _listen(db, worker):
         task = asyncio.create_task(worker.run())
+        housekeeping = asyncio.create_task(_maintain(settings, db))
         try:
             yield worker
         finally:
+            housekeeping.cancel()
             await worker.stop()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
