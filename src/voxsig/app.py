@@ -17,7 +17,7 @@ from voxsig.conversations.api import router as conversations_router
 from voxsig.db import Database
 from voxsig.errors import install_error_handlers
 from voxsig.inboxes.api import router as inboxes_router
-from voxsig.kit.body_limit import BodyLimit
+from voxsig.kit.request_guard import RequestGuard
 from voxsig.messages.api import router as messages_router
 from voxsig.public.api import router as public_router
 from voxsig.users.api import router as users_router
@@ -76,5 +76,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def prometheus_metrics() -> Response:
         return Response(await metrics.render(app.state.db), media_type=CONTENT_TYPE_LATEST)
 
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestGuard, max_bytes=settings.max_body_bytes)
     return app

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxsig.db import Database
 from voxsig.errors import Forbidden, NotFound, Unauthorized
+from voxsig.kit.schema import Id
 from voxsig.models import Account, AccountUser, User
 from voxsig.users.service import user_for_token
 
@@ -63,7 +64,7 @@ class AccountContext:
 
 
 async def account_context(
-    session: DbSession, user: CurrentUser, account_id: Annotated[int, Path()]
+    session: DbSession, user: CurrentUser, account_id: Annotated[Id, Path()]
 ) -> AccountContext:
     row = (
         await session.execute(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -55,8 +56,14 @@ def error_body(
     return {"error": code, "message": message, "errors": errors or []}
 
 
+LOCATIONS = ("body", "query", "path", "header")
+# Names pydantic gives the branches of a union ("int", "literal['low']", "function-after[...]").
+UNION_TAGS = re.compile(r"^(int|float|str|bool|list|dict|none|constrained-\w+|[\w-]+\[.*\])$")
+
+
 def _field_name(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    """`priority`, `message.content`, `labels.0`: the field as the client sent it."""
+    parts = [str(p) for p in loc if p not in LOCATIONS and not UNION_TAGS.match(str(p))]
     return ".".join(parts) or "body"
 
 
@@ -69,7 +76,10 @@ async def _api_error(_request: Request, exc: Exception) -> JSONResponse:
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     """Both FastAPI's body validation and pydantic models validated inside a route."""
     assert isinstance(exc, RequestValidationError | ValidationError)
-    errors = []
+    if any(err["loc"][:1] == ("path",) for err in exc.errors()):
+        # /conversations/abc or /conversations/99999999999 names nothing that could exist.
+        return JSONResponse(error_body("not_found", "Not found"), status_code=404)
+    errors: list[dict[str, str]] = []
     for err in exc.errors():
         if err.get("type") == "json_invalid":
             message = "The body is not valid JSON: " + str(err.get("ctx", {}).get("error", ""))
@@ -80,7 +90,12 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
                 status_code=400,
             )
         message = str(err["msg"]).removeprefix("Value error, ")
-        errors.append({"field": _field_name(tuple(err["loc"])), "message": message})
+        field = _field_name(tuple(err["loc"]))
+        same = next((e for e in errors if e["field"] == field), None)
+        if same is None:
+            errors.append({"field": field, "message": message})
+        elif message not in same["message"]:
+            same["message"] += f", or {message[0].lower()}{message[1:]}"
     summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
     return JSONResponse(error_body("validation_failed", summary, errors), status_code=422)
 
@@ -103,6 +118,9 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
             "logged. Try again, and report it if it persists.",
         ),
         status_code=500,
+        # The server drops the connection after a crash; say so, or the client's next request
+        # on this keep-alive connection fails.
+        headers={"connection": "close"},
     )
 
 

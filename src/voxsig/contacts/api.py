@@ -9,10 +9,11 @@ from fastapi import APIRouter, Query, Response
 from voxsig.contacts import service
 from voxsig.contacts.schemas import ContactCreate, ContactFields, contact_api_json
 from voxsig.conversations.service import conversations_of_contact
-from voxsig.deps import AccountContext, Ctx
+from voxsig.deps import AccountContext, AdminCtx, Ctx
 from voxsig.events.payloads import conversation_json, inbox_json
 from voxsig.events.snapshot import load_conversations
 from voxsig.inboxes.service import get_inbox
+from voxsig.kit.schema import Id
 from voxsig.models import Contact
 
 router = APIRouter(prefix="/api/v1/accounts/{account_id}/contacts", tags=["contacts"])
@@ -64,28 +65,28 @@ async def create_contact(ctx: Ctx, body: ContactCreate) -> dict[str, Any]:
 
 
 @router.get("/{contact_id}")
-async def get_contact(ctx: Ctx, contact_id: int) -> dict[str, Any]:
+async def get_contact(ctx: Ctx, contact_id: Id) -> dict[str, Any]:
     contact = await service.get_contact(ctx.session, ctx.account.id, contact_id)
     return {"payload": (await _render(ctx, [contact]))[0]}
 
 
 @router.put("/{contact_id}")
 @router.patch("/{contact_id}")
-async def update_contact(ctx: Ctx, contact_id: int, body: ContactFields) -> dict[str, Any]:
+async def update_contact(ctx: Ctx, contact_id: Id, body: ContactFields) -> dict[str, Any]:
     contact = await service.get_contact(ctx.session, ctx.account.id, contact_id)
     await service.update_contact(ctx.session, contact, body.model_dump(exclude_unset=True))
     return {"payload": (await _render(ctx, [contact]))[0]}
 
 
 @router.delete("/{contact_id}")
-async def delete_contact(ctx: Ctx, contact_id: int) -> Response:
+async def delete_contact(ctx: AdminCtx, contact_id: Id) -> Response:
     contact = await service.get_contact(ctx.session, ctx.account.id, contact_id)
     await service.delete_contact(ctx.session, contact)
     return Response(status_code=200)
 
 
 @router.get("/{contact_id}/conversations")
-async def contact_conversations(ctx: Ctx, contact_id: int) -> dict[str, Any]:
+async def contact_conversations(ctx: Ctx, contact_id: Id) -> dict[str, Any]:
     contact = await service.get_contact(ctx.session, ctx.account.id, contact_id)
     conversations = await conversations_of_contact(ctx.session, contact)
     snapshots = await load_conversations(ctx.session, conversations)

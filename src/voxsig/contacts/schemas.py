@@ -8,7 +8,7 @@ from pydantic import Field
 
 from voxsig.events.payloads import contact_json, inbox_json
 from voxsig.kit.clock import unix, unix_or_none
-from voxsig.kit.schema import Body
+from voxsig.kit.schema import Body, Id
 from voxsig.models import Account, Contact, ContactInbox, Inbox
 
 
@@ -23,7 +23,7 @@ class ContactFields(Body):
 
 
 class ContactCreate(ContactFields):
-    inbox_id: int | None = None
+    inbox_id: Id | None = None
     source_id: str | None = Field(default=None, min_length=1, max_length=255)
 
 

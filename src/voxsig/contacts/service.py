@@ -9,6 +9,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxsig.errors import Invalid, NotFound
+from voxsig.kit.search import ESCAPE, contains
 from voxsig.kit.tokens import new_uuid
 from voxsig.models import Contact, ContactInbox, Inbox
 
@@ -27,13 +28,13 @@ async def get_contact(session: AsyncSession, account_id: int, contact_id: int) -
 def _search(account_id: int, q: str | None) -> Any:
     query = select(Contact).where(Contact.account_id == account_id)
     if q:
-        pattern = f"%{q.lower()}%"
+        pattern = contains(q.lower())
         query = query.where(
             or_(
-                func.lower(Contact.name).like(pattern),
-                func.lower(Contact.email).like(pattern),
-                Contact.phone_number.like(f"%{q}%"),
-                func.lower(Contact.identifier).like(pattern),
+                func.lower(Contact.name).like(pattern, escape=ESCAPE),
+                func.lower(Contact.email).like(pattern, escape=ESCAPE),
+                Contact.phone_number.like(contains(q), escape=ESCAPE),
+                func.lower(Contact.identifier).like(pattern, escape=ESCAPE),
             )
         )
     return query

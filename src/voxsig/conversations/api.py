@@ -28,6 +28,7 @@ from voxsig.errors import Invalid
 from voxsig.events.payloads import conversation_json
 from voxsig.events.snapshot import load_conversation, load_conversations
 from voxsig.inboxes.service import get_inbox
+from voxsig.kit.schema import Id
 from voxsig.messages.service import create_message
 from voxsig.models import Conversation
 from voxsig.models.message import OUTGOING
@@ -43,7 +44,7 @@ AssigneeType = Annotated[str, Query(pattern="^(me|mine|unassigned|assigned|all)$
 def _filter(
     status: str,
     assignee_type: str,
-    inbox_id: int | None,
+    inbox_id: Id | None,
     labels: list[str] | None,
     q: str | None,
     page: int,
@@ -63,7 +64,7 @@ async def list_conversations(
     ctx: Ctx,
     status: StatusFilter = "open",
     assignee_type: AssigneeType = "all",
-    inbox_id: int | None = None,
+    inbox_id: Id | None = None,
     q: Annotated[str | None, Query(max_length=255)] = None,
     labels: Annotated[list[str] | None, Query(alias="labels[]")] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
@@ -79,7 +80,7 @@ async def list_conversations(
 async def conversations_meta(
     ctx: Ctx,
     status: StatusFilter = "open",
-    inbox_id: int | None = None,
+    inbox_id: Id | None = None,
     q: Annotated[str | None, Query(max_length=255)] = None,
     labels: Annotated[list[str] | None, Query(alias="labels[]")] = None,
 ) -> dict[str, Any]:
@@ -137,7 +138,7 @@ async def create_conversation(ctx: Ctx, body: ConversationCreate) -> dict[str, A
 
 
 @router.get("/{conversation_id}")
-async def get_conversation(ctx: Ctx, conversation_id: int) -> dict[str, Any]:
+async def get_conversation(ctx: Ctx, conversation_id: Id) -> dict[str, Any]:
     return await _rendered(
         ctx, await service.get_conversation(ctx.session, ctx.account.id, conversation_id)
     )
@@ -145,7 +146,7 @@ async def get_conversation(ctx: Ctx, conversation_id: int) -> dict[str, Any]:
 
 @router.patch("/{conversation_id}")
 async def update_conversation(
-    ctx: Ctx, conversation_id: int, body: ConversationUpdate
+    ctx: Ctx, conversation_id: Id, body: ConversationUpdate
 ) -> dict[str, Any]:
     conversation = await service.get_conversation(ctx.session, ctx.account.id, conversation_id)
     await service.apply_changes(ctx.session, conversation, Actor(user=ctx.user), body.wanted())
@@ -153,7 +154,10 @@ async def update_conversation(
 
 
 @router.post("/{conversation_id}/toggle_status")
-async def toggle_status(ctx: Ctx, conversation_id: int, body: ToggleStatus) -> dict[str, Any]:
+async def toggle_status(
+    ctx: Ctx, conversation_id: Id, body: ToggleStatus | None = None
+) -> dict[str, Any]:
+    body = body or ToggleStatus()
     conversation = await service.get_conversation(ctx.session, ctx.account.id, conversation_id)
     status = service.toggled_status(conversation.status, body.status)
     wanted: dict[str, Any] = {"status": status}
@@ -171,7 +175,7 @@ async def toggle_status(ctx: Ctx, conversation_id: int, body: ToggleStatus) -> d
 
 
 @router.post("/{conversation_id}/toggle_priority")
-async def toggle_priority(ctx: Ctx, conversation_id: int, body: TogglePriority) -> Response:
+async def toggle_priority(ctx: Ctx, conversation_id: Id, body: TogglePriority) -> Response:
     conversation = await service.get_conversation(ctx.session, ctx.account.id, conversation_id)
     priority = None if body.priority == "none" else body.priority
     await service.apply_changes(
@@ -181,7 +185,7 @@ async def toggle_priority(ctx: Ctx, conversation_id: int, body: TogglePriority) 
 
 
 @router.post("/{conversation_id}/assignments")
-async def assign(ctx: Ctx, conversation_id: int, body: Assignment) -> dict[str, Any] | None:
+async def assign(ctx: Ctx, conversation_id: Id, body: Assignment) -> dict[str, Any] | None:
     conversation = await service.get_conversation(ctx.session, ctx.account.id, conversation_id)
     await service.apply_changes(
         ctx.session, conversation, Actor(user=ctx.user), {"assignee_id": body.assignee_id}
@@ -193,13 +197,13 @@ async def assign(ctx: Ctx, conversation_id: int, body: Assignment) -> dict[str, 
 
 
 @router.get("/{conversation_id}/labels")
-async def get_labels(ctx: Ctx, conversation_id: int) -> dict[str, Any]:
+async def get_labels(ctx: Ctx, conversation_id: Id) -> dict[str, Any]:
     conversation = await service.get_conversation(ctx.session, ctx.account.id, conversation_id)
     return {"payload": await service.labels_of(ctx.session, conversation)}
 
 
 @router.post("/{conversation_id}/labels")
-async def set_labels(ctx: Ctx, conversation_id: int, body: Labels) -> dict[str, Any]:
+async def set_labels(ctx: Ctx, conversation_id: Id, body: Labels) -> dict[str, Any]:
     conversation = await service.get_conversation(ctx.session, ctx.account.id, conversation_id)
     await service.apply_changes(
         ctx.session, conversation, Actor(user=ctx.user), {"labels": body.labels}
@@ -209,7 +213,7 @@ async def set_labels(ctx: Ctx, conversation_id: int, body: Labels) -> dict[str, 
 
 @router.post("/{conversation_id}/custom_attributes")
 async def set_custom_attributes(
-    ctx: Ctx, conversation_id: int, body: CustomAttributes
+    ctx: Ctx, conversation_id: Id, body: CustomAttributes
 ) -> dict[str, Any]:
     conversation = await service.get_conversation(ctx.session, ctx.account.id, conversation_id)
     await service.apply_changes(
@@ -222,7 +226,7 @@ async def set_custom_attributes(
 
 
 @router.post("/{conversation_id}/update_last_seen")
-async def update_last_seen(ctx: Ctx, conversation_id: int) -> dict[str, Any]:
+async def update_last_seen(ctx: Ctx, conversation_id: Id) -> dict[str, Any]:
     conversation = await service.get_conversation(ctx.session, ctx.account.id, conversation_id)
     service.mark_seen(conversation, by_agent=True)
     await ctx.session.flush()

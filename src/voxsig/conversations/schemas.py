@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from voxsig.kit.clock import from_unix
-from voxsig.kit.schema import Body
+from voxsig.kit.clock import as_utc, from_unix
+from voxsig.kit.schema import Body, Id
 from voxsig.models.message import CONTENT_TYPES
 
 Status = Literal["open", "resolved", "pending", "snoozed"]
@@ -16,17 +16,27 @@ Priority = Literal["low", "medium", "high", "urgent"]
 LABEL_PATTERN = r"^[\w\-]{1,255}$"
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 12, 31, tzinfo=UTC)
+
+
 def _timestamp(value: Any) -> datetime | None:
     """Chatwoot sends snoozed_until as unix seconds; ISO strings are accepted too."""
     if value is None or isinstance(value, datetime):
         return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return from_unix(value)
-    if isinstance(value, str):
-        if value.isdigit():
-            return from_unix(int(value))
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    raise ValueError("must be a unix timestamp")
+    try:
+        if isinstance(value, str) and not value.isdigit():
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        elif isinstance(value, int | float | str) and not isinstance(value, bool):
+            moment = from_unix(float(value))
+        else:
+            raise TypeError
+        moment = as_utc(moment)
+    except (TypeError, ValueError, OverflowError, OSError):
+        raise ValueError("must be a unix timestamp (seconds) or an ISO 8601 time") from None
+    if not EPOCH <= moment <= LATEST:
+        raise ValueError("must be between 1970 and 9999")
+    return moment
 
 
 class FirstMessage(Body):
@@ -44,11 +54,11 @@ class FirstMessage(Body):
 
 
 class ConversationCreate(Body):
-    inbox_id: int
+    inbox_id: Id
     source_id: str | None = Field(default=None, min_length=1, max_length=255)
-    contact_id: int | None = None
+    contact_id: Id | None = None
     status: Status = "open"
-    assignee_id: int | None = None
+    assignee_id: Id | None = None
     additional_attributes: dict[str, Any] = Field(default_factory=dict)
     custom_attributes: dict[str, Any] = Field(default_factory=dict)
     message: FirstMessage | None = None
@@ -56,7 +66,7 @@ class ConversationCreate(Body):
 
 class ConversationUpdate(Body):
     status: Status | None = None
-    assignee_id: int | None = None
+    assignee_id: Id | None = None
     priority: Priority | Literal["none"] | None = None
     snoozed_until: datetime | None = None
     custom_attributes: dict[str, Any] | None = None
@@ -86,7 +96,7 @@ class TogglePriority(Body):
 
 
 class Assignment(Body):
-    assignee_id: int | None
+    assignee_id: Id | None
 
 
 class Labels(Body):

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from voxsig.errors import Invalid, NotFound
 from voxsig.events import emit
 from voxsig.kit.clock import unix_or_none, utcnow
+from voxsig.kit.search import ESCAPE, contains
 from voxsig.models import (
     Account,
     AccountUser,
@@ -284,18 +285,19 @@ def _filtered(account_id: int, f: ListFilter) -> Select[Conversation]:
             )
         )
     if f.q:
-        pattern = f"%{f.q.lower()}%"
+        pattern = contains(f.q.lower())
         matches: list[ColumnElement[bool]] = [
             exists().where(
                 Contact.id == Conversation.contact_id,
                 or_(
-                    func.lower(Contact.name).like(pattern), func.lower(Contact.email).like(pattern)
+                    func.lower(Contact.name).like(pattern, escape=ESCAPE),
+                    func.lower(Contact.email).like(pattern, escape=ESCAPE),
                 ),
             ),
             exists().where(
                 Message.conversation_id == Conversation.id,
                 Message.message_type != ACTIVITY,
-                func.lower(Message.content).like(pattern),
+                func.lower(Message.content).like(pattern, escape=ESCAPE),
             ),
         ]
         if f.q.isdigit():

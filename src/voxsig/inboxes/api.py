@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, Response
 from voxsig.deps import AdminCtx, Ctx
 from voxsig.inboxes import service
 from voxsig.inboxes.schemas import InboxCreate, InboxUpdate, inbox_api_json
+from voxsig.kit.schema import Id
 
 router = APIRouter(prefix="/api/v1/accounts/{account_id}/inboxes", tags=["inboxes"])
 
@@ -28,7 +29,7 @@ async def list_inboxes(ctx: Ctx, request: Request) -> dict[str, Any]:
 
 
 @router.get("/{inbox_id}")
-async def get_inbox(ctx: Ctx, inbox_id: int, request: Request) -> dict[str, Any]:
+async def get_inbox(ctx: Ctx, inbox_id: Id, request: Request) -> dict[str, Any]:
     inbox = await service.get_inbox(ctx.session, ctx.account.id, inbox_id)
     return inbox_api_json(inbox, _base_url(request), show_secrets=ctx.is_admin)
 
@@ -47,7 +48,7 @@ async def create_inbox(ctx: AdminCtx, body: InboxCreate, request: Request) -> di
 
 @router.patch("/{inbox_id}")
 async def update_inbox(
-    ctx: AdminCtx, inbox_id: int, body: InboxUpdate, request: Request
+    ctx: AdminCtx, inbox_id: Id, body: InboxUpdate, request: Request
 ) -> dict[str, Any]:
     inbox = await service.get_inbox(ctx.session, ctx.account.id, inbox_id)
     service.apply_changes(inbox, body.changes())
@@ -56,7 +57,7 @@ async def update_inbox(
 
 
 @router.delete("/{inbox_id}")
-async def delete_inbox(ctx: AdminCtx, inbox_id: int) -> Response:
+async def delete_inbox(ctx: AdminCtx, inbox_id: Id) -> Response:
     inbox = await service.get_inbox(ctx.session, ctx.account.id, inbox_id)
     await service.delete_inbox(ctx.session, inbox)
     return Response(status_code=200)

@@ -10,6 +10,7 @@ from voxsig.conversations.service import Actor, get_conversation
 from voxsig.deps import AccountContext, Ctx
 from voxsig.events.payloads import message_json
 from voxsig.events.snapshot import load_conversation, load_message_senders
+from voxsig.kit.schema import Cursor, Id
 from voxsig.messages import service
 from voxsig.messages.schemas import MessageCreate, MessageUpdate
 from voxsig.models import Conversation, Message
@@ -28,7 +29,7 @@ async def _render(
 
 @router.get(NESTED)
 async def list_messages(
-    ctx: Ctx, conversation_id: int, before: int | None = None, after: int | None = None
+    ctx: Ctx, conversation_id: Id, before: Cursor | None = None, after: Cursor | None = None
 ) -> dict[str, Any]:
     conversation = await get_conversation(ctx.session, ctx.account.id, conversation_id)
     messages = await service.list_messages(ctx.session, conversation, before, after)
@@ -45,7 +46,7 @@ async def list_messages(
 
 
 @router.post(NESTED)
-async def create_message(ctx: Ctx, conversation_id: int, body: MessageCreate) -> dict[str, Any]:
+async def create_message(ctx: Ctx, conversation_id: Id, body: MessageCreate) -> dict[str, Any]:
     conversation = await get_conversation(ctx.session, ctx.account.id, conversation_id)
     created = await service.create_message(
         ctx.session,
@@ -75,7 +76,7 @@ async def _delete(ctx: AccountContext, message: Message) -> Response:
 
 @router.patch(NESTED + "/{message_id}")
 async def update_nested(
-    ctx: Ctx, conversation_id: int, message_id: int, body: MessageUpdate
+    ctx: Ctx, conversation_id: Id, message_id: Id, body: MessageUpdate
 ) -> dict[str, Any]:
     conversation = await get_conversation(ctx.session, ctx.account.id, conversation_id)
     message = await service.get_message(ctx.session, ctx.account.id, message_id, conversation)
@@ -83,19 +84,19 @@ async def update_nested(
 
 
 @router.delete(NESTED + "/{message_id}")
-async def delete_nested(ctx: Ctx, conversation_id: int, message_id: int) -> Response:
+async def delete_nested(ctx: Ctx, conversation_id: Id, message_id: Id) -> Response:
     conversation = await get_conversation(ctx.session, ctx.account.id, conversation_id)
     message = await service.get_message(ctx.session, ctx.account.id, message_id, conversation)
     return await _delete(ctx, message)
 
 
 @router.patch("/messages/{message_id}")
-async def update_flat(ctx: Ctx, message_id: int, body: MessageUpdate) -> dict[str, Any]:
+async def update_flat(ctx: Ctx, message_id: Id, body: MessageUpdate) -> dict[str, Any]:
     message = await service.get_message(ctx.session, ctx.account.id, message_id)
     return await _update(ctx, message, body)
 
 
 @router.delete("/messages/{message_id}")
-async def delete_flat(ctx: Ctx, message_id: int) -> Response:
+async def delete_flat(ctx: Ctx, message_id: Id) -> Response:
     message = await service.get_message(ctx.session, ctx.account.id, message_id)
     return await _delete(ctx, message)

@@ -15,6 +15,7 @@ from voxsig.conversations.service import Actor
 from voxsig.deps import DbSession
 from voxsig.errors import NotFound, Unauthorized
 from voxsig.events.snapshot import load_conversation, load_conversations, load_message_senders
+from voxsig.kit.schema import Id
 from voxsig.kit.signatures import hmac_matches
 from voxsig.messages import service as messages
 from voxsig.models import Contact, ContactInbox, Conversation, Inbox, Message
@@ -83,9 +84,13 @@ async def create_contact(
     session: DbSession, inbox: PublicInbox, body: PublicContactCreate
 ) -> dict[str, Any]:
     verified = _verified(inbox, body)
-    fields = body.model_dump(exclude={"identifier_hash"})
+    # An identifier is a claim to be a known customer: only a verified one (identifier_hash)
+    # may resume that customer's contact, or anyone could read and change it.
+    fields = body.model_dump(
+        exclude={"identifier_hash"} if verified else {"identifier_hash", "identifier"}
+    )
     contact = None
-    if body.identifier:
+    if verified:
         contact = await session.scalar(
             select(Contact).where(
                 Contact.account_id == inbox.account_id, Contact.identifier == body.identifier
@@ -104,12 +109,13 @@ async def get_contact(visitor: PublicVisitor) -> dict[str, Any]:
 
 @router.patch("/contacts/{contact_identifier}")
 async def update_contact(visitor: PublicVisitor, body: PublicContactCreate) -> dict[str, Any]:
-    fields = body.model_dump(exclude_unset=True, exclude={"identifier_hash"})
+    # The identifier is settled when the contact is created (verified), never changed here.
+    fields = body.model_dump(exclude_unset=True, exclude={"identifier_hash", "identifier"})
     await contacts.update_contact(visitor.session, visitor.contact, fields)
     return public_contact_json(visitor.contact, visitor.link)
 
 
-async def _own_conversation(visitor: Visitor, conversation_id: int) -> Conversation:
+async def _own_conversation(visitor: Visitor, conversation_id: Id) -> Conversation:
     conversation = await visitor.session.scalar(
         select(Conversation).where(
             Conversation.contact_inbox_id == visitor.link.id,
@@ -159,12 +165,12 @@ async def create_conversation(
 
 
 @router.get("/contacts/{contact_identifier}/conversations/{conversation_id}")
-async def get_conversation(visitor: PublicVisitor, conversation_id: int) -> dict[str, Any]:
+async def get_conversation(visitor: PublicVisitor, conversation_id: Id) -> dict[str, Any]:
     return await _render(visitor.session, await _own_conversation(visitor, conversation_id))
 
 
 @router.post("/contacts/{contact_identifier}/conversations/{conversation_id}/toggle_status")
-async def resolve(visitor: PublicVisitor, conversation_id: int) -> dict[str, Any]:
+async def resolve(visitor: PublicVisitor, conversation_id: Id) -> dict[str, Any]:
     conversation = await _own_conversation(visitor, conversation_id)
     await conversations.apply_changes(
         visitor.session, conversation, Actor(contact=visitor.contact), {"status": "resolved"}
@@ -173,13 +179,13 @@ async def resolve(visitor: PublicVisitor, conversation_id: int) -> dict[str, Any
 
 
 @router.post("/contacts/{contact_identifier}/conversations/{conversation_id}/toggle_typing")
-async def toggle_typing(visitor: PublicVisitor, conversation_id: int) -> Response:
+async def toggle_typing(visitor: PublicVisitor, conversation_id: Id) -> Response:
     await _own_conversation(visitor, conversation_id)
     return Response(status_code=200)
 
 
 @router.post("/contacts/{contact_identifier}/conversations/{conversation_id}/update_last_seen")
-async def update_last_seen(visitor: PublicVisitor, conversation_id: int) -> Response:
+async def update_last_seen(visitor: PublicVisitor, conversation_id: Id) -> Response:
     conversation = await _own_conversation(visitor, conversation_id)
     conversations.mark_seen(conversation, by_agent=False)
     await visitor.session.flush()
@@ -187,7 +193,7 @@ async def update_last_seen(visitor: PublicVisitor, conversation_id: int) -> Resp
 
 
 @router.get("/contacts/{contact_identifier}/conversations/{conversation_id}/messages")
-async def list_messages(visitor: PublicVisitor, conversation_id: int) -> list[dict[str, Any]]:
+async def list_messages(visitor: PublicVisitor, conversation_id: Id) -> list[dict[str, Any]]:
     conversation = await _own_conversation(visitor, conversation_id)
     conv = (await load_conversations(visitor.session, [conversation]))[0]
     snaps = await load_message_senders(
@@ -198,7 +204,7 @@ async def list_messages(visitor: PublicVisitor, conversation_id: int) -> list[di
 
 @router.post("/contacts/{contact_identifier}/conversations/{conversation_id}/messages")
 async def create_message(
-    visitor: PublicVisitor, conversation_id: int, body: PublicMessageCreate
+    visitor: PublicVisitor, conversation_id: Id, body: PublicMessageCreate
 ) -> dict[str, Any]:
     conversation = await _own_conversation(visitor, conversation_id)
     created = await messages.create_message(
@@ -218,7 +224,7 @@ async def create_message(
     "/contacts/{contact_identifier}/conversations/{conversation_id}/messages/{message_id}"
 )
 async def submit_values(
-    visitor: PublicVisitor, conversation_id: int, message_id: int, body: PublicMessageUpdate
+    visitor: PublicVisitor, conversation_id: Id, message_id: Id, body: PublicMessageUpdate
 ) -> dict[str, Any]:
     conversation = await _own_conversation(visitor, conversation_id)
     message = await messages.get_message(

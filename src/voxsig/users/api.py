@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from voxsig.deps import AdminCtx, Ctx, CurrentUser, DbSession
+from voxsig.kit.schema import Id
 from voxsig.users import service
 from voxsig.users.schemas import AgentCreate, AgentUpdate, agent_json, profile_json
 
@@ -31,20 +32,20 @@ async def add_agent(ctx: AdminCtx, body: AgentCreate) -> dict[str, Any]:
 
 
 @router.get("/accounts/{account_id}/agents/{agent_id}")
-async def get_agent(ctx: Ctx, agent_id: int) -> dict[str, Any]:
+async def get_agent(ctx: Ctx, agent_id: Id) -> dict[str, Any]:
     member = await service.get_member(ctx.session, ctx.account.id, agent_id)
     return agent_json(member.user, member.membership)
 
 
 @router.patch("/accounts/{account_id}/agents/{agent_id}")
-async def update_agent(ctx: AdminCtx, agent_id: int, body: AgentUpdate) -> dict[str, Any]:
+async def update_agent(ctx: AdminCtx, agent_id: Id, body: AgentUpdate) -> dict[str, Any]:
     member = await service.get_member(ctx.session, ctx.account.id, agent_id)
     member = await service.update_member(ctx.session, member, body.name, body.role)
     return agent_json(member.user, member.membership)
 
 
 @router.delete("/accounts/{account_id}/agents/{agent_id}")
-async def remove_agent(ctx: AdminCtx, agent_id: int) -> Response:
+async def remove_agent(ctx: AdminCtx, agent_id: Id) -> Response:
     member = await service.get_member(ctx.session, ctx.account.id, agent_id)
     await service.remove_member(ctx.session, member)
     return Response(status_code=200)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Query, Request, Response
 
 from voxsig.deps import AdminCtx
 from voxsig.kit.clock import iso
+from voxsig.kit.schema import Id
 from voxsig.webhooks import deliveries, service
 from voxsig.webhooks.netguard import IPNetwork, parse_networks
 from voxsig.webhooks.schemas import Recover, WebhookCreate, WebhookUpdate, unwrap, webhook_json
@@ -43,7 +44,7 @@ async def create_webhook(ctx: AdminCtx, body: RawBody, request: Request) -> dict
 
 
 @router.get("/{webhook_id}")
-async def get_webhook(ctx: AdminCtx, webhook_id: int) -> dict[str, Any]:
+async def get_webhook(ctx: AdminCtx, webhook_id: Id) -> dict[str, Any]:
     webhook = await service.get_webhook(ctx.session, ctx.account.id, webhook_id)
     return {
         "payload": {"webhook": webhook_json(webhook, await service.inbox_of(ctx.session, webhook))}
@@ -53,7 +54,7 @@ async def get_webhook(ctx: AdminCtx, webhook_id: int) -> dict[str, Any]:
 @router.patch("/{webhook_id}")
 @router.put("/{webhook_id}")
 async def update_webhook(
-    ctx: AdminCtx, webhook_id: int, body: RawBody, request: Request
+    ctx: AdminCtx, webhook_id: Id, body: RawBody, request: Request
 ) -> dict[str, Any]:
     fields = WebhookUpdate.model_validate(unwrap(body))
     webhook = await service.get_webhook(ctx.session, ctx.account.id, webhook_id)
@@ -68,7 +69,7 @@ async def update_webhook(
 
 
 @router.delete("/{webhook_id}")
-async def delete_webhook(ctx: AdminCtx, webhook_id: int) -> Response:
+async def delete_webhook(ctx: AdminCtx, webhook_id: Id) -> Response:
     webhook = await service.get_webhook(ctx.session, ctx.account.id, webhook_id)
     await service.delete_webhook(ctx.session, webhook)
     return Response(status_code=200)
@@ -77,7 +78,7 @@ async def delete_webhook(ctx: AdminCtx, webhook_id: int) -> Response:
 @router.get("/{webhook_id}/deliveries")
 async def list_deliveries(
     ctx: AdminCtx,
-    webhook_id: int,
+    webhook_id: Id,
     status: Annotated[str | None, Query(pattern="^(pending|succeeded|failed)$")] = None,
     event: Annotated[str | None, Query(max_length=64)] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
@@ -91,7 +92,7 @@ async def list_deliveries(
 
 
 @router.get("/{webhook_id}/deliveries/{delivery_id}")
-async def get_delivery(ctx: AdminCtx, webhook_id: int, delivery_id: int) -> dict[str, Any]:
+async def get_delivery(ctx: AdminCtx, webhook_id: Id, delivery_id: Id) -> dict[str, Any]:
     webhook = await service.get_webhook(ctx.session, ctx.account.id, webhook_id)
     delivery, event = await deliveries.get_delivery(ctx.session, webhook, delivery_id)
     attempts = await deliveries.attempts_of(ctx.session, delivery)
@@ -105,7 +106,7 @@ async def get_delivery(ctx: AdminCtx, webhook_id: int, delivery_id: int) -> dict
 
 
 @router.post("/{webhook_id}/deliveries/{delivery_id}/redeliver")
-async def redeliver(ctx: AdminCtx, webhook_id: int, delivery_id: int) -> dict[str, Any]:
+async def redeliver(ctx: AdminCtx, webhook_id: Id, delivery_id: Id) -> dict[str, Any]:
     webhook = await service.get_webhook(ctx.session, ctx.account.id, webhook_id)
     delivery, event = await deliveries.get_delivery(ctx.session, webhook, delivery_id)
     await deliveries.redeliver(ctx.session, webhook, delivery)
@@ -113,13 +114,13 @@ async def redeliver(ctx: AdminCtx, webhook_id: int, delivery_id: int) -> dict[st
 
 
 @router.post("/{webhook_id}/recover")
-async def recover(ctx: AdminCtx, webhook_id: int, body: Recover) -> dict[str, Any]:
+async def recover(ctx: AdminCtx, webhook_id: Id, body: Recover) -> dict[str, Any]:
     webhook = await service.get_webhook(ctx.session, ctx.account.id, webhook_id)
     return {"payload": await deliveries.recover(ctx.session, webhook, body.since)}
 
 
 @router.post("/{webhook_id}/rotate_secret")
-async def rotate_secret(ctx: AdminCtx, webhook_id: int) -> dict[str, Any]:
+async def rotate_secret(ctx: AdminCtx, webhook_id: Id) -> dict[str, Any]:
     webhook = await service.get_webhook(ctx.session, ctx.account.id, webhook_id)
     deliveries.rotate_secret(webhook)
     await ctx.session.flush()

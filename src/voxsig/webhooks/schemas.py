@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 
 from voxsig.events.names import ALL
 from voxsig.kit.clock import from_unix
-from voxsig.kit.schema import Body
+from voxsig.kit.schema import Body, Id
 from voxsig.models import Inbox, Webhook
 
 
@@ -34,7 +34,7 @@ class WebhookCreate(Body):
     url: str = Field(max_length=2048)
     subscriptions: list[str]
     name: str = Field(default="", max_length=255)
-    inbox_id: int | None = None
+    inbox_id: Id | None = None
 
     _url = field_validator("url")(_check_url)
     _subs = field_validator("subscriptions")(_check_subscriptions)
@@ -44,7 +44,7 @@ class WebhookUpdate(Body):
     url: str | None = Field(default=None, max_length=2048)
     subscriptions: list[str] | None = None
     name: str | None = Field(default=None, max_length=255)
-    inbox_id: int | None = None
+    inbox_id: Id | None = None
     enabled: bool | None = None
 
     @field_validator("url")

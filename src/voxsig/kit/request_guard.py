@@ -1,4 +1,5 @@
-"""ASGI middleware that refuses request bodies over a size limit with 413, streamed or not."""
+"""ASGI middleware that refuses, before any route runs, request bodies over a size limit (413,
+streamed or not) and URLs carrying a NUL character (400: no database can store it)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-class BodyLimit:
+class RequestGuard:
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
@@ -17,6 +18,11 @@ class BodyLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if b"%00" in scope.get("raw_path", b"") or b"%00" in scope.get("query_string", b""):
+            await self._refuse(
+                send, 400, "bad_request", "url", "The URL must not contain the NUL character (%00)"
+            )
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
@@ -46,18 +52,22 @@ class BodyLimit:
         with contextlib.suppress(ClientDisconnect):
             await self.app(scope, limited_receive, guarded_send)
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(
+        self,
+        send: Send,
+        status: int = 413,
+        code: str = "payload_too_large",
+        field: str = "body",
+        message: str = "",
+    ) -> None:
+        message = message or f"The request body is larger than {self.max_bytes} bytes"
         body = json.dumps(
-            {
-                "error": "payload_too_large",
-                "message": f"The request body is larger than {self.max_bytes} bytes",
-                "errors": [{"field": "body", "message": f"at most {self.max_bytes} bytes"}],
-            }
+            {"error": code, "message": message, "errors": [{"field": field, "message": message}]}
         ).encode()
         await send(
             {
                 "type": "http.response.start",
-                "status": 413,
+                "status": status,
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),

@@ -1,0 +1,550 @@
+"""Tenant isolation, route by route: every operation in /openapi.json is called with another
+account's real ids, and must neither answer with nor change that account's data.
+
+The routes come from the running server's /openapi.json, so a new route is walked (or, if it has
+a path parameter this module does not know, makes the walk fail) without editing this file.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.client import ApiClient, unique_email
+from tests.support.receiver import Receiver
+
+JSON = dict[str, Any]
+ACCOUNT_PREFIX = "/api/v1/accounts/{account_id}"
+PUBLIC_PREFIX = "/public/api/v1/inboxes/{inbox_identifier}"
+METHODS = ("get", "post", "put", "patch", "delete")
+BODY_METHODS = ("POST", "PUT", "PATCH")
+MIN_ACCOUNT_OPERATIONS = 40  # a guard against a walk that silently covers nothing
+
+
+def ok(response: httpx.Response, status: int = 200) -> Any:
+    request = response.request
+    assert response.status_code == status, (
+        f"{request.method} {request.url} -> {response.status_code}: {response.text[:800]}"
+    )
+    return response.json() if response.content else None
+
+
+@dataclass
+class TenantB:
+    """Account B and the real objects the walk aims at. Every string that identifies B's data is
+    unique to this test, so finding one in a response to A proves a leak."""
+
+    client: ApiClient
+    inbox_id: int
+    inbox_identifier: str
+    hmac_token: str
+    contact_id: int
+    contact_email: str
+    contact_name: str
+    source_id: str
+    conversation_id: int  # the conversation number (the public id)
+    message_id: int
+    message_text: str
+    private_text: str
+    agent_id: int  # a non-administrator member: removing them would succeed if unchecked
+    webhook_id: int
+    webhook_secret: str
+    delivery_id: int  # a settled (no longer pending) delivery of B's webhook
+    other_inbox_source_id: str  # a contact of B's second API inbox
+    sibling_source_id: str  # another contact of B's main inbox, with no conversation
+
+    def secrets(self) -> list[str]:
+        return [
+            self.contact_email,
+            self.contact_name,
+            self.inbox_identifier,
+            self.hmac_token,
+            self.message_text,
+            self.private_text,
+            self.webhook_secret,
+            self.source_id,
+        ]
+
+
+@dataclass
+class TenantA:
+    client: ApiClient
+    inbox_id: int
+    inbox_identifier: str
+    contact_id: int
+    source_id: str
+
+
+def settled_deliveries(b: ApiClient, webhook_id: int, count: int) -> list[JSON]:
+    """The webhook's deliveries once `count` exist and none is pending any more."""
+    deadline = time.monotonic() + 20.0
+    while True:
+        listed: list[JSON] = ok(b.get(f"webhooks/{webhook_id}/deliveries"))["payload"]
+        if len(listed) >= count and all(d["status"] != "pending" for d in listed):
+            return listed
+        assert time.monotonic() < deadline, f"deliveries not settled: {listed}"
+        time.sleep(0.1)
+
+
+def make_tenant_b(b: ApiClient, receiver: Receiver) -> TenantB:
+    tag = unique_email("b").split("@")[0]
+    inbox = ok(b.post("inboxes", json={"name": "B main", "channel": {"type": "api"}}))
+    hook = ok(
+        b.post(
+            "webhooks", json={"url": receiver.url(f"/{tag}"), "subscriptions": ["message_created"]}
+        )
+    )["payload"]["webhook"]
+    email = f"{tag}@tenant-b.example"
+    name = f"Bea {tag}"
+    created = ok(b.post("contacts", json={"name": name, "email": email, "inbox_id": inbox["id"]}))
+    contact = created["payload"]["contact"]
+    source_id = created["payload"]["contact_inbox"]["source_id"]
+    # Two conversations, so B's target is number 2: account A (which has one) has no number 2.
+    ok(b.post("conversations", json={"inbox_id": inbox["id"], "contact_id": contact["id"]}))
+    conversation = ok(
+        b.post("conversations", json={"inbox_id": inbox["id"], "contact_id": contact["id"]})
+    )
+    assert conversation["id"] == 2
+    cid = conversation["id"]
+    text = f"B-only message {tag}"
+    message = ok(b.post(f"conversations/{cid}/messages", json={"content": text}))
+    ok(b.post(f"conversations/{cid}/messages", json={"content": "hi", "message_type": "incoming"}))
+    private = f"B-only note {tag}"
+    ok(b.post(f"conversations/{cid}/messages", json={"content": private, "private": True}))
+    ok(b.post(f"conversations/{cid}/labels", json={"labels": ["b-label"]}))
+    agent = ok(b.post("agents", json={"name": "B agent", "email": unique_email("b-agent")}))
+    second = ok(b.post("inboxes", json={"name": "B second", "channel": {"type": "api"}}))
+    elsewhere = ok(b.post("contacts", json={"name": "Elsewhere", "inbox_id": second["id"]}))[
+        "payload"
+    ]["contact_inbox"]["source_id"]
+    sibling = ok(
+        httpx.post(
+            f"{b.url}/public/api/v1/inboxes/{inbox['inbox_identifier']}/contacts",
+            json={"name": "Sibling"},
+        )
+    )["source_id"]
+    return TenantB(
+        client=b,
+        inbox_id=inbox["id"],
+        inbox_identifier=inbox["inbox_identifier"],
+        hmac_token=inbox["hmac_token"],
+        contact_id=contact["id"],
+        contact_email=email,
+        contact_name=name,
+        source_id=source_id,
+        conversation_id=cid,
+        message_id=message["id"],
+        message_text=text,
+        private_text=private,
+        agent_id=agent["id"],
+        webhook_id=hook["id"],
+        webhook_secret=hook["secret"],
+        # Three messages were created after the webhook: three message_created deliveries.
+        delivery_id=settled_deliveries(b, hook["id"], 3)[-1]["id"],
+        other_inbox_source_id=elsewhere,
+        sibling_source_id=sibling,
+    )
+
+
+def make_tenant_a(a: ApiClient) -> TenantA:
+    inbox = ok(a.post("inboxes", json={"name": "A main", "channel": {"type": "api"}}))
+    created = ok(a.post("contacts", json={"name": "Al", "inbox_id": inbox["id"]}))["payload"]
+    ok(
+        a.post(
+            "conversations", json={"inbox_id": inbox["id"], "contact_id": created["contact"]["id"]}
+        )
+    )
+    return TenantA(
+        client=a,
+        inbox_id=inbox["id"],
+        inbox_identifier=inbox["inbox_identifier"],
+        contact_id=created["contact"]["id"],
+        source_id=created["contact_inbox"]["source_id"],
+    )
+
+
+def snapshot(t: TenantB) -> JSON:
+    """Everything of B's that the walk could touch, as B sees it."""
+    b, cid = t.client, t.conversation_id
+    return {
+        "inboxes": ok(b.get("inboxes")),
+        "inbox": ok(b.get(f"inboxes/{t.inbox_id}")),
+        "contacts": ok(b.get("contacts")),
+        "contact": ok(b.get(f"contacts/{t.contact_id}")),
+        "contact_conversations": ok(b.get(f"contacts/{t.contact_id}/conversations")),
+        "conversations": ok(b.get("conversations", params={"status": "all"})),
+        "conversation": ok(b.get(f"conversations/{cid}")),
+        "messages": ok(b.get(f"conversations/{cid}/messages")),
+        "labels": ok(b.get(f"conversations/{cid}/labels")),
+        "agents": ok(b.get("agents")),
+        "webhooks": ok(b.get("webhooks")),
+        "deliveries": ok(b.get(f"webhooks/{t.webhook_id}/deliveries")),
+        "delivery": ok(b.get(f"webhooks/{t.webhook_id}/deliveries/{t.delivery_id}")),
+    }
+
+
+def operations(spec: JSON, prefix: str) -> list[tuple[str, str]]:
+    """(METHOD, path template) of every operation whose path starts with `prefix`."""
+    return [
+        (method.upper(), path)
+        for path, item in spec["paths"].items()
+        if path.startswith(prefix)
+        for method in METHODS
+        if method in item
+    ]
+
+
+def fill(template: str, values: dict[str, Any]) -> str:
+    names = re.findall(r"{(\w+)}", template)
+    unknown = [n for n in names if n not in values]
+    assert not unknown, f"{template}: no value for path parameter(s) {unknown}; extend the walk"
+    return template.format(**{n: values[n] for n in names})
+
+
+def leaks(response: httpx.Response, secrets: list[str]) -> list[str]:
+    return [s for s in secrets if s in response.text]
+
+
+@pytest.fixture
+def tenants(
+    api: ApiClient, make_account: Callable[..., ApiClient], receiver: Receiver
+) -> tuple[TenantA, TenantB]:
+    b = make_account("Tenant B", "Bea Boss")
+    return make_tenant_a(api), make_tenant_b(b, receiver)
+
+
+@pytest.fixture
+def openapi(api: ApiClient) -> JSON:
+    spec: JSON = ok(httpx.get(f"{api.url}/openapi.json"))
+    return spec
+
+
+# -- the walks -----------------------------------------------------------------------------------
+
+
+def account_walk_body(account_user_id: int, inbox_id: int, contact_id: int, path: str) -> JSON:
+    """A body that is valid for the route, with references that are valid in the account of the
+    path, so that only the missing tenancy check (not validation) could let it through."""
+    body: JSON = {
+        "content": "x",
+        "status": "resolved",
+        "name": "x",
+        "email": unique_email("walk"),
+        "role": "administrator",
+        "url": f"http://127.0.0.1:9/{unique_email('u')}",
+        "subscriptions": ["message_created"],
+        "labels": ["x"],
+        "priority": "high",
+        "assignee_id": account_user_id,
+        "inbox_id": inbox_id,
+        "contact_id": contact_id,
+        "custom_attributes": {"walked": True},
+        "channel": {"type": "api"},
+        "since": int(time.time()) - 3600,  # webhook recovery
+    }
+    if "/messages" in path:
+        del body["status"]  # a message's status is sent/delivered/read/failed
+    return body
+
+
+def test_account_routes_with_another_accounts_ids_and_token(
+    tenants: tuple[TenantA, TenantB], openapi: JSON
+) -> None:
+    """A's token, B's account id and B's object ids in the path: 401/403/404, no B data."""
+    a, b = tenants
+    before = snapshot(b)
+    values = {
+        "account_id": b.client.account_id,
+        "inbox_id": b.inbox_id,
+        "contact_id": b.contact_id,
+        "conversation_id": b.conversation_id,
+        "message_id": b.message_id,
+        "agent_id": b.agent_id,
+        "webhook_id": b.webhook_id,
+        "delivery_id": b.delivery_id,
+    }
+    ops = operations(openapi, ACCOUNT_PREFIX)
+    assert len(ops) >= MIN_ACCOUNT_OPERATIONS, ops
+    ops.sort(key=lambda op: op[0] == "DELETE")  # deletions last: they would hide other leaks
+    # Valid in B: B's own user, inbox and contact, so that validation would not mask a hole.
+    user_b = b.client.user_id
+    problems: list[str] = []
+    with httpx.Client(base_url=a.client.url, timeout=30.0) as anon:
+        for method, template in ops:
+            path = fill(template, values)
+            kwargs: JSON = {"params": {"inbox_id": b.inbox_id, "q": b.contact_email}}
+            if method in BODY_METHODS:
+                kwargs["json"] = account_walk_body(user_b, b.inbox_id, b.contact_id, template)
+            for who, client, allowed in (
+                ("A's token", a.client.http, (401, 403, 404)),
+                ("no token", anon, (401,)),
+            ):
+                response = client.request(method, path, **kwargs)
+                if response.status_code not in allowed or leaks(response, b.secrets()):
+                    problems.append(
+                        f"{who}: {method} {path} -> {response.status_code} "
+                        f"(leaks {leaks(response, b.secrets())}): {response.text[:300]}"
+                    )
+    assert problems == [], "\n".join(problems)
+    assert snapshot(b) == before
+
+
+def test_account_routes_with_own_account_but_another_accounts_object_ids(
+    tenants: tuple[TenantA, TenantB], openapi: JSON
+) -> None:
+    """A's token and account id, B's object ids in the path: 404 (422 for a body), never 2xx."""
+    a, b = tenants
+    before = snapshot(b)
+    values = {
+        "account_id": a.client.account_id,
+        "inbox_id": b.inbox_id,
+        "contact_id": b.contact_id,
+        "conversation_id": b.conversation_id,  # 2: account A has only number 1
+        "message_id": b.message_id,
+        "agent_id": b.agent_id,
+        "webhook_id": b.webhook_id,
+        "delivery_id": b.delivery_id,
+    }
+    ops = [
+        (m, t)
+        for m, t in operations(openapi, ACCOUNT_PREFIX)
+        if set(re.findall(r"{(\w+)}", t)) - {"account_id"}
+    ]
+    assert len(ops) >= 25, ops
+    ops.sort(key=lambda op: op[0] == "DELETE")
+    problems: list[str] = []
+    for method, template in ops:
+        path = fill(template, values)
+        kwargs: JSON = {}
+        if method in BODY_METHODS:
+            # Valid in A: only the path's foreign object id is wrong.
+            kwargs["json"] = account_walk_body(a.client.user_id, a.inbox_id, a.contact_id, template)
+        response = a.client.request(method, path, **kwargs)
+        allowed = (404, 422) if method in BODY_METHODS else (404,)
+        if response.status_code not in allowed or leaks(response, b.secrets()):
+            problems.append(
+                f"{method} {path} -> {response.status_code} "
+                f"(leaks {leaks(response, b.secrets())}): {response.text[:300]}"
+            )
+    assert problems == [], "\n".join(problems)
+    assert snapshot(b) == before
+
+
+def test_own_account_requests_that_reference_another_accounts_objects(
+    tenants: tuple[TenantA, TenantB],
+) -> None:
+    """B's ids inside A's bodies and filters: refused or empty, never B's data."""
+    a, b = tenants
+    before = snapshot(b)
+    api = a.client
+    refused = [
+        api.post("conversations", json={"inbox_id": b.inbox_id, "contact_id": b.contact_id}),
+        api.post("conversations", json={"inbox_id": a.inbox_id, "contact_id": b.contact_id}),
+        api.post("conversations", json={"inbox_id": a.inbox_id, "source_id": b.source_id}),
+        api.post("conversations", json={"inbox_id": b.inbox_id, "source_id": b.source_id}),
+        api.post("contacts", json={"name": "x", "inbox_id": b.inbox_id}),
+        api.post(
+            "webhooks",
+            json={
+                "url": "http://127.0.0.1:9/a",
+                "subscriptions": ["message_created"],
+                "inbox_id": b.inbox_id,
+            },
+        ),
+        api.post("conversations/1/assignments", json={"assignee_id": b.client.user_id}),
+        api.post("conversations/1/assignments", json={"assignee_id": b.agent_id}),
+        api.patch("conversations/1", json={"assignee_id": b.agent_id}),
+        api.patch(f"conversations/1/messages/{b.message_id}", json={"content": "x"}),
+        api.delete(f"conversations/1/messages/{b.message_id}"),
+    ]
+    problems = [
+        f"{r.request.method} {r.request.url} {r.request.content[:200]!r} -> {r.status_code}: "
+        f"{r.text[:300]}"
+        for r in refused
+        if r.status_code not in (404, 422) or leaks(r, b.secrets())
+    ]
+    filtered = [
+        api.get("conversations", params={"inbox_id": b.inbox_id, "status": "all"}),
+        api.get("conversations/meta", params={"inbox_id": b.inbox_id, "status": "all"}),
+        api.get("conversations", params={"q": b.contact_email, "status": "all"}),
+        api.get("contacts/search", params={"q": b.contact_email}),
+        api.get("contacts/search", params={"q": b.contact_name}),
+        api.get("conversations/1/messages", params={"after": 0}),
+        api.get("inboxes"),
+        api.get("agents"),
+        api.get("webhooks"),
+        api.get("/api/v1/profile"),
+    ]
+    problems += [
+        f"GET {r.request.url} -> {r.status_code}: {r.text[:300]}"
+        for r in filtered
+        if r.status_code != 200 or leaks(r, b.secrets())
+    ]
+    assert problems == [], "\n".join(problems)
+    counts = ok(api.get("conversations/meta", params={"inbox_id": b.inbox_id, "status": "all"}))
+    assert counts["meta"]["all_count"] == 0
+    assert snapshot(b) == before
+    assert [a["id"] for a in ok(api.get("agents"))] == [api.user_id]
+
+
+def public_walk_body() -> JSON:
+    return {
+        "content": "x",
+        "echo_id": "e-1",
+        "name": "x",
+        "email": unique_email("pub"),
+        "custom_attributes": {"walked": True},
+        "submitted_values": [{"name": "x", "value": "y"}],
+    }
+
+
+def test_public_routes_with_a_contact_of_another_inbox(
+    tenants: tuple[TenantA, TenantB], openapi: JSON
+) -> None:
+    """B's inbox identifier with a source_id from another inbox (B's or A's), or B's contact
+    with another contact's conversation: 404, and B's data unchanged."""
+    a, b = tenants
+    before = snapshot(b)
+    ops = [(m, t) for m, t in operations(openapi, PUBLIC_PREFIX) if "{contact_identifier}" in t]
+    assert len(ops) >= 8, ops
+    ops.sort(key=lambda op: op[0] == "DELETE")
+    cases: list[tuple[str, JSON, bool]] = [
+        # (what, path values, only routes under a conversation)
+        (
+            "B's inbox, a contact of B's other inbox",
+            {"inbox_identifier": b.inbox_identifier, "contact_identifier": b.other_inbox_source_id},
+            False,
+        ),
+        (
+            "B's inbox, a contact of A's inbox",
+            {"inbox_identifier": b.inbox_identifier, "contact_identifier": a.source_id},
+            False,
+        ),
+        (
+            "A's inbox, B's contact",
+            {"inbox_identifier": a.inbox_identifier, "contact_identifier": b.source_id},
+            False,
+        ),
+        (
+            "B's inbox, B's other contact, this contact's conversation",
+            {"inbox_identifier": b.inbox_identifier, "contact_identifier": b.sibling_source_id},
+            True,
+        ),
+    ]
+    problems: list[str] = []
+    walked = 0
+    with httpx.Client(base_url=b.client.url, timeout=30.0) as anon:
+        for what, values, conversation_routes_only in cases:
+            values = {**values, "conversation_id": b.conversation_id, "message_id": b.message_id}
+            for method, template in ops:
+                if conversation_routes_only and "{conversation_id}" not in template:
+                    continue
+                path = fill(template, values)
+                kwargs: JSON = {"json": public_walk_body()} if method in BODY_METHODS else {}
+                response = anon.request(method, path, **kwargs)
+                walked += 1
+                if response.status_code != 404 or leaks(response, b.secrets()):
+                    problems.append(
+                        f"{what}: {method} {path} -> {response.status_code}: {response.text[:300]}"
+                    )
+    assert walked >= 30
+    assert problems == [], "\n".join(problems)
+    assert snapshot(b) == before
+
+
+def test_public_api_with_the_right_contact_still_hides_private_notes(
+    tenants: tuple[TenantA, TenantB],
+) -> None:
+    """The control for the walk above: the same routes work for the contact they belong to."""
+    _, b = tenants
+    base = (
+        f"{b.client.url}/public/api/v1/inboxes/{b.inbox_identifier}/contacts/{b.source_id}"
+        f"/conversations/{b.conversation_id}"
+    )
+    listed = ok(httpx.get(f"{base}/messages"))
+    contents = [m["content"] for m in listed]
+    assert b.message_text in contents
+    assert b.private_text not in contents
+    assert b.private_text not in httpx.get(base).text
+
+
+# -- controls: the walks above would catch a hole ------------------------------------------------
+
+
+def test_control_the_walked_paths_reach_real_objects(
+    tenants: tuple[TenantA, TenantB], openapi: JSON
+) -> None:
+    """B's own token on the very paths of the walk: every GET answers 200 with B's data, so the
+    404s above come from the tenancy checks, not from paths that point nowhere."""
+    _, b = tenants
+    values = {
+        "account_id": b.client.account_id,
+        "inbox_id": b.inbox_id,
+        "contact_id": b.contact_id,
+        "conversation_id": b.conversation_id,
+        "agent_id": b.agent_id,
+        "webhook_id": b.webhook_id,
+        "delivery_id": b.delivery_id,
+        "inbox_identifier": b.inbox_identifier,
+        "contact_identifier": b.source_id,
+    }
+    gets = [
+        t
+        for m, t in operations(openapi, ACCOUNT_PREFIX) + operations(openapi, PUBLIC_PREFIX)
+        if m == "GET"
+    ]
+    assert len(gets) >= 15, gets
+    failures = []
+    for template in gets:
+        response = b.client.get(fill(template, values))
+        if response.status_code != 200:
+            failures.append(f"GET {template} -> {response.status_code}: {response.text[:200]}")
+    assert failures == [], "\n".join(failures)
+    shown = b.client.get(fill(f"{ACCOUNT_PREFIX}/contacts/{{contact_id}}", values)).text
+    assert b.contact_email in shown
+
+
+def test_control_the_walk_bodies_are_accepted_by_their_own_account(
+    make_account: Callable[..., ApiClient], receiver: Receiver, openapi: JSON
+) -> None:
+    """The walk's bodies, sent by an account to its own objects, succeed: so in the walks above
+    a 404 cannot be a validation error in disguise (which would hide a missing check)."""
+    c = make_tenant_b(make_account("Control", "Cal Control"), receiver)
+    values = {
+        "account_id": c.client.account_id,
+        "inbox_id": c.inbox_id,
+        "contact_id": c.contact_id,
+        "conversation_id": c.conversation_id,
+        "message_id": c.message_id,
+        "agent_id": c.agent_id,
+        "webhook_id": c.webhook_id,
+        "delivery_id": c.delivery_id,
+    }
+    failures = []
+    for method, template in operations(openapi, ACCOUNT_PREFIX):
+        if method not in BODY_METHODS:
+            continue
+        body = account_walk_body(c.client.user_id, c.inbox_id, c.contact_id, template)
+        response = c.client.request(method, fill(template, values), json=body)
+        if not response.is_success:
+            failures.append(f"{method} {template} -> {response.status_code}: {response.text[:300]}")
+    assert failures == [], "\n".join(failures)
+    public_contact = f"{PUBLIC_PREFIX}/contacts/{{contact_identifier}}"
+    public_values = {
+        "inbox_identifier": c.inbox_identifier,
+        "contact_identifier": c.source_id,
+        "conversation_id": c.conversation_id,
+    }
+    for method, template in operations(openapi, public_contact):
+        if method not in BODY_METHODS or "{message_id}" in template:
+            continue
+        response = c.client.request(method, fill(template, public_values), json=public_walk_body())
+        if not response.is_success:
+            failures.append(f"{method} {template} -> {response.status_code}: {response.text[:300]}")
+    assert failures == [], "\n".join(failures)
