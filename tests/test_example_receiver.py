@@ -17,16 +17,29 @@ EXAMPLE = Path(__file__).parents[1] / "examples" / "receiver.py"
 
 def test_example_receiver_verifies_voxsig_deliveries(api: ApiClient) -> None:
     port = free_port()
-    made = api.post("webhooks", json={"url": f"http://127.0.0.1:{port}/voxsig",
-                                      "subscriptions": ["conversation_created"]})
+    made = api.post(
+        "webhooks",
+        json={"url": f"http://127.0.0.1:{port}/voxsig", "subscriptions": ["conversation_created"]},
+    )
     secret = made.json()["payload"]["webhook"]["secret"]
-    proc = subprocess.Popen([sys.executable, str(EXAMPLE), str(port)], text=True,
-                            stdout=subprocess.PIPE, env={"WEBHOOK_SECRET": secret})
+    proc = subprocess.Popen(
+        [sys.executable, str(EXAMPLE), str(port)],
+        text=True,
+        stdout=subprocess.PIPE,
+        env={"WEBHOOK_SECRET": secret},
+    )
     try:
         assert proc.stdout is not None
         assert "listening" in proc.stdout.readline()
-        forged = httpx.post(f"http://127.0.0.1:{port}/voxsig", content=b"{}", headers={
-            "webhook-id": "msg_x", "webhook-timestamp": "1", "webhook-signature": "v1,AAAA"})
+        forged = httpx.post(
+            f"http://127.0.0.1:{port}/voxsig",
+            content=b"{}",
+            headers={
+                "webhook-id": "msg_x",
+                "webhook-timestamp": "1",
+                "webhook-signature": "v1,AAAA",
+            },
+        )
         assert forged.status_code == 401
         assert proc.stdout.readline().startswith("refused")
         new_conversation(api)

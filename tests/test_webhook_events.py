@@ -13,7 +13,7 @@ from standardwebhooks.webhooks import Webhook as Verifier
 
 from tests.conftest import Backend
 from tests.support.client import ApiClient
-from tests.support.receiver import Receiver, Received
+from tests.support.receiver import Received, Receiver
 from tests.webhook_schema import EVENTS, validate_event
 
 
@@ -24,8 +24,13 @@ class Setup:
     conversation_id: int
 
 
-def subscribe(api: ApiClient, receiver: Receiver, path: str, events: list[str] | None = None,
-              inbox_id: int | None = None) -> dict[str, Any]:
+def subscribe(
+    api: ApiClient,
+    receiver: Receiver,
+    path: str,
+    events: list[str] | None = None,
+    inbox_id: int | None = None,
+) -> dict[str, Any]:
     body: dict[str, Any] = {"url": receiver.url(path), "subscriptions": events or EVENTS}
     if inbox_id is not None:
         body["inbox_id"] = inbox_id
@@ -47,8 +52,7 @@ def new_conversation(api: ApiClient, inbox_id: int | None = None) -> Setup:
     contact = api.post("contacts", json={"name": "Bob", "inbox_id": inbox_id})
     assert contact.status_code == 200, contact.text
     contact_id = contact.json()["payload"]["contact"]["id"]
-    conversation = api.post("conversations", json={"inbox_id": inbox_id,
-                                                   "contact_id": contact_id})
+    conversation = api.post("conversations", json={"inbox_id": inbox_id, "contact_id": contact_id})
     assert conversation.status_code == 200, conversation.text
     return Setup(inbox_id, contact_id, conversation.json()["id"])
 
@@ -66,16 +70,16 @@ def settle(receiver: Receiver, api: ApiClient, setup: Setup, path: str) -> list[
     proof that nothing else is on its way."""
     before = len(receiver.requests(path))
     marker = f"sentinel-{time.monotonic_ns()}"
-    response = api.post(f"conversations/{setup.conversation_id}/messages",
-                        json={"content": marker})
+    response = api.post(f"conversations/{setup.conversation_id}/messages", json={"content": marker})
     assert response.status_code == 200, response.text
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         arrived = receiver.requests(path)[before:]
         if any(r.json().get("content") == marker for r in arrived):
             time.sleep(0.3)  # anything sent earlier has had time to land too
-            return [r for r in receiver.requests(path)[before:]
-                    if r.json().get("content") != marker]
+            return [
+                r for r in receiver.requests(path)[before:] if r.json().get("content") != marker
+            ]
         time.sleep(0.02)
     raise AssertionError("the sentinel message_created never arrived")
 
@@ -85,8 +89,10 @@ def test_every_event_arrives_signed_and_matches_the_spec(
 ) -> None:
     webhook = subscribe(api, receiver, "/all")
     setup = new_conversation(api)
-    api.post(f"conversations/{setup.conversation_id}/messages",
-             json={"content": "Hello Bob", "message_type": "outgoing"})
+    api.post(
+        f"conversations/{setup.conversation_id}/messages",
+        json={"content": "Hello Bob", "message_type": "outgoing"},
+    )
     message_id = receiver.wait_for(2, "/all")[-1].json()["id"]
     api.patch(f"messages/{message_id}", json={"content": "Hello again, Bob"})
     api.post(f"conversations/{setup.conversation_id}/toggle_status", json={"status": "resolved"})
@@ -116,16 +122,27 @@ def trigger_webwidget(backend: Backend, setup: Setup) -> None:
         db = Database(backend.database_url)
         try:
             async with db.transaction() as session:
-                link = await session.scalar(select(ContactInbox).where(
-                    ContactInbox.contact_id == setup.contact_id))
+                link = await session.scalar(
+                    select(ContactInbox).where(ContactInbox.contact_id == setup.contact_id)
+                )
                 assert link is not None
-                await webwidget_triggered(session, link, {
-                    "initiated_at": {"timestamp": "Wed Nov 25 2026 14:40:00 GMT+0100"},
-                    "referer": "https://shop.example/pricing", "widget_language": "de",
-                    "browser_language": "de",
-                    "browser": {"browser_name": "Firefox", "browser_version": "133.0",
-                                "device_name": "Other", "platform_name": "Linux",
-                                "platform_version": ""}})
+                await webwidget_triggered(
+                    session,
+                    link,
+                    {
+                        "initiated_at": {"timestamp": "Wed Nov 25 2026 14:40:00 GMT+0100"},
+                        "referer": "https://shop.example/pricing",
+                        "widget_language": "de",
+                        "browser_language": "de",
+                        "browser": {
+                            "browser_name": "Firefox",
+                            "browser_version": "133.0",
+                            "device_name": "Other",
+                            "platform_name": "Linux",
+                            "platform_version": "",
+                        },
+                    },
+                )
         finally:
             await db.dispose()
 
@@ -158,7 +175,8 @@ def test_an_endpoint_gets_only_the_events_it_subscribed_to(
     settle(receiver, api, setup, "/all")
     assert events_of(receiver.requests("/messages")) == ["message_created"]
     assert {"conversation_created", "conversation_status_changed"} <= set(
-        events_of(receiver.requests("/all")))
+        events_of(receiver.requests("/all"))
+    )
 
 
 def test_an_inbox_scoped_webhook_gets_only_its_inbox_events(
@@ -184,8 +202,10 @@ def test_message_created_shows_the_new_message_in_its_conversation_private_notes
     subscribe(api, receiver, "/m", ["message_created"])
     setup = new_conversation(api)
     api.post(f"conversations/{setup.conversation_id}/messages", json={"content": "public"})
-    api.post(f"conversations/{setup.conversation_id}/messages",
-             json={"content": "note to self", "private": True})
+    api.post(
+        f"conversations/{setup.conversation_id}/messages",
+        json={"content": "note to self", "private": True},
+    )
     got = [r.json() for r in receiver.wait_for(2, "/m")]
     note = next(b for b in got if b["content"] == "note to self")
     assert note["private"] is True
@@ -201,8 +221,9 @@ def test_activity_messages_are_not_published_as_message_created(
     subscribe(api, receiver, "/m", ["message_created"])
     setup = new_conversation(api)
     api.post(f"conversations/{setup.conversation_id}/toggle_status", json={"status": "resolved"})
-    api.post(f"conversations/{setup.conversation_id}/assignments",
-             json={"assignee_id": api.user_id})
+    api.post(
+        f"conversations/{setup.conversation_id}/assignments", json={"assignee_id": api.user_id}
+    )
     messages = api.get(f"conversations/{setup.conversation_id}/messages").json()["payload"]
     assert [m["message_type"] for m in messages] == [2, 2]  # both changes left activity lines
     assert settle(receiver, api, setup, "/m") == []
@@ -213,8 +234,9 @@ def changes_for(api: ApiClient, receiver: Receiver, action: Any) -> list[dict[st
     setup = new_conversation(api)
     start = len(receiver.requests("/u"))
     action(setup)
-    arrived = settle(receiver, api, setup, "/u")[start:] if start else settle(
-        receiver, api, setup, "/u")
+    arrived = (
+        settle(receiver, api, setup, "/u")[start:] if start else settle(receiver, api, setup, "/u")
+    )
     return [r.json() for r in arrived if r.json()["event"] == "conversation_updated"]
 
 
@@ -231,50 +253,93 @@ def only_change(bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def test_changed_attributes_for_an_assignment(api: ApiClient, updates: Receiver) -> None:
-    bodies = changes_for(api, updates, lambda s: api.post(
-        f"conversations/{s.conversation_id}/assignments", json={"assignee_id": api.user_id}))
+    bodies = changes_for(
+        api,
+        updates,
+        lambda s: api.post(
+            f"conversations/{s.conversation_id}/assignments", json={"assignee_id": api.user_id}
+        ),
+    )
     assert only_change(bodies) == [
-        {"assignee_id": {"current_value": api.user_id, "previous_value": None}}]
+        {"assignee_id": {"current_value": api.user_id, "previous_value": None}}
+    ]
     assert bodies[0]["meta"]["assignee"]["id"] == api.user_id
 
 
 def test_changed_attributes_for_a_status(api: ApiClient, updates: Receiver) -> None:
-    bodies = changes_for(api, updates, lambda s: api.post(
-        f"conversations/{s.conversation_id}/toggle_status", json={"status": "pending"}))
+    bodies = changes_for(
+        api,
+        updates,
+        lambda s: api.post(
+            f"conversations/{s.conversation_id}/toggle_status", json={"status": "pending"}
+        ),
+    )
     assert only_change(bodies) == [
-        {"status": {"current_value": "pending", "previous_value": "open"}}]
+        {"status": {"current_value": "pending", "previous_value": "open"}}
+    ]
 
 
 def test_changed_attributes_for_a_priority(api: ApiClient, updates: Receiver) -> None:
-    bodies = changes_for(api, updates, lambda s: api.post(
-        f"conversations/{s.conversation_id}/toggle_priority", json={"priority": "urgent"}))
+    bodies = changes_for(
+        api,
+        updates,
+        lambda s: api.post(
+            f"conversations/{s.conversation_id}/toggle_priority", json={"priority": "urgent"}
+        ),
+    )
     assert only_change(bodies) == [
-        {"priority": {"current_value": "urgent", "previous_value": None}}]
+        {"priority": {"current_value": "urgent", "previous_value": None}}
+    ]
 
 
 def test_changed_attributes_for_labels(api: ApiClient, updates: Receiver) -> None:
-    bodies = changes_for(api, updates, lambda s: api.post(
-        f"conversations/{s.conversation_id}/labels", json={"labels": ["vip", "billing"]}))
+    bodies = changes_for(
+        api,
+        updates,
+        lambda s: api.post(
+            f"conversations/{s.conversation_id}/labels", json={"labels": ["vip", "billing"]}
+        ),
+    )
     assert only_change(bodies) == [
-        {"labels": {"current_value": ["billing", "vip"], "previous_value": []}}]
+        {"labels": {"current_value": ["billing", "vip"], "previous_value": []}}
+    ]
     assert bodies[0]["labels"] == ["billing", "vip"]
 
 
 def test_changed_attributes_for_custom_attributes(api: ApiClient, updates: Receiver) -> None:
-    bodies = changes_for(api, updates, lambda s: api.patch(
-        f"conversations/{s.conversation_id}", json={"custom_attributes": {"plan": "pro"}}))
+    bodies = changes_for(
+        api,
+        updates,
+        lambda s: api.patch(
+            f"conversations/{s.conversation_id}", json={"custom_attributes": {"plan": "pro"}}
+        ),
+    )
     assert only_change(bodies) == [
-        {"custom_attributes": {"current_value": {"plan": "pro"}, "previous_value": {}}}]
+        {"custom_attributes": {"current_value": {"plan": "pro"}, "previous_value": {}}}
+    ]
 
 
 def test_changed_attributes_together_in_one_event(api: ApiClient, updates: Receiver) -> None:
-    bodies = changes_for(api, updates, lambda s: api.patch(
-        f"conversations/{s.conversation_id}",
-        json={"status": "resolved", "assignee_id": api.user_id, "priority": "high",
-              "custom_attributes": {"plan": "pro"}}))
+    bodies = changes_for(
+        api,
+        updates,
+        lambda s: api.patch(
+            f"conversations/{s.conversation_id}",
+            json={
+                "status": "resolved",
+                "assignee_id": api.user_id,
+                "priority": "high",
+                "custom_attributes": {"plan": "pro"},
+            },
+        ),
+    )
     changed = only_change(bodies)
-    assert {next(iter(c)) for c in changed} == {"status", "assignee_id", "priority",
-                                                "custom_attributes"}
+    assert {next(iter(c)) for c in changed} == {
+        "status",
+        "assignee_id",
+        "priority",
+        "custom_attributes",
+    }
     assert {"status": {"current_value": "resolved", "previous_value": "open"}} in changed
     assert "updated_at" not in str(changed)
 
@@ -301,16 +366,19 @@ def test_a_status_change_fires_status_changed_and_updated(
     for body in (r.json() for r in got):
         assert body["status"] == "resolved"
         assert body["changed_attributes"] == [
-            {"status": {"current_value": "resolved", "previous_value": "open"}}]
+            {"status": {"current_value": "resolved", "previous_value": "open"}}
+        ]
 
 
 def test_message_updated_on_edit_and_on_delete(api: ApiClient, receiver: Receiver) -> None:
     subscribe(api, receiver, "/mu", ["message_updated"])
     setup = new_conversation(api)
-    created = api.post(f"conversations/{setup.conversation_id}/messages",
-                       json={"content": "typo"}).json()
-    api.patch(f"conversations/{setup.conversation_id}/messages/{created['id']}",
-              json={"content": "fixed"})
+    created = api.post(
+        f"conversations/{setup.conversation_id}/messages", json={"content": "typo"}
+    ).json()
+    api.patch(
+        f"conversations/{setup.conversation_id}/messages/{created['id']}", json={"content": "fixed"}
+    )
     api.delete(f"messages/{created['id']}")
     edited, deleted = (r.json() for r in receiver.wait_for(2, "/mu"))
     assert edited["content"] == "fixed"
@@ -327,9 +395,14 @@ def test_a_failed_request_leaves_neither_change_nor_event(
     before = api.get("conversations", params={"status": "all"}).json()["data"]["meta"]
     # The conversation is created (and its event published) before the first message is
     # refused: the whole request must roll back.
-    response = api.post("conversations", json={
-        "inbox_id": setup.inbox_id, "contact_id": setup.contact_id,
-        "message": {"content": "Pick one", "content_type": "input_select"}})
+    response = api.post(
+        "conversations",
+        json={
+            "inbox_id": setup.inbox_id,
+            "contact_id": setup.contact_id,
+            "message": {"content": "Pick one", "content_type": "input_select"},
+        },
+    )
     assert response.status_code == 422, response.text
     assert response.json()["errors"][0]["field"] == "content_attributes.items"
     after = api.get("conversations", params={"status": "all"}).json()["data"]["meta"]
@@ -344,11 +417,14 @@ def test_public_api_changes_fire_the_same_events(api: ApiClient, receiver: Recei
     base = f"/public/api/v1/inboxes/{inbox['inbox_identifier']}"
     contact = api.post(f"{base}/contacts", json={"name": "Visitor"}).json()
     conv = api.post(f"{base}/contacts/{contact['source_id']}/conversations", json={}).json()
-    api.post(f"{base}/contacts/{contact['source_id']}/conversations/{conv['id']}/messages",
-             json={"content": "help"})
+    api.post(
+        f"{base}/contacts/{contact['source_id']}/conversations/{conv['id']}/messages",
+        json={"content": "help"},
+    )
     got = receiver.wait_for(2, "/p")
     assert events_of(got) == ["conversation_created", "message_created"] or sorted(
-        events_of(got)) == ["conversation_created", "message_created"]
+        events_of(got)
+    ) == ["conversation_created", "message_created"]
     incoming = by_event(got, "message_created")[0]
     assert incoming["message_type"] == 0
     assert incoming["sender"]["type"] == "contact"

@@ -31,8 +31,9 @@ def test_create_list_update_delete(api: ApiClient, receiver: Receiver) -> None:
     listed = api.get("webhooks").json()["payload"]["webhooks"]
     assert [w["id"] for w in listed] == [webhook["id"]]
 
-    changed = api.patch(f"webhooks/{webhook['id']}",
-                        json={"subscriptions": EVENTS, "name": "All of it"})
+    changed = api.patch(
+        f"webhooks/{webhook['id']}", json={"subscriptions": EVENTS, "name": "All of it"}
+    )
     assert changed.status_code == 200, changed.text
     assert changed.json()["payload"]["webhook"]["subscriptions"] == EVENTS
     assert changed.json()["payload"]["webhook"]["secret"] == webhook["secret"]
@@ -43,20 +44,28 @@ def test_create_list_update_delete(api: ApiClient, receiver: Receiver) -> None:
 
 
 def test_chatwoot_wrapped_body_is_accepted(api: ApiClient, receiver: Receiver) -> None:
-    made = api.post("webhooks", json={"webhook": {"url": receiver.url("/w"),
-                                                  "subscriptions": ["conversation_created"]}})
+    made = api.post(
+        "webhooks",
+        json={"webhook": {"url": receiver.url("/w"), "subscriptions": ["conversation_created"]}},
+    )
     assert made.status_code == 200, made.text
     assert made.json()["payload"]["webhook"]["url"] == receiver.url("/w")
 
 
-@pytest.mark.parametrize(("body", "field", "words"), [
-    ({"url": "ftp://example.com/x", "subscriptions": ["message_created"]}, "url", "http"),
-    ({"url": "/relative", "subscriptions": ["message_created"]}, "url", "absolute"),
-    ({"url": "https://example.com/x", "subscriptions": []}, "subscriptions", "message_created"),
-    ({"url": "https://example.com/x", "subscriptions": ["message_sent"]}, "subscriptions",
-     "webwidget_triggered"),
-    ({"subscriptions": ["message_created"]}, "url", ""),
-])
+@pytest.mark.parametrize(
+    ("body", "field", "words"),
+    [
+        ({"url": "ftp://example.com/x", "subscriptions": ["message_created"]}, "url", "http"),
+        ({"url": "/relative", "subscriptions": ["message_created"]}, "url", "absolute"),
+        ({"url": "https://example.com/x", "subscriptions": []}, "subscriptions", "message_created"),
+        (
+            {"url": "https://example.com/x", "subscriptions": ["message_sent"]},
+            "subscriptions",
+            "webwidget_triggered",
+        ),
+        ({"subscriptions": ["message_created"]}, "url", ""),
+    ],
+)
 def test_invalid_webhooks_are_refused_naming_the_field(
     api: ApiClient, body: dict[str, Any], field: str, words: str
 ) -> None:
@@ -84,10 +93,17 @@ def test_an_inbox_of_another_account_is_refused(
     assert response.json()["errors"][0]["field"] == "inbox_id"
 
 
-@pytest.mark.parametrize("url", [
-    "http://169.254.169.254/latest/meta-data", "http://10.1.2.3/hook", "http://[::1]/hook",
-    "http://[::ffff:10.0.0.1]/hook", "http://100.64.0.1/hook", "http://192.168.1.1/hook",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data",
+        "http://10.1.2.3/hook",
+        "http://[::1]/hook",
+        "http://[::ffff:10.0.0.1]/hook",
+        "http://100.64.0.1/hook",
+        "http://192.168.1.1/hook",
+    ],
+)
 def test_private_targets_are_refused_on_save(api: ApiClient, url: str) -> None:
     response = create(api, url=url, subscriptions=EVENTS)
     assert response.status_code == 422, response.text

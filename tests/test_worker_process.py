@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Backend
-from tests.support.client import ApiClient, AccountCredentials, create_account, unique_email
+from tests.support.client import AccountCredentials, ApiClient, create_account, unique_email
 from tests.support.receiver import Receiver
 from tests.support.server import VoxsigServer, voxsig_command
 from tests.test_webhook_events import new_conversation, subscribe
@@ -24,8 +24,9 @@ def token_for_new_agent(api: ApiClient, backend: Backend) -> ApiClient:
     from voxsig.models import User
     from voxsig.users.service import issue_token
 
-    added = api.post("agents", json={"name": "Sam Agent", "email": unique_email("agent"),
-                                     "role": "agent"})
+    added = api.post(
+        "agents", json={"name": "Sam Agent", "email": unique_email("agent"), "role": "agent"}
+    )
     assert added.status_code == 200, added.text
     user_id = added.json()["id"]
 
@@ -58,9 +59,12 @@ def split_deployment(backend: Backend, tmp_path: Path) -> Iterator[tuple[ApiClie
     # On PostgreSQL the worker must be woken by NOTIFY: a poll so slow that the test would time
     # out first proves it. SQLite has no cross-process signal, so there it polls.
     poll = "60" if backend.is_postgres else "0.2"
-    worker = subprocess.Popen([*voxsig_command(), "worker"],
-                              env={**server.env, "VOXSIG_WORKER_POLL_SECONDS": poll},
-                              stdout=log, stderr=subprocess.STDOUT)
+    worker = subprocess.Popen(
+        [*voxsig_command(), "worker"],
+        env={**server.env, "VOXSIG_WORKER_POLL_SECONDS": poll},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     creds = create_account(url, "Split", unique_email())
     client = ApiClient(server.url, creds)
     try:

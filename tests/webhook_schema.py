@@ -7,8 +7,14 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-EVENTS = ["conversation_created", "conversation_updated", "conversation_status_changed",
-          "message_created", "message_updated", "webwidget_triggered"]
+EVENTS = [
+    "conversation_created",
+    "conversation_updated",
+    "conversation_status_changed",
+    "message_created",
+    "message_updated",
+    "webwidget_triggered",
+]
 DATETIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"
 
 
@@ -22,53 +28,102 @@ BOOL = {"type": "boolean"}
 UNIX = {"type": "integer", "minimum": 0}
 ACCOUNT = obj({"id": INT, "name": STR})
 INBOX = obj({"id": INT, "name": STR})
-CONTACT = obj({"id": INT, "name": STR, "avatar": STR, "type": {"const": "contact"},
-               "account": ACCOUNT})
+CONTACT = obj(
+    {"id": INT, "name": STR, "avatar": STR, "type": {"const": "contact"}, "account": ACCOUNT}
+)
 USER = obj({"id": INT, "name": STR, "email": STR, "type": {"const": "user"}})
-BROWSER = obj({k: STR for k in ("device_name", "browser_name", "platform_name",
-                                "browser_version", "platform_version")})
+BROWSER = obj(
+    {
+        k: STR
+        for k in (
+            "device_name",
+            "browser_name",
+            "platform_name",
+            "browser_version",
+            "platform_version",
+        )
+    }
+)
 
 
 def message_schema(with_conversation: bool) -> dict[str, Any]:
     fields: dict[str, Any] = {
-        "id": INT, "content": STR, "message_type": {"type": "integer", "enum": [0, 1, 2, 3]},
-        "created_at": UNIX, "private": BOOL, "source_id": {"type": ["string", "null"]},
-        "content_type": {"enum": ["text", "input_text", "input_textarea", "input_email",
-                                  "input_select", "cards", "form", "article", "incoming_email",
-                                  "input_csat"]},
+        "id": INT,
+        "content": STR,
+        "message_type": {"type": "integer", "enum": [0, 1, 2, 3]},
+        "created_at": UNIX,
+        "private": BOOL,
+        "source_id": {"type": ["string", "null"]},
+        "content_type": {
+            "enum": [
+                "text",
+                "input_text",
+                "input_textarea",
+                "input_email",
+                "input_select",
+                "cards",
+                "form",
+                "article",
+                "incoming_email",
+                "input_csat",
+            ]
+        },
         "content_attributes": {"type": "object"},
-        "sender": {"anyOf": [CONTACT, USER]}, "account": ACCOUNT, "inbox": INBOX,
+        "sender": {"anyOf": [CONTACT, USER]},
+        "account": ACCOUNT,
+        "inbox": INBOX,
     }
     if with_conversation:
         fields["conversation"] = CONVERSATION
     return obj(fields)
 
 
-CONVERSATION = obj({
-    "additional_attributes": {"type": "object", "properties": {
-        "browser": BROWSER, "referer": STR,
-        "initiated_at": obj({"timestamp": STR})}},
-    "can_reply": BOOL,
-    "channel": {"enum": ["Channel::WebWidget", "Channel::Api"]},
-    "id": INT,
-    "inbox_id": INT,
-    "contact_inbox": obj({"id": INT, "contact_id": INT, "inbox_id": INT, "source_id": STR,
-                          "created_at": {"type": "string", "pattern": DATETIME},
-                          "updated_at": {"type": "string", "pattern": DATETIME},
-                          "hmac_verified": BOOL}),
-    "messages": {"type": "array", "maxItems": 1, "items": message_schema(False)},
-    "meta": obj({"sender": CONTACT, "assignee": {"anyOf": [USER, {"type": "null"}]}}),
-    "status": {"enum": ["open", "resolved", "pending", "snoozed"]},
-    "unread_count": INT,
-    "agent_last_seen_at": UNIX,
-    "contact_last_seen_at": UNIX,
-    "timestamp": UNIX,
-    "account_id": INT,
-})
+CONVERSATION = obj(
+    {
+        "additional_attributes": {
+            "type": "object",
+            "properties": {
+                "browser": BROWSER,
+                "referer": STR,
+                "initiated_at": obj({"timestamp": STR}),
+            },
+        },
+        "can_reply": BOOL,
+        "channel": {"enum": ["Channel::WebWidget", "Channel::Api"]},
+        "id": INT,
+        "inbox_id": INT,
+        "contact_inbox": obj(
+            {
+                "id": INT,
+                "contact_id": INT,
+                "inbox_id": INT,
+                "source_id": STR,
+                "created_at": {"type": "string", "pattern": DATETIME},
+                "updated_at": {"type": "string", "pattern": DATETIME},
+                "hmac_verified": BOOL,
+            }
+        ),
+        "messages": {"type": "array", "maxItems": 1, "items": message_schema(False)},
+        "meta": obj({"sender": CONTACT, "assignee": {"anyOf": [USER, {"type": "null"}]}}),
+        "status": {"enum": ["open", "resolved", "pending", "snoozed"]},
+        "unread_count": INT,
+        "agent_last_seen_at": UNIX,
+        "contact_last_seen_at": UNIX,
+        "timestamp": UNIX,
+        "account_id": INT,
+    }
+)
 
-CHANGED = {"type": "array", "minItems": 1, "items": {
-    "type": "object", "minProperties": 1, "maxProperties": 1,
-    "additionalProperties": obj({"current_value": {}, "previous_value": {}})}}
+CHANGED = {
+    "type": "array",
+    "minItems": 1,
+    "items": {
+        "type": "object",
+        "minProperties": 1,
+        "maxProperties": 1,
+        "additionalProperties": obj({"current_value": {}, "previous_value": {}}),
+    },
+}
 
 
 def event_schema(name: str) -> dict[str, Any]:
@@ -79,13 +134,26 @@ def event_schema(name: str) -> dict[str, Any]:
         return {"allOf": [CONVERSATION, obj({**event, "changed_attributes": CHANGED})]}
     if name in ("message_created", "message_updated"):
         return {"allOf": [message_schema(True), obj(event)]}
-    return obj({
-        **event, "id": INT, "contact": CONTACT, "inbox": INBOX, "account": ACCOUNT,
-        "current_conversation": {"anyOf": [CONVERSATION, {"type": "null"}]}, "source_id": STR,
-        "event_info": obj({"initiated_at": obj({"timestamp": STR}), "referer": STR,
-                           "widget_language": STR, "browser_language": STR,
-                           "browser": BROWSER}),
-    })
+    return obj(
+        {
+            **event,
+            "id": INT,
+            "contact": CONTACT,
+            "inbox": INBOX,
+            "account": ACCOUNT,
+            "current_conversation": {"anyOf": [CONVERSATION, {"type": "null"}]},
+            "source_id": STR,
+            "event_info": obj(
+                {
+                    "initiated_at": obj({"timestamp": STR}),
+                    "referer": STR,
+                    "widget_language": STR,
+                    "browser_language": STR,
+                    "browser": BROWSER,
+                }
+            ),
+        }
+    )
 
 
 def validate_event(payload: dict[str, Any]) -> None:
