@@ -89,7 +89,8 @@ async def _message_event(
         return
     conv = (await load_conversations(session, [conversation]))[0]
     snap = (await load_message_senders(session, [message]))[0]
-    await _publish(session, conversation, name, message_json(snap, conv))
+    body = message_json(snap, conv.account, conv.inbox, conversation, nested=conv)
+    await _publish(session, conversation, name, body)
 
 
 async def message_created(

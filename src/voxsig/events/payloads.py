@@ -10,7 +10,7 @@ from typing import Any
 
 from voxsig.events.snapshot import ConversationSnapshot, MessageSnapshot
 from voxsig.kit.clock import iso, unix, unix_or_none
-from voxsig.models import Account, Contact, ContactInbox, Inbox, User
+from voxsig.models import Account, Contact, ContactInbox, Conversation, Inbox, User
 
 JSON = dict[str, Any]
 
@@ -63,8 +63,16 @@ def sender_json(snap: MessageSnapshot, account: Account) -> JSON | None:
     return None
 
 
-def message_json(snap: MessageSnapshot, conv: ConversationSnapshot, *, nested: bool = True) -> JSON:
-    """A Message object; `nested=False` leaves out its conversation (inside a conversation)."""
+def message_json(
+    snap: MessageSnapshot,
+    account: Account,
+    inbox: Inbox,
+    conversation: Conversation,
+    *,
+    nested: ConversationSnapshot | None = None,
+) -> JSON:
+    """A Message object. Its `conversation` object is included when `nested` gives it (webhook
+    events); inside a conversation, and in the REST API's message lists, it is left out."""
     m = snap.message
     body: JSON = {
         "id": m.id,
@@ -75,17 +83,17 @@ def message_json(snap: MessageSnapshot, conv: ConversationSnapshot, *, nested: b
         "source_id": m.source_id,
         "content_type": m.content_type,
         "content_attributes": m.content_attributes or {},
-        "sender": sender_json(snap, conv.account),
-        "account": account_json(conv.account),
-        "inbox": inbox_json(conv.inbox),
-        "conversation_id": conv.conversation.display_id,
+        "sender": sender_json(snap, account),
+        "account": account_json(account),
+        "inbox": inbox_json(inbox),
+        "conversation_id": conversation.display_id,
         "inbox_id": m.inbox_id,
         "account_id": m.account_id,
         "status": m.status,
         "updated_at": unix(m.updated_at),
     }
-    if nested:
-        body["conversation"] = conversation_json(conv)
+    if nested is not None:
+        body["conversation"] = conversation_json(nested)
     return body
 
 
@@ -101,7 +109,7 @@ def conversation_json(conv: ConversationSnapshot) -> JSON:
         "id": c.display_id,
         "inbox_id": c.inbox_id,
         "contact_inbox": contact_inbox_json(conv.contact_inbox),
-        "messages": [message_json(shown, conv, nested=False)] if shown else [],
+        "messages": [message_json(shown, conv.account, conv.inbox, c)] if shown else [],
         "meta": {
             "sender": contact_json(conv.contact, conv.account),
             "assignee": user_json(conv.assignee) if conv.assignee else None,

@@ -9,11 +9,11 @@ from fastapi import APIRouter, Response
 from voxsig.conversations.service import Actor, get_conversation
 from voxsig.deps import AccountContext, Ctx
 from voxsig.events.payloads import message_json
-from voxsig.events.snapshot import load_conversation, load_message_senders
+from voxsig.events.snapshot import load_message_senders
 from voxsig.kit.schema import Cursor, Id
 from voxsig.messages import service
 from voxsig.messages.schemas import MessageCreate, MessageUpdate
-from voxsig.models import Conversation, Message
+from voxsig.models import Conversation, Inbox, Message
 
 router = APIRouter(prefix="/api/v1/accounts/{account_id}", tags=["messages"])
 NESTED = "/conversations/{conversation_id}/messages"
@@ -22,9 +22,12 @@ NESTED = "/conversations/{conversation_id}/messages"
 async def _render(
     ctx: AccountContext, conversation: Conversation, messages: list[Message]
 ) -> list[dict[str, Any]]:
-    conv = await load_conversation(ctx.session, conversation)
+    """Messages without their conversation object, as Chatwoot's message endpoints return them:
+    that needs only the inbox and the senders, not the whole conversation graph."""
+    inbox = await ctx.session.get(Inbox, conversation.inbox_id)
+    assert inbox is not None
     snaps = await load_message_senders(ctx.session, messages)
-    return [message_json(s, conv, nested=False) for s in snaps]
+    return [message_json(s, ctx.account, inbox, conversation) for s in snaps]
 
 
 @router.get(NESTED)
