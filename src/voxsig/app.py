@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
-from voxsig import __version__, metrics
+from voxsig import __version__, live, metrics
 from voxsig.config import Settings, get_settings
 from voxsig.contacts.api import router as contacts_router
 from voxsig.conversations.api import router as conversations_router
@@ -18,6 +19,7 @@ from voxsig.db import Database
 from voxsig.errors import install_error_handlers
 from voxsig.inboxes.api import router as inboxes_router
 from voxsig.kit.request_guard import RequestGuard
+from voxsig.live import Hub
 from voxsig.messages.api import router as messages_router
 from voxsig.public.api import router as public_router
 from voxsig.users.api import router as users_router
@@ -31,12 +33,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(settings.resolved_database_url())
-        app.state.db = db
+        hub = Hub()
+        db.on_commit(hub.committed)
+        app.state.db, app.state.hub = db, hub
         try:
-            if settings.run_worker:
-                async with running_worker(settings, db):
-                    yield
-            else:
+            async with contextlib.AsyncExitStack() as stack:
+                await stack.enter_async_context(db.listening(live.CHANNEL, hub.notified))
+                if settings.run_worker:
+                    await stack.enter_async_context(running_worker(settings, db))
                 yield
         finally:
             await db.dispose()

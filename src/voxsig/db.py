@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+
+log = logging.getLogger("voxsig.db")
 
 
 def is_sqlite(url: str) -> bool:
@@ -45,20 +51,20 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-        self._after_commit: list[Callable[[], None]] = []
+        self._after_commit: list[Callable[[dict[str, Any]], None]] = []
 
     @property
     def is_sqlite(self) -> bool:
         return is_sqlite(self.url)
 
-    def on_commit(self, hook: Callable[[], None]) -> None:
-        """Run `hook` after each commit of a transaction that published events (see
-        `request_wake_after_commit`)."""
+    def on_commit(self, hook: Callable[[dict[str, Any]], None]) -> None:
+        """Run `hook(session.info)` after each commit: side effects (waking the worker, live
+        updates) happen only once the change is durable, never for a rolled-back one."""
         self._after_commit.append(hook)
 
-    def committed(self) -> None:
+    def committed(self, info: dict[str, Any]) -> None:
         for hook in self._after_commit:
-            hook()
+            hook(info)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -70,8 +76,29 @@ class Database:
             except BaseException:
                 await session.rollback()
                 raise
-        if session.info.get("wake_worker"):
-            self.committed()
+        self.committed(session.info)
+
+    @asynccontextmanager
+    async def listening(self, channel: str, callback: Callable[[str], None]) -> AsyncIterator[None]:
+        """On PostgreSQL, calls `callback(payload)` for each NOTIFY on `channel` while the block
+        runs; elsewhere, does nothing. A failure to LISTEN is logged, not raised: the callers
+        have a slower fallback (polling, a reload)."""
+        if self.is_sqlite:
+            yield
+            return
+        dsn = make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
+        conn: Any = None
+        try:
+            conn = await asyncpg.connect(dsn)
+            await conn.add_listener(channel, lambda *args: callback(args[-1]))
+        except Exception as exc:  # any connection failure: fall back, say why
+            log.warning("LISTEN %s failed (%s); falling back", channel, exc)
+        try:
+            yield
+        finally:
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await conn.close(timeout=2)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -18,6 +18,7 @@ from voxsig.events.payloads import (
 )
 from voxsig.events.publish import publish, subscribers
 from voxsig.events.snapshot import load_conversation, load_conversations, load_message_senders
+from voxsig.live import Signal, signal
 from voxsig.models import Account, Contact, ContactInbox, Conversation, Inbox, Message
 from voxsig.models.message import ACTIVITY
 
@@ -28,6 +29,13 @@ async def _wanted(session: AsyncSession, conversation: Conversation, *events: st
         if await subscribers(session, conversation.account_id, conversation.inbox_id, name):
             return True
     return False
+
+
+async def _live(
+    session: AsyncSession, kind: str, conversation: Conversation, message_id: int | None = None
+) -> None:
+    """Live views update for every change, whoever subscribes to webhooks."""
+    await signal(session, Signal(kind, conversation.account_id, conversation.id, message_id))
 
 
 async def _publish(
@@ -45,6 +53,7 @@ async def _publish(
 
 
 async def conversation_created(session: AsyncSession, conversation: Conversation) -> None:
+    await _live(session, "conversation.created", conversation)
     if not await _wanted(session, conversation, names.CONVERSATION_CREATED):
         return
     conv = await load_conversation(session, conversation)
@@ -56,6 +65,8 @@ async def conversation_changed(
 ) -> None:
     """conversation_updated for any tracked change; conversation_status_changed as well when
     the status is among them."""
+    if changes:
+        await _live(session, "conversation.updated", conversation)
     if not changes or not await _wanted(
         session, conversation, names.CONVERSATION_UPDATED, names.CONVERSATION_STATUS_CHANGED
     ):
@@ -85,6 +96,7 @@ async def conversation_changed(
 async def _message_event(
     session: AsyncSession, name: str, message: Message, conversation: Conversation
 ) -> None:
+    await _live(session, name.replace("_", ".", 1), conversation, message.id)
     if message.message_type == ACTIVITY or not await _wanted(session, conversation, name):
         return
     conv = (await load_conversations(session, [conversation]))[0]

@@ -8,10 +8,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
-
-import asyncpg
-from sqlalchemy.engine import make_url
 
 from voxsig.config import Settings
 from voxsig.db import Database
@@ -41,28 +37,8 @@ def build_worker(settings: Settings, db: Database) -> Worker:
         max_per_endpoint=settings.webhook_max_per_endpoint,
         poll_seconds=settings.worker_poll_seconds,
     )
-    db.on_commit(worker.wake)
+    db.on_commit(lambda info: worker.wake() if info.get("wake_worker") else None)
     return worker
-
-
-@contextlib.asynccontextmanager
-async def _listen(db: Database, worker: Worker) -> AsyncIterator[None]:
-    if db.is_sqlite:
-        yield
-        return
-    dsn = make_url(db.url).set(drivername="postgresql").render_as_string(hide_password=False)
-    conn: Any = None
-    try:
-        conn = await asyncpg.connect(dsn)
-        await conn.add_listener(WAKE_CHANNEL, lambda *_: worker.wake())
-    except Exception as exc:  # polling still delivers; LISTEN only makes it immediate
-        log.warning("LISTEN %s failed (%s); falling back to polling", WAKE_CHANNEL, exc)
-    try:
-        yield
-    finally:
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                await conn.close(timeout=2)
 
 
 async def _maintain(settings: Settings, db: Database) -> None:
@@ -82,7 +58,7 @@ async def _maintain(settings: Settings, db: Database) -> None:
 async def running_worker(settings: Settings, db: Database) -> AsyncIterator[Worker]:
     """Runs a worker for the duration of the block, then stops it gracefully."""
     worker = build_worker(settings, db)
-    async with _listen(db, worker):
+    async with db.listening(WAKE_CHANNEL, lambda _payload: worker.wake()):
         task = asyncio.create_task(worker.run())
         housekeeping = asyncio.create_task(_maintain(settings, db))
         try:
