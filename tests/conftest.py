@@ -15,6 +15,7 @@ from subprocess import CompletedProcess
 
 import pytest
 
+from tests.support.browser import browser, page  # noqa: F401  (fixtures)
 from tests.support.client import ApiClient, create_account, unique_email
 from tests.support.postgres import PostgresCluster
 from tests.support.receiver import Receiver
@@ -161,3 +162,4 @@ def pytest_runtest_makereport(
 
 def pytest_report_header() -> list[str]:
     return [f"voxsig tests: backends {', '.join(BACKENDS)}; repo {Path(__file__).parents[1]}"]
+
