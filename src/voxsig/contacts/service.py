@@ -8,21 +8,17 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from voxsig.errors import Invalid, NotFound
+from voxsig.errors import Invalid
 from voxsig.kit.search import ESCAPE, contains
 from voxsig.kit.tokens import new_uuid
 from voxsig.models import Contact, ContactInbox, Inbox
+from voxsig.tenancy import owned
 
 PAGE_SIZE = 15
 
 
 async def get_contact(session: AsyncSession, account_id: int, contact_id: int) -> Contact:
-    contact = await session.scalar(
-        select(Contact).where(Contact.account_id == account_id, Contact.id == contact_id)
-    )
-    if contact is None:
-        raise NotFound(f"No contact {contact_id} in this account", field="contact_id")
-    return contact
+    return await owned(session, Contact, account_id, contact_id)
 
 
 def _search(account_id: int, q: str | None) -> Any:

@@ -7,10 +7,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from voxsig.errors import NotFound
 from voxsig.kit.tokens import new_token
 from voxsig.models import Inbox
 from voxsig.models.inbox import API, WEB_WIDGET
+from voxsig.tenancy import owned
 
 CHANNEL_TYPES = {"web_widget": WEB_WIDGET, "api": API}
 
@@ -23,12 +23,7 @@ async def list_inboxes(session: AsyncSession, account_id: int) -> list[Inbox]:
 
 
 async def get_inbox(session: AsyncSession, account_id: int, inbox_id: int) -> Inbox:
-    inbox = await session.scalar(
-        select(Inbox).where(Inbox.account_id == account_id, Inbox.id == inbox_id)
-    )
-    if inbox is None:
-        raise NotFound(f"No inbox {inbox_id} in this account", field="inbox_id")
-    return inbox
+    return await owned(session, Inbox, account_id, inbox_id)
 
 
 async def create_inbox(

@@ -11,10 +11,11 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from voxsig.errors import Invalid, NotFound
+from voxsig.errors import Invalid
 from voxsig.kit.clock import utcnow
 from voxsig.kit.tokens import new_webhook_secret
 from voxsig.models import Inbox, Webhook
+from voxsig.tenancy import owned
 from voxsig.webhooks.netguard import IPNetwork, is_allowed, is_ip_literal
 
 RESOLVE_TIMEOUT = 3.0
@@ -28,12 +29,7 @@ async def list_webhooks(session: AsyncSession, account_id: int) -> list[Webhook]
 
 
 async def get_webhook(session: AsyncSession, account_id: int, webhook_id: int) -> Webhook:
-    webhook = await session.scalar(
-        select(Webhook).where(Webhook.account_id == account_id, Webhook.id == webhook_id)
-    )
-    if webhook is None:
-        raise NotFound(f"No webhook {webhook_id} in this account", field="webhook_id")
-    return webhook
+    return await owned(session, Webhook, account_id, webhook_id)
 
 
 async def inbox_of(session: AsyncSession, webhook: Webhook) -> Inbox | None:
