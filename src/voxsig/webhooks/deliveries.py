@@ -93,7 +93,7 @@ async def redeliver(session: AsyncSession, webhook: Webhook, delivery: Delivery)
 
 
 async def recover(session: AsyncSession, webhook: Webhook, since: datetime) -> dict[str, int]:
-    """Sends again every failed delivery since `since`, and delivers every event since then
+    """Sends again every delivery that failed since `since`, and delivers every event since then
     that the endpoint subscribes to but never got (published while it was disabled)."""
     _check_enabled(webhook)
     failed = await session.execute(
@@ -101,7 +101,7 @@ async def recover(session: AsyncSession, webhook: Webhook, since: datetime) -> d
         .where(
             Delivery.webhook_id == webhook.id,
             Delivery.status == FAILED,
-            Delivery.created_at >= since,
+            Delivery.updated_at >= since,  # settled as failed since then
         )
         .values(_again())
         .returning(Delivery.id)

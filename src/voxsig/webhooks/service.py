@@ -102,7 +102,11 @@ async def update_webhook(
         await check_target(fields["url"], allowed)
     if "inbox_id" in fields:
         await _check_inbox(session, webhook.account_id, fields["inbox_id"])
-    missed_since = webhook.disabled_at if fields.get("enabled") and not webhook.enabled else None
+    missed_since = None
+    if fields.get("enabled") and not webhook.enabled:
+        # What failed during the streak that led to the disable was missed too.
+        moments = [m for m in (webhook.failing_since, webhook.disabled_at) if m is not None]
+        missed_since = min(moments) if moments else None
     if fields.get("enabled") is False and webhook.enabled:
         webhook.disabled_at = utcnow()
         webhook.disabled_reason = "Disabled by an administrator"

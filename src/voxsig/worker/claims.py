@@ -59,12 +59,20 @@ def _due(now: datetime, busy: Collection[int]) -> Select[int]:
 
 
 async def claim_due(
-    session: AsyncSession, limit: int, lease_seconds: float, room: Mapping[int, int], cap: int
+    session: AsyncSession,
+    limit: int,
+    lease_seconds: float,
+    room: Mapping[int, int],
+    cap: int,
+    in_flight: Collection[int] = (),
 ) -> list[Job]:
     """Leases up to `limit` due deliveries, at most `cap - room[endpoint]` more per endpoint
-    (`room` counts what this worker already has in flight per endpoint)."""
+    (`room` counts what this worker already has in flight per endpoint). Deliveries this worker
+    is still sending are never claimed again, even if their lease has run out."""
     now = utcnow()
     due = _due(now, [wid for wid, n in room.items() if n >= cap]).limit(limit)
+    if in_flight:
+        due = due.where(Delivery.id.not_in(in_flight))
     if session.get_bind().dialect.name == "postgresql":
         # Two workers never claim the same row, and neither waits for the other's locks.
         due = due.with_for_update(of=Delivery, skip_locked=True)
@@ -126,3 +134,19 @@ def _secrets(
     if previous and expires and expires > now:
         return (secret, previous)
     return (secret,)
+
+
+async def renew_leases(
+    session: AsyncSession, delivery_ids: Collection[int], lease_seconds: float
+) -> None:
+    """Extends the leases of deliveries still being sent, so a slow receiver does not make
+    another worker send them again while this one is alive."""
+    await session.execute(
+        update(Delivery)
+        .where(
+            Delivery.id.in_(delivery_ids),
+            Delivery.status == PENDING,
+            Delivery.locked_until.is_not(None),
+        )
+        .values(locked_until=utcnow() + timedelta(seconds=lease_seconds))
+    )

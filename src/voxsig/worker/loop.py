@@ -14,7 +14,7 @@ from voxsig.db import Database
 from voxsig.webhooks.policy import Policy
 from voxsig.webhooks.signing import signature_header
 from voxsig.webhooks.transport import Outcome, Transport
-from voxsig.worker.claims import Job, claim_due
+from voxsig.worker.claims import Job, claim_due, renew_leases
 from voxsig.worker.outcomes import record
 
 log = logging.getLogger("voxsig.worker")
@@ -55,14 +55,15 @@ class Worker:
 
     async def run(self) -> None:
         recorder = asyncio.create_task(self._record_loop())
+        renewer = asyncio.create_task(self._renew_loop())
         try:
             await self._claim_loop()
             await self.drain(grace=5.0)
         finally:
             # What is still in flight keeps its lease and is sent again after it runs out.
-            for task in [*self._tasks, recorder]:
+            for task in [*self._tasks, recorder, renewer]:
                 task.cancel()
-            await asyncio.gather(*self._tasks, recorder, return_exceptions=True)
+            await asyncio.gather(*self._tasks, recorder, renewer, return_exceptions=True)
 
     async def stop(self) -> None:
         self._stopping = True
@@ -87,7 +88,12 @@ class Worker:
     async def _claim(self, limit: int) -> int:
         async with self.db.transaction() as session:
             jobs = await claim_due(
-                session, limit, self.policy.lease_seconds, self._per_endpoint, self.max_per_endpoint
+                session,
+                limit,
+                self.policy.lease_seconds,
+                self._per_endpoint,
+                self.max_per_endpoint,
+                in_flight=list(self._in_flight),
             )
         for job in jobs:
             self._in_flight[job.delivery_id] = job.webhook_id
@@ -97,6 +103,18 @@ class Worker:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return len(jobs)
+
+    async def _renew_loop(self) -> None:
+        """Every third of a lease, extends the leases of what is still in flight."""
+        while True:
+            await asyncio.sleep(self.policy.lease_seconds / 3)
+            if not self._in_flight:
+                continue
+            try:
+                async with self.db.transaction() as session:
+                    await renew_leases(session, list(self._in_flight), self.policy.lease_seconds)
+            except Exception:  # a missed renewal risks a duplicate at worst, never a loss
+                log.exception("renewing leases failed")
 
     async def _send(self, job: Job) -> None:
         now = datetime.now(UTC)
@@ -117,14 +135,12 @@ class Worker:
             await self._record(batch)
 
     async def _record(self, batch: list[tuple[Job, Outcome]]) -> None:
-        while True:
-            try:
-                async with self.db.transaction() as session:
-                    for job, outcome in batch:
-                        await record(session, job, outcome, self.policy)
-                break
-            except Exception:  # the lease keeps the delivery safe; keep trying to record
-                log.exception("recording %d attempts failed; retrying", len(batch))
+        """One transaction for the batch. If it fails, each outcome is tried on its own, so
+        one bad row cannot hold the others back; while the database is down, it waits."""
+        pending = batch
+        while pending and not await self._record_together(pending):
+            pending = [item for item in pending if not await self._record_together([item])]
+            if pending:
                 await asyncio.sleep(1)
         for job, outcome in batch:
             label = "succeeded" if outcome.succeeded else outcome.error_class or "failed"
@@ -136,6 +152,16 @@ class Worker:
         if not self._in_flight:
             self._idle.set()
         self.wake()
+
+    async def _record_together(self, batch: list[tuple[Job, Outcome]]) -> bool:
+        try:
+            async with self.db.transaction() as session:
+                for job, outcome in batch:
+                    await record(session, job, outcome, self.policy)
+        except Exception:  # the lease keeps the delivery safe: it is sent again if lost here
+            log.exception("recording %d attempt(s) failed", len(batch))
+            return False
+        return True
 
     async def drain(self, grace: float) -> None:
         """Waits up to `grace` seconds for the sends in flight to be recorded (shutdown)."""

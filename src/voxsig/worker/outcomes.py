@@ -16,7 +16,28 @@ from voxsig.worker.claims import Job
 
 
 async def record(session: AsyncSession, job: Job, outcome: Outcome, policy: Policy) -> None:
-    """Stores the attempt and settles the delivery: succeeded, retried later, or failed."""
+    """Settles the delivery (succeeded, retried later, or failed) and stores the attempt. A
+    delivery deleted meanwhile (its webhook was deleted) is skipped: the update matches on the
+    delivery's unique message id too, so an attempt never lands on another row."""
+    now = utcnow()
+    attempts = job.attempts + 1
+    values: dict[str, object] = {"attempts": attempts, "locked_until": None, "updated_at": now}
+    if outcome.succeeded:
+        values["status"] = SUCCEEDED
+    else:
+        delay = policy.retry_delay(attempts, policy.retry_after(outcome.status, outcome.headers))
+        if delay is None:
+            values["status"] = FAILED
+        else:
+            values["next_attempt_at"] = now + timedelta(seconds=delay)
+    settled = await session.scalar(
+        update(Delivery)
+        .where(Delivery.id == job.delivery_id, Delivery.message_id == job.message_id)
+        .values(values)
+        .returning(Delivery.id)
+    )
+    if settled is None:
+        return
     session.add(
         DeliveryAttempt(
             delivery_id=job.delivery_id,
@@ -29,18 +50,6 @@ async def record(session: AsyncSession, job: Job, outcome: Outcome, policy: Poli
             error_message=outcome.error_message,
         )
     )
-    now = utcnow()
-    attempts = job.attempts + 1
-    values: dict[str, object] = {"attempts": attempts, "locked_until": None, "updated_at": now}
-    if outcome.succeeded:
-        values["status"] = SUCCEEDED
-    else:
-        delay = policy.retry_delay(attempts, policy.retry_after(outcome.status, outcome.headers))
-        if delay is None:
-            values["status"] = FAILED
-        else:
-            values["next_attempt_at"] = now + timedelta(seconds=delay)
-    await session.execute(update(Delivery).where(Delivery.id == job.delivery_id).values(values))
     await _endpoint_health(session, job.webhook_id, outcome, policy)
 
 
