@@ -162,4 +162,3 @@ def pytest_runtest_makereport(
 
 def pytest_report_header() -> list[str]:
     return [f"voxsig tests: backends {', '.join(BACKENDS)}; repo {Path(__file__).parents[1]}"]
-

@@ -15,6 +15,7 @@ from voxsig import __version__, live, metrics
 from voxsig.config import Settings, get_settings
 from voxsig.contacts.api import router as contacts_router
 from voxsig.conversations.api import router as conversations_router
+from voxsig.dashboard import router as dashboard_router
 from voxsig.db import Database
 from voxsig.errors import install_error_handlers
 from voxsig.inboxes.api import router as inboxes_router
@@ -24,6 +25,7 @@ from voxsig.messages.api import router as messages_router
 from voxsig.public.api import router as public_router
 from voxsig.users.api import router as users_router
 from voxsig.webhooks.api import router as webhooks_router
+from voxsig.widget.api import router as widget_router
 from voxsig.worker.runtime import running_worker
 
 
@@ -62,6 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         messages_router,
         public_router,
         webhooks_router,
+        widget_router,
+        dashboard_router,
     ):
         app.include_router(router)
 

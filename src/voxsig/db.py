@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -81,24 +82,25 @@ class Database:
     @asynccontextmanager
     async def listening(self, channel: str, callback: Callable[[str], None]) -> AsyncIterator[None]:
         """On PostgreSQL, calls `callback(payload)` for each NOTIFY on `channel` while the block
-        runs; elsewhere, does nothing. A failure to LISTEN is logged, not raised: the callers
-        have a slower fallback (polling, a reload)."""
+        runs; elsewhere, does nothing. The LISTEN connection is re-opened whenever it is lost
+        (a database restart or failover), retrying every RELISTEN_SECONDS; failures are logged,
+        not raised: the callers have a slower fallback (polling, a reload)."""
         if self.is_sqlite:
             yield
             return
         dsn = make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
-        conn: Any = None
-        try:
-            conn = await asyncpg.connect(dsn)
-            await conn.add_listener(channel, lambda *args: callback(args[-1]))
-        except Exception as exc:  # any connection failure: fall back, say why
-            log.warning("LISTEN %s failed (%s); falling back", channel, exc)
+        first_try = asyncio.Event()
+        task = asyncio.create_task(_listen_forever(dsn, channel, callback, first_try))
+        # Start listening before the caller's first look at the database, so no commit falls
+        # between that look and the LISTEN.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(first_try.wait(), 5)
         try:
             yield
         finally:
-            if conn is not None:
-                with contextlib.suppress(Exception):
-                    await conn.close(timeout=2)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -107,3 +109,39 @@ class Database:
 def request_wake_after_commit(session: AsyncSession) -> None:
     """Mark the transaction so the delivery worker is woken once it commits."""
     session.info["wake_worker"] = True
+
+
+RELISTEN_SECONDS = 1.0
+
+
+async def _listen_forever(
+    dsn: str, channel: str, callback: Callable[[str], None], first_try: asyncio.Event
+) -> None:
+    """LISTEN on `channel`, and again on a new connection each time the last one is lost."""
+    while True:
+        try:
+            await _listen_once(dsn, channel, callback, first_try)
+            log.warning("LISTEN %s: connection lost; listening again", channel)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # any connection failure: retry, say why
+            log.warning("LISTEN %s failed (%s); retrying", channel, exc)
+            first_try.set()
+        await asyncio.sleep(RELISTEN_SECONDS)
+
+
+async def _listen_once(
+    dsn: str, channel: str, callback: Callable[[str], None], listening: asyncio.Event
+) -> None:
+    """LISTEN until the connection is lost (or the task cancelled)."""
+    conn: Any = await asyncpg.connect(dsn)
+    try:
+        lost = asyncio.Event()
+        conn.add_termination_listener(lambda _conn: lost.set())
+        await conn.add_listener(channel, lambda *args: callback(args[-1]))
+        listening.set()
+        await lost.wait()
+    finally:
+        if not conn.is_closed():
+            with contextlib.suppress(Exception):
+                await asyncio.shield(conn.close(timeout=2))

@@ -20,9 +20,12 @@ ARGS = [
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    """One headless Chromium for the session; each test opens its own context (fresh storage)."""
+    """One headless Chromium per test module; each test opens its own context (fresh storage).
+    Not per session: while Playwright's sync API runs it keeps an event loop marked running in
+    this thread, so asyncio.run() (account fixtures, helpers) fails in every later test until it
+    stops."""
     if not CHROMIUM.exists():
         pytest.fail(
             "Chromium is missing: run `make test`, which installs it (apt-get install chromium)"

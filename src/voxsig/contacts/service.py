@@ -8,8 +8,9 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from voxsig.errors import Invalid
+from voxsig.errors import Invalid, Unauthorized
 from voxsig.kit.search import ESCAPE, contains
+from voxsig.kit.signatures import hmac_matches
 from voxsig.kit.tokens import new_uuid
 from voxsig.models import Contact, ContactInbox, Inbox
 from voxsig.tenancy import owned
@@ -159,3 +160,18 @@ async def inbox_links(
     for link, inbox in rows:
         out.setdefault(link.contact_id, []).append((link, inbox))
     return out
+
+
+def verify_identity(inbox: Inbox, identifier: str | None, identifier_hash: str | None) -> bool:
+    """Identity verification (public API and widget): True for a correct
+    HMAC-SHA256(inbox.hmac_token, identifier); a wrong hash is always refused, and no hash is
+    refused when the inbox requires verification."""
+    if identifier and identifier_hash:
+        if hmac_matches(inbox.hmac_token, identifier, identifier_hash):
+            return True
+        raise Unauthorized("identifier_hash does not match the identifier")
+    if inbox.hmac_mandatory:
+        raise Unauthorized(
+            "This inbox requires identity verification: send identifier and identifier_hash"
+        )
+    return False

@@ -86,6 +86,11 @@ def inbox_api_json(inbox: Inbox, base_url: str, *, show_secrets: bool) -> dict[s
         "welcome_tagline": inbox.welcome_tagline if widget else None,
         "website_token": inbox.website_token,
         "web_widget_script": embed_script(inbox, base_url) if widget else None,
+        "widget_preview_url": (
+            f"{base_url.rstrip('/')}/widget/preview?website_token={inbox.website_token}"
+            if widget
+            else None
+        ),
         "inbox_identifier": inbox.inbox_identifier,
         "webhook_url": inbox.webhook_url or None,
         "hmac_mandatory": inbox.hmac_mandatory,

@@ -13,10 +13,9 @@ from voxsig.contacts import service as contacts
 from voxsig.conversations import service as conversations
 from voxsig.conversations.service import Actor
 from voxsig.deps import DbSession
-from voxsig.errors import NotFound, Unauthorized
+from voxsig.errors import NotFound
 from voxsig.events.snapshot import load_conversation, load_conversations, load_message_senders
 from voxsig.kit.schema import Id
-from voxsig.kit.signatures import hmac_matches
 from voxsig.messages import service as messages
 from voxsig.models import Contact, ContactInbox, Conversation, Inbox, Message
 from voxsig.models.inbox import API
@@ -67,23 +66,11 @@ async def _visitor(
 PublicVisitor = Annotated[Visitor, Depends(_visitor)]
 
 
-def _verified(inbox: Inbox, body: PublicContactCreate) -> bool:
-    if body.identifier and body.identifier_hash:
-        if hmac_matches(inbox.hmac_token, body.identifier, body.identifier_hash):
-            return True
-        raise Unauthorized("identifier_hash does not match the identifier")
-    if inbox.hmac_mandatory:
-        raise Unauthorized(
-            "This inbox requires identity verification: send identifier and identifier_hash"
-        )
-    return False
-
-
 @router.post("/contacts")
 async def create_contact(
     session: DbSession, inbox: PublicInbox, body: PublicContactCreate
 ) -> dict[str, Any]:
-    verified = _verified(inbox, body)
+    verified = contacts.verify_identity(inbox, body.identifier, body.identifier_hash)
     # An identifier is a claim to be a known customer: only a verified one (identifier_hash)
     # may resume that customer's contact, or anyone could read and change it.
     fields = body.model_dump(

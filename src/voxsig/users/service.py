@@ -148,3 +148,11 @@ async def remove_member(session: AsyncSession, member: Member) -> None:
 async def _keep_one_administrator(session: AsyncSession, account_id: int) -> None:
     if await count_administrators(session, account_id) <= 1:
         raise Invalid("An account needs at least one administrator", field="role")
+
+
+async def set_password(session: AsyncSession, user: User, password: str) -> None:
+    """A user's own new password (the dashboard's set-password link for a new agent)."""
+    if len(password) < 8:
+        raise Invalid("The password needs at least 8 characters", field="password")
+    user.password_hash = hash_password(password)
+    await session.flush()

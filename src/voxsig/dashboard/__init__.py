@@ -1,0 +1,14 @@
+"""The agent dashboard: server-rendered pages (Jinja2), a little plain JavaScript, and live
+updates over server-sent events. Routes are split by area; `router` holds them all."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from voxsig.dashboard import auth, contacts, conversations, settings, static, stream, webhooks
+
+router = APIRouter()
+for area in (auth, conversations, stream, contacts, settings, webhooks, static):
+    router.include_router(area.router)
+
+__all__ = ["router"]

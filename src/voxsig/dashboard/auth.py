@@ -1,0 +1,235 @@
+"""First run, login, logout, the set-password link of a new agent, and switching accounts.
+
+`/` is the onboarding form while the installation has no account, and the login form after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from voxsig.accounts.service import create_account
+from voxsig.dashboard import forms, queries
+from voxsig.dashboard.web import (
+    CurrentViewer,
+    DashboardRoute,
+    Form,
+    Rendered,
+    Web,
+    error_page,
+    fingerprint,
+    page,
+    redirect,
+)
+from voxsig.deps import DbSession
+from voxsig.errors import ApiError
+from voxsig.kit.ratelimit import TokenBuckets
+from voxsig.models import User
+from voxsig.users.passwords import hash_password, verify_password
+from voxsig.users.service import find_user_by_email, memberships, set_password
+
+router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
+
+HOME = "/app/conversations"
+# Attempts allowed at once, and refilled over 15 minutes. Per email: slows down guessing one
+# person's password. Per client address: slows down trying one password on many emails, with
+# room for an office behind one address.
+PER_EMAIL = 10
+PER_CLIENT = 50
+REFILL_SECONDS = 15 * 60
+LINK_DAYS = 7
+_dummy_hash: list[str] = []
+
+
+def _limiters(request: Request) -> tuple[TokenBuckets, TokenBuckets]:
+    """The shared kit's buckets, one pair per app (in memory, per process)."""
+    state = request.app.state
+    if not hasattr(state, "login_limiters"):
+        state.login_limiters = (
+            TokenBuckets(PER_EMAIL, PER_EMAIL / REFILL_SECONDS),
+            TokenBuckets(PER_CLIENT, PER_CLIENT / REFILL_SECONDS),
+        )
+    limiters: tuple[TokenBuckets, TokenBuckets] = state.login_limiters
+    return limiters
+
+
+def safe_next(target: str | None) -> str:
+    """Only a path within the dashboard: never another site (an open redirect)."""
+    if target and target.startswith("/app") and not target.startswith("//"):
+        return target
+    return HOME
+
+
+@router.get("/")
+async def home(
+    request: Request, session: DbSession, web: Web, next: Annotated[str, Query()] = ""
+) -> Response:
+    if web.user_id is not None:
+        return redirect(request, safe_next(next))
+    if not await queries.has_account(session):
+        return page(request, "onboarding.html", form={}, errors={})
+    return page(request, "login.html", form={"next": next}, errors={})
+
+
+@router.post("/onboarding")
+async def onboard(request: Request, session: DbSession, web: Web, form: Form) -> Response:
+    if await queries.has_account(session):
+        return error_page(
+            request, 403, "Voxsig is already set up. Log in, or ask an administrator to add you."
+        )
+    values = {k: forms.text(form, k) for k in ("account_name", "name", "email")}
+    password = forms.text(form, "password")
+    errors: forms.Errors = {}
+    if not values["name"]:
+        errors["name"] = "Your name is needed"
+    if not errors:
+        try:
+            made = await create_account(
+                session, values["account_name"], values["email"], password, values["name"]
+            )
+        except ApiError as exc:
+            field = {"name": "account_name"}.get(exc.field or "", exc.field or "email")
+            errors[field] = exc.message
+    if errors:
+        raise Rendered(page(request, "onboarding.html", form=values, errors=errors))
+    user = await session.get(User, made.user_id)
+    assert user is not None
+    web.login(user, made.account_id)
+    return redirect(
+        request,
+        "/app/settings/inboxes",
+        f"Welcome to Voxsig, {user.name}! Create an inbox to start receiving conversations.",
+    )
+
+
+async def _password_matches(user: User | None, password: str) -> bool:
+    """argon2 on a thread (it takes tens of milliseconds); an unknown email costs the same
+    time as a known one, so timing does not tell which emails have users."""
+    if user is None:
+        if not _dummy_hash:
+            _dummy_hash.append(hash_password("not-a-password"))
+        await asyncio.to_thread(verify_password, _dummy_hash[0], password)
+        return False
+    return await asyncio.to_thread(verify_password, user.password_hash, password)
+
+
+@router.post("/login")
+async def login(request: Request, session: DbSession, web: Web, form: Form) -> Response:
+    email, password = forms.text(form, "email"), forms.text(form, "password")
+    target = forms.text(form, "next")
+    per_email, per_client = _limiters(request)
+    client = request.client.host if request.client else "unknown"
+    wait = per_client.take(client) or per_email.take(email.lower())
+    if wait > 0:
+        minutes = max(1, math.ceil(wait / 60))
+        limited = page(
+            request,
+            "login.html",
+            status=429,
+            form={"email": email, "next": target},
+            errors={"form": f"Too many login attempts. Try again in {minutes} minutes."},
+        )
+        limited.headers["retry-after"] = str(max(1, math.ceil(wait)))
+        return limited
+    user = await find_user_by_email(session, email)
+    if not await _password_matches(user, password) or user is None:
+        return page(
+            request,
+            "login.html",
+            form={"email": email, "next": target},
+            errors={"password": "The email or the password is not right."},
+        )
+    accounts = await memberships(session, user)
+    if not accounts:
+        return page(
+            request,
+            "login.html",
+            form={"email": email, "next": target},
+            errors={"email": "This user is not an agent of any account."},
+        )
+    web.login(user, accounts[0][0].id)
+    return redirect(request, safe_next(target))
+
+
+@router.post("/logout")
+async def logout(request: Request, web: Web, form: Form) -> Response:
+    web.logout()
+    return redirect(request, "/", "You are logged out.")
+
+
+@router.post("/app/account")
+async def switch_account(request: Request, viewer: CurrentViewer, form: Form) -> Response:
+    wanted = forms.number(form, "account_id")
+    if wanted not in [account.id for account, _ in viewer.accounts]:
+        return error_page(request, 404, "You are not an agent of that account.")
+    viewer.web.account_id = wanted
+    viewer.web.dirty = True
+    return redirect(request, HOME)
+
+
+# -- the set-password link -------------------------------------------------------------------
+
+
+def _links(request: Request) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(
+        request.app.state.settings.resolved_secret_key(), salt="voxsig.dashboard.password"
+    )
+
+
+def password_link(request: Request, user: User) -> str:
+    """A link that lets `user` choose a password: it carries the current password's
+    fingerprint, so it works once, and for LINK_DAYS days."""
+    token = _links(request).dumps({"u": user.id, "p": fingerprint(user)})
+    return f"{str(request.base_url).rstrip('/')}/set-password/{token}"
+
+
+async def _link_user(request: Request, session: DbSession, token: str) -> User:
+    try:
+        data = _links(request).loads(token, max_age=LINK_DAYS * 86400)
+    except BadSignature:
+        data = None
+    user = await session.get(User, data["u"]) if isinstance(data, dict) else None
+    if user is None or data is None or data.get("p") != fingerprint(user):
+        raise Rendered(
+            error_page(
+                request,
+                404,
+                "This link is not valid any more: it was used already, or it is older than "
+                f"{LINK_DAYS} days. Ask an administrator for a new one.",
+            )
+        )
+    return user
+
+
+@router.get("/set-password/{token}")
+async def password_form(request: Request, session: DbSession, token: str) -> Response:
+    user = await _link_user(request, session, token)
+    return page(request, "set_password.html", user=user, token=token, errors={})
+
+
+@router.post("/set-password/{token}")
+async def password_set(
+    request: Request, session: DbSession, web: Web, form: Form, token: str
+) -> Response:
+    user = await _link_user(request, session, token)
+    password = forms.text(form, "password")
+    errors: forms.Errors = {}
+    if password != forms.text(form, "password_confirmation"):
+        errors["password_confirmation"] = "The two passwords differ"  # noqa: S105
+    else:
+        try:
+            await set_password(session, user, password)
+        except ApiError as exc:
+            errors = forms.api_errors(exc, "password")
+    if errors:
+        raise Rendered(page(request, "set_password.html", user=user, token=token, errors=errors))
+    accounts = await memberships(session, user)
+    if not accounts:
+        return redirect(request, "/", "Your password is set.")
+    web.login(user, accounts[0][0].id)
+    return redirect(request, HOME, f"Welcome, {user.name}! Your password is set.")

@@ -1,0 +1,265 @@
+"""Working the conversations: the list with its tabs and filters, one conversation with its
+messages, and the agent's actions. Every change goes through the conversation and message
+services with the agent as the actor, so activity lines and webhooks are exactly the API's."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from voxsig.conversations import service
+from voxsig.conversations.schemas import Labels
+from voxsig.conversations.service import Actor, ListFilter
+from voxsig.dashboard import forms, queries
+from voxsig.dashboard.web import (
+    CurrentViewer,
+    DashboardRoute,
+    Form,
+    Rendered,
+    Viewer,
+    page,
+    redirect,
+)
+from voxsig.errors import ApiError, Invalid
+from voxsig.events.snapshot import load_conversation, load_conversations, load_message_senders
+from voxsig.inboxes.service import list_inboxes
+from voxsig.kit.clock import utcnow
+from voxsig.kit.schema import Id
+from voxsig.messages.service import create_message
+from voxsig.models import Conversation
+from voxsig.models.conversation import PRIORITIES
+from voxsig.models.message import OUTGOING
+from voxsig.users.service import list_members
+
+router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
+
+TABS = ("open", "pending", "snoozed", "resolved", "all")
+ASSIGNEE_FILTERS = {"mine": "Mine", "unassigned": "Unassigned", "all": "All"}
+COUNT_KEYS = {"mine": "mine_count", "unassigned": "unassigned_count", "all": "all_count"}
+# Snooze choices: label -> hours (None: until the customer writes again).
+SNOOZE: dict[str, tuple[str, int | None]] = {
+    "1": ("for 1 hour", 1),
+    "4": ("for 4 hours", 4),
+    "24": ("until tomorrow", 24),
+    "168": ("for a week", 168),
+    "reply": ("until the customer replies", None),
+}
+STATUS_DONE = {
+    "resolved": "Conversation resolved",
+    "open": "Conversation reopened",
+    "pending": "Conversation marked as pending",
+    "snoozed": "Conversation snoozed",
+}
+
+
+@router.get("/app")
+async def app_home(request: Request) -> Response:
+    return redirect(request, "/app/conversations")
+
+
+def _list_filter(
+    status: str, assignee: str, inbox: str, label: str, q: str, page_no: str
+) -> ListFilter:
+    """Lenient: an unknown value in the address bar falls back to the default."""
+    return ListFilter(
+        status=status if status in TABS else "open",
+        assignee_type=assignee if assignee in ASSIGNEE_FILTERS else "all",
+        inbox_id=int(inbox) if inbox.isdigit() and len(inbox) < 10 else None,
+        labels=[label] if label else [],
+        q=q.strip()[:255] or None,
+        page=max(1, min(int(page_no), 100_000)) if page_no.isdigit() and len(page_no) < 7 else 1,
+    )
+
+
+@router.get("/app/conversations")
+async def conversation_list(
+    request: Request,
+    viewer: CurrentViewer,
+    status: Annotated[str, Query()] = "open",
+    assignee: Annotated[str, Query()] = "all",
+    inbox: Annotated[str, Query()] = "",
+    label: Annotated[str, Query()] = "",
+    q: Annotated[str, Query()] = "",
+    page_no: Annotated[str, Query(alias="page")] = "1",
+) -> Response:
+    session, account_id, user_id = viewer.session, viewer.account.id, viewer.user.id
+    f = _list_filter(status, assignee, inbox, label, q, page_no)
+    key = COUNT_KEYS[f.assignee_type]
+    tab_counts = {
+        tab: (await service.counts(session, account_id, user_id, replace(f, status=tab)))[key]
+        for tab in TABS
+    }
+    assignee_counts = await service.counts(session, account_id, user_id, f)
+    rows = await service.list_conversations(session, account_id, user_id, f)
+    return page(
+        request,
+        "conversations/list.html",
+        viewer,
+        live="list",
+        filter=f,
+        label=f.labels[0] if f.labels else "",
+        tabs=TABS,
+        tab_counts=tab_counts,
+        assignee_filters=ASSIGNEE_FILTERS,
+        assignee_counts={k: assignee_counts[v] for k, v in COUNT_KEYS.items()},
+        conversations=await load_conversations(session, rows),
+        more=len(rows) == service.PAGE_SIZE,
+        inboxes=await list_inboxes(session, account_id),
+        labels=await queries.account_labels(session, account_id),
+    )
+
+
+async def _show(
+    request: Request,
+    viewer: Viewer,
+    conversation: Conversation,
+    *,
+    before: int | None = None,
+    errors: forms.Errors | None = None,
+    draft: str = "",
+    mode: str = "reply",
+) -> Response:
+    session = viewer.session
+    messages = await queries.messages_of(session, conversation, before)
+    return page(
+        request,
+        "conversations/show.html",
+        viewer,
+        live=str(conversation.id),
+        conv=await load_conversation(session, conversation),
+        messages=await load_message_senders(session, messages),
+        earlier=messages[0].id if len(messages) >= 100 else None,
+        members=await list_members(session, viewer.account.id),
+        priorities=PRIORITIES,
+        snooze=SNOOZE,
+        errors=errors or {},
+        draft=draft,
+        mode=mode if mode in ("reply", "note") else "reply",
+    )
+
+
+@router.get("/app/conversations/{display_id}")
+async def conversation_page(
+    request: Request,
+    viewer: CurrentViewer,
+    display_id: Id,
+    before: Annotated[Id | None, Query()] = None,
+    mode: Annotated[str, Query()] = "reply",
+) -> Response:
+    conversation = await service.get_conversation(viewer.session, viewer.account.id, display_id)
+    # Reading is seeing: the unread count drops for everyone once an agent opened it.
+    service.mark_seen(conversation, by_agent=True)
+    await viewer.session.flush()
+    return await _show(request, viewer, conversation, before=before, mode=mode)
+
+
+def _back(conversation: Conversation, suffix: str = "") -> str:
+    return f"/app/conversations/{conversation.display_id}{suffix}"
+
+
+@router.post("/app/conversations/{display_id}/messages")
+async def send_message(
+    request: Request, viewer: CurrentViewer, form: Form, display_id: Id
+) -> Response:
+    conversation = await service.get_conversation(viewer.session, viewer.account.id, display_id)
+    content = forms.text(form, "content")
+    mode = "note" if forms.text(form, "mode") == "note" else "reply"
+    try:
+        await create_message(
+            viewer.session,
+            conversation,
+            Actor(user=viewer.user),
+            content=content,
+            message_type=OUTGOING,
+            private=mode == "note",
+        )
+    except ApiError as exc:
+        raise Rendered(
+            await _show(
+                request,
+                viewer,
+                conversation,
+                errors={"content": exc.message},
+                draft=content,
+                mode=mode,
+            )
+        ) from exc
+    return redirect(request, _back(conversation, "?mode=note" if mode == "note" else ""))
+
+
+async def _change(
+    request: Request, viewer: Viewer, conversation: Conversation, wanted: dict[str, Any]
+) -> None:
+    try:
+        await service.apply_changes(viewer.session, conversation, Actor(user=viewer.user), wanted)
+    except ApiError as exc:
+        raise Rendered(
+            await _show(request, viewer, conversation, errors=forms.api_errors(exc, "form"))
+        ) from exc
+
+
+@router.post("/app/conversations/{display_id}/status")
+async def change_status(
+    request: Request, viewer: CurrentViewer, form: Form, display_id: Id
+) -> Response:
+    conversation = await service.get_conversation(viewer.session, viewer.account.id, display_id)
+    status = forms.text(form, "status")
+    if status not in STATUS_DONE:
+        raise Invalid(f"{status!r} is not a status", field="status")
+    wanted: dict[str, Any] = {"status": status}
+    message = STATUS_DONE[status]
+    if status == "snoozed":
+        label, hours = SNOOZE.get(forms.text(form, "snooze"), SNOOZE["reply"])
+        wanted["snoozed_until"] = utcnow() + timedelta(hours=hours) if hours else None
+        message += f" {label}"
+    await _change(request, viewer, conversation, wanted)
+    return redirect(request, _back(conversation), message)
+
+
+@router.post("/app/conversations/{display_id}/assignee")
+async def change_assignee(
+    request: Request, viewer: CurrentViewer, form: Form, display_id: Id
+) -> Response:
+    conversation = await service.get_conversation(viewer.session, viewer.account.id, display_id)
+    wanted = forms.number(form, "assignee_id")
+    if forms.text(form, "assignee_id") == "me":
+        wanted = viewer.user.id
+    await _change(request, viewer, conversation, {"assignee_id": wanted})
+    return redirect(request, _back(conversation), "Assignee saved")
+
+
+@router.post("/app/conversations/{display_id}/priority")
+async def change_priority(
+    request: Request, viewer: CurrentViewer, form: Form, display_id: Id
+) -> Response:
+    conversation = await service.get_conversation(viewer.session, viewer.account.id, display_id)
+    priority = forms.text(form, "priority")
+    if priority not in (*PRIORITIES, "none"):
+        raise Invalid(f"{priority!r} is not a priority", field="priority")
+    await _change(
+        request, viewer, conversation, {"priority": None if priority == "none" else priority}
+    )
+    return redirect(request, _back(conversation), "Priority saved")
+
+
+@router.post("/app/conversations/{display_id}/labels")
+async def change_labels(
+    request: Request, viewer: CurrentViewer, form: Form, display_id: Id
+) -> Response:
+    conversation = await service.get_conversation(viewer.session, viewer.account.id, display_id)
+    typed = [part for part in re.split(r"[,\s]+", forms.text(form, "labels")) if part]
+    try:
+        labels = Labels.model_validate({"labels": typed}).labels
+    except ValidationError as exc:
+        message = forms.validation_errors(exc).get("labels", "These are not labels")
+        raise Rendered(
+            await _show(request, viewer, conversation, errors={"labels": message})
+        ) from exc
+    await _change(request, viewer, conversation, {"labels": labels})
+    return redirect(request, _back(conversation), "Labels saved")

@@ -1,0 +1,45 @@
+"""Reading posted forms, and turning validation failures into "field -> message" for the
+templates, which show each message next to its field."""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+from starlette.datastructures import FormData
+
+from voxsig.errors import ApiError
+
+Errors = dict[str, str]
+
+
+def text(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def optional(form: FormData, name: str) -> str | None:
+    return text(form, name) or None
+
+
+def number(form: FormData, name: str) -> int | None:
+    value = text(form, name)
+    return int(value) if value.isdigit() and len(value) < 10 else None
+
+
+def checked(form: FormData, name: str) -> list[str]:
+    """Every ticked checkbox named `name`."""
+    return [v for v in form.getlist(name) if isinstance(v, str)]
+
+
+def validation_errors(exc: ValidationError) -> Errors:
+    errors: Errors = {}
+    for err in exc.errors():
+        # The innermost named field: ("channel", "website_url") -> website_url, ("labels", 0)
+        # -> labels, as the forms name their fields.
+        names = [part for part in err["loc"] if isinstance(part, str)]
+        name = names[-1] if names else "form"
+        errors.setdefault(name, str(err["msg"]).removeprefix("Value error, "))
+    return errors
+
+
+def api_errors(exc: ApiError, default: str) -> Errors:
+    return {exc.field or default: exc.message}

@@ -1,0 +1,259 @@
+"""Settings for administrators (inboxes, agents) and every user's own profile with their API
+access token. Forms are validated by the API's own request models, then handed to the same
+services the API calls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+from starlette.datastructures import FormData
+
+from voxsig.dashboard import forms
+from voxsig.dashboard.auth import password_link
+from voxsig.dashboard.web import (
+    AdminViewer,
+    CurrentViewer,
+    DashboardRoute,
+    Form,
+    Rendered,
+    Viewer,
+    page,
+    redirect,
+)
+from voxsig.errors import ApiError
+from voxsig.inboxes import service as inboxes
+from voxsig.inboxes.schemas import InboxCreate, InboxUpdate, embed_script
+from voxsig.kit.schema import Id
+from voxsig.models import Inbox
+from voxsig.models.inbox import WEB_WIDGET
+from voxsig.users import service as users
+from voxsig.users.schemas import AgentCreate
+
+router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
+
+WIDGET_FIELDS = ("website_url", "widget_color", "welcome_title", "welcome_tagline")
+
+
+@router.get("/app/settings")
+async def settings_home(request: Request, viewer: AdminViewer) -> Response:
+    return redirect(request, "/app/settings/inboxes")
+
+
+# -- inboxes ---------------------------------------------------------------------------------
+
+
+async def _inboxes_page(
+    request: Request, viewer: Viewer, *, channel: str = "", form: Any = None, errors: Any = None
+) -> Response:
+    return page(
+        request,
+        "settings/inboxes.html",
+        viewer,
+        inboxes=await inboxes.list_inboxes(viewer.session, viewer.account.id),
+        channel=channel,
+        form=form or {},
+        errors=errors or {},
+    )
+
+
+@router.get("/app/settings/inboxes")
+async def inbox_list(request: Request, viewer: AdminViewer) -> Response:
+    return await _inboxes_page(request, viewer)
+
+
+def _channel_values(form: FormData, channel: str) -> dict[str, str]:
+    names = WIDGET_FIELDS if channel == "web_widget" else ("webhook_url",)
+    return {name: forms.text(form, name) for name in names if forms.text(form, name)}
+
+
+@router.post("/app/settings/inboxes")
+async def inbox_create(request: Request, viewer: AdminViewer, form: Form) -> Response:
+    channel = "api" if forms.text(form, "channel") == "api" else "web_widget"
+    values = {"name": forms.text(form, "name"), **_channel_values(form, channel)}
+    try:
+        body = InboxCreate.model_validate(
+            {"name": values["name"], "channel": {"type": channel, **values}}
+        )
+    except ValidationError as exc:
+        raise Rendered(
+            await _inboxes_page(
+                request,
+                viewer,
+                channel=channel,
+                form=values,
+                errors=forms.validation_errors(exc),
+            )
+        ) from exc
+    fields = body.channel.model_dump(exclude={"type"}, exclude_none=True)
+    if "webhook_url" in fields:
+        fields["webhook_url"] = str(fields["webhook_url"])
+    inbox = await inboxes.create_inbox(
+        viewer.session, viewer.account.id, body.name, channel, fields
+    )
+    note = "Copy the snippet below into your website." if channel == "web_widget" else ""
+    return redirect(
+        request, f"/app/settings/inboxes/{inbox.id}", f"Inbox {inbox.name} created. {note}"
+    )
+
+
+async def _inbox_page(
+    request: Request, viewer: Viewer, inbox: Inbox, errors: Any = None, form: Any = None
+) -> Response:
+    base = str(request.base_url).rstrip("/")
+    widget = inbox.channel_type == WEB_WIDGET
+    return page(
+        request,
+        "settings/inbox.html",
+        viewer,
+        inbox=inbox,
+        widget=widget,
+        snippet=embed_script(inbox, base) if widget else "",
+        public_api=f"{base}/public/api/v1/inboxes/{inbox.inbox_identifier}" if not widget else "",
+        form=form,
+        errors=errors or {},
+    )
+
+
+@router.get("/app/settings/inboxes/{inbox_id}")
+async def inbox_page(request: Request, viewer: AdminViewer, inbox_id: Id) -> Response:
+    inbox = await inboxes.get_inbox(viewer.session, viewer.account.id, inbox_id)
+    return await _inbox_page(request, viewer, inbox)
+
+
+@router.post("/app/settings/inboxes/{inbox_id}")
+async def inbox_update(request: Request, viewer: AdminViewer, form: Form, inbox_id: Id) -> Response:
+    inbox = await inboxes.get_inbox(viewer.session, viewer.account.id, inbox_id)
+    widget = inbox.channel_type == WEB_WIDGET
+    names = (*WIDGET_FIELDS, "greeting_message") if widget else ("webhook_url", "greeting_message")
+    values: dict[str, Any] = {"name": forms.text(form, "name")}
+    values |= {name: forms.text(form, name) for name in names}
+    if not values.get("webhook_url"):
+        values.pop("webhook_url", None)  # an empty URL field means "none", not an invalid URL
+    values["greeting_enabled"] = forms.text(form, "greeting_enabled") == "on"
+    try:
+        changes = InboxUpdate.model_validate(values).changes()
+    except ValidationError as exc:
+        raise Rendered(
+            await _inbox_page(request, viewer, inbox, forms.validation_errors(exc), values)
+        ) from exc
+    if not widget and "webhook_url" not in values:
+        changes["webhook_url"] = ""
+    inboxes.apply_changes(inbox, changes)
+    await viewer.session.flush()
+    return redirect(request, f"/app/settings/inboxes/{inbox.id}", "Inbox saved")
+
+
+# -- agents ----------------------------------------------------------------------------------
+
+
+async def _agents_page(
+    request: Request,
+    viewer: Viewer,
+    *,
+    form: Any = None,
+    errors: Any = None,
+    invited: Any = None,
+    row_error: tuple[int, str] | None = None,
+) -> Response:
+    return page(
+        request,
+        "settings/agents.html",
+        viewer,
+        members=await users.list_members(viewer.session, viewer.account.id),
+        form=form or {"role": "agent"},
+        errors=errors or {},
+        invited=invited,
+        row_error=row_error,
+    )
+
+
+@router.get("/app/settings/agents")
+async def agent_list(request: Request, viewer: AdminViewer) -> Response:
+    return await _agents_page(request, viewer)
+
+
+@router.post("/app/settings/agents")
+async def agent_add(request: Request, viewer: AdminViewer, form: Form) -> Response:
+    values = {k: forms.text(form, k) for k in ("name", "email", "role")}
+    try:
+        body = AgentCreate.model_validate(values)
+        is_new = await users.find_user_by_email(viewer.session, body.email) is None
+        member = await users.add_member(
+            viewer.session, viewer.account.id, body.name, body.email, body.role
+        )
+    except ValidationError as exc:
+        errors = forms.validation_errors(exc)
+        raise Rendered(await _agents_page(request, viewer, form=values, errors=errors)) from exc
+    except ApiError as exc:
+        errors = forms.api_errors(exc, "email")
+        raise Rendered(await _agents_page(request, viewer, form=values, errors=errors)) from exc
+    if not is_new:
+        return redirect(
+            request,
+            "/app/settings/agents",
+            f"{member.user.name} was added; they log in with the password they already have.",
+        )
+    # The link is shown on this response only: it is as good as a password until used.
+    invited = {"name": member.user.name, "link": password_link(request, member.user)}
+    return await _agents_page(request, viewer, invited=invited)
+
+
+@router.post("/app/settings/agents/{user_id}/role")
+async def agent_role(request: Request, viewer: AdminViewer, form: Form, user_id: Id) -> Response:
+    member = await users.get_member(viewer.session, viewer.account.id, user_id)
+    role = forms.text(form, "role")
+    if role not in ("administrator", "agent"):
+        role = member.membership.role
+    try:
+        await users.update_member(viewer.session, member, None, role)
+    except ApiError as exc:
+        raise Rendered(
+            await _agents_page(request, viewer, row_error=(user_id, exc.message))
+        ) from exc
+    return redirect(request, "/app/settings/agents", f"{member.user.name} is now {role}.")
+
+
+@router.get("/app/settings/agents/{user_id}/remove")
+async def agent_remove_confirm(request: Request, viewer: AdminViewer, user_id: Id) -> Response:
+    member = await users.get_member(viewer.session, viewer.account.id, user_id)
+    return page(
+        request,
+        "confirm.html",
+        viewer,
+        title=f"Remove {member.user.name}?",
+        message=f"{member.user.name} ({member.user.email}) will no longer be able to open this "
+        "account. Conversations assigned to them stay assigned.",
+        action=f"/app/settings/agents/{user_id}/remove",
+        button="Remove agent",
+        cancel="/app/settings/agents",
+    )
+
+
+@router.post("/app/settings/agents/{user_id}/remove")
+async def agent_remove(request: Request, viewer: AdminViewer, form: Form, user_id: Id) -> Response:
+    member = await users.get_member(viewer.session, viewer.account.id, user_id)
+    try:
+        await users.remove_member(viewer.session, member)
+    except ApiError as exc:
+        raise Rendered(
+            await _agents_page(request, viewer, row_error=(user_id, exc.message))
+        ) from exc
+    return redirect(request, "/app/settings/agents", f"{member.user.name} was removed.")
+
+
+# -- profile ---------------------------------------------------------------------------------
+
+
+@router.get("/app/profile")
+async def profile(request: Request, viewer: CurrentViewer) -> Response:
+    return page(request, "profile.html", viewer, token=None)
+
+
+@router.post("/app/profile/token")
+async def regenerate_token(request: Request, viewer: CurrentViewer, form: Form) -> Response:
+    # Tokens are stored as digests: a new one is the only way to see one.
+    token = await users.replace_tokens(viewer.session, viewer.user)
+    return page(request, "profile.html", viewer, token=token)

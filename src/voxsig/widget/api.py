@@ -1,0 +1,292 @@
+"""Routes: /api/v1/widget/... (Chatwoot's Widget API), called by the widget page.
+
+Authentication is the inbox's public `website_token` (query) plus the visitor token from
+`POST config` (header `X-Auth-Token`; query `auth_token` for the live stream, since EventSource
+cannot set headers). These endpoints are open to the internet, so every request first passes a
+per-IP token bucket (before any database work) and, once the visitor is known, a per-visitor one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from voxsig.contacts.service import verify_identity
+from voxsig.conversations import service as conversations
+from voxsig.deps import DbSession
+from voxsig.errors import Unauthorized
+from voxsig.events import emit
+from voxsig.kit.ratelimit import LimitedRoute, TokenBuckets, check
+from voxsig.kit.schema import Cursor, Id
+from voxsig.messages import service as messages
+from voxsig.models import Conversation, Inbox
+from voxsig.public.schemas import PublicMessageUpdate
+from voxsig.widget import live, pages, service, tokens
+from voxsig.widget.browser import browser_info, browser_language
+from voxsig.widget.schemas import (
+    EventCreate,
+    SetUser,
+    WidgetContactUpdate,
+    WidgetConversationCreate,
+    WidgetMessageCreate,
+    config_json,
+    widget_contact_json,
+)
+from voxsig.widget.service import Client, Visitor
+
+# Generous per IP (offices share one address), tighter per visitor.
+PER_IP = (600, 10.0)  # burst, requests per second after it
+PER_VISITOR = (60, 1.0)
+
+LOCALE = r"^[A-Za-z]{2,8}([_-][A-Za-z0-9]{1,8})*$"
+
+api = APIRouter(prefix="/api/v1/widget", tags=["widget"], route_class=LimitedRoute)
+
+
+@dataclass
+class WidgetState:
+    secret_key: str
+    per_ip: TokenBuckets
+    per_visitor: TokenBuckets
+
+
+def _state(request: Request) -> WidgetState:
+    """One per app, made on first use: the key is read once, the buckets live with the app."""
+    state: WidgetState | None = getattr(request.app.state, "widget", None)
+    if state is None:
+        state = WidgetState(
+            request.app.state.settings.resolved_secret_key(),
+            TokenBuckets(*PER_IP),
+            TokenBuckets(*PER_VISITOR),
+        )
+        request.app.state.widget = state
+    return state
+
+
+async def _inbox(
+    request: Request, session: DbSession, website_token: Annotated[str, Query(max_length=64)]
+) -> Inbox:
+    check(_state(request).per_ip, request.client.host if request.client else "-", "address")
+    return await service.widget_inbox(session, website_token)
+
+
+WidgetInbox = Annotated[Inbox, Depends(_inbox)]
+
+
+async def _resume(request: Request, session: DbSession, inbox: Inbox, token: str) -> Visitor | None:
+    """The visitor a token names. Unauthorized when this server did not sign it for this inbox;
+    None when it did but the visitor is gone (deleted by an agent)."""
+    claim = tokens.read(_state(request).secret_key, token)
+    if claim is None or claim.inbox_id != inbox.id:
+        raise Unauthorized("The visitor token is not valid for this widget", field="X-Auth-Token")
+    visitor = await service.find_visitor(session, inbox, claim.contact_inbox_id, claim.source_id)
+    if visitor is not None:
+        check(_state(request).per_visitor, str(visitor.link.id), "visitor")
+    return visitor
+
+
+async def _visitor_of(request: Request, session: DbSession, inbox: Inbox, token: str) -> Visitor:
+    if not token:
+        raise Unauthorized("Send the visitor token from POST config", field="X-Auth-Token")
+    visitor = await _resume(request, session, inbox, token)
+    if visitor is None:
+        raise Unauthorized("This visitor no longer exists: POST config again", field="X-Auth-Token")
+    return visitor
+
+
+async def _visitor(
+    request: Request,
+    session: DbSession,
+    inbox: WidgetInbox,
+    x_auth_token: Annotated[str, Header(max_length=512)] = "",
+) -> Visitor:
+    return await _visitor_of(request, session, inbox, x_auth_token)
+
+
+CurrentVisitor = Annotated[Visitor, Depends(_visitor)]
+
+
+def _token(request: Request, visitor: Visitor) -> str:
+    claim = tokens.VisitorClaim(visitor.inbox.id, visitor.link.id, visitor.link.source_id)
+    return tokens.sign(_state(request).secret_key, claim)
+
+
+def _client(request: Request, referer: str) -> Client:
+    headers = request.headers
+    return Client(
+        browser_info(headers.get("user-agent")),
+        browser_language(headers.get("accept-language")),
+        referer,
+    )
+
+
+@api.post("/config")
+async def config(
+    request: Request,
+    session: DbSession,
+    inbox: WidgetInbox,
+    x_auth_token: Annotated[str, Header(max_length=512)] = "",
+) -> dict[str, Any]:
+    """Resumes the visitor of the token, or starts a new one; returns the widget's settings
+    and the (new) visitor token."""
+    visitor = await _resume(request, session, inbox, x_auth_token) if x_auth_token else None
+    if visitor is None:
+        visitor = await service.start_visitor(session, inbox)
+    return config_json(inbox, visitor.contact, visitor.link, _token(request, visitor))
+
+
+@api.post("/events", status_code=204)
+async def create_event(
+    request: Request,
+    session: DbSession,
+    visitor: CurrentVisitor,
+    body: EventCreate,
+    locale: Annotated[str, Query(max_length=32, pattern=LOCALE)] = "",
+) -> Response:
+    """The widget was opened: webwidget_triggered, with what the server learns from the request."""
+    client = _client(request, body.event_info.referer)
+    event_info = {
+        "initiated_at": {"timestamp": body.event_info.initiated_at.timestamp},
+        "referer": client.referer,
+        "widget_language": locale,
+        "browser_language": client.language,
+        "browser": client.browser,
+    }
+    await emit.webwidget_triggered(session, visitor.link, event_info)
+    return Response(status_code=204)
+
+
+@api.get("/conversations")
+async def list_conversations(session: DbSession, visitor: CurrentVisitor) -> list[dict[str, Any]]:
+    """The visitor's conversations, newest first, without their messages (GET messages)."""
+    rows = await service.own_conversations(session, visitor.link.id)
+    return [await service.render_conversation(session, c) for c in rows]
+
+
+@api.post("/conversations")
+async def create_conversation(
+    request: Request, session: DbSession, visitor: CurrentVisitor, body: WidgetConversationCreate
+) -> dict[str, Any]:
+    """A new conversation (e.g. after the last one was resolved), with a first message if sent."""
+    client = _client(request, body.referer)
+    conversation = await service.start_conversation(
+        session, visitor, client, body.custom_attributes
+    )
+    if body.content:
+        await service.send_message(session, visitor, body.content, client)
+    rows = await service.public_messages(session, conversation, None, None)
+    return await service.render_conversation(session, conversation, rows)
+
+
+@api.post("/conversations/update_last_seen")
+async def update_last_seen(session: DbSession, visitor: CurrentVisitor) -> Response:
+    """The visitor has read their conversation: contact_last_seen_at."""
+    conversation = await service.current_conversation(session, visitor)
+    if conversation is not None:
+        conversations.mark_seen(conversation, by_agent=False)
+        await session.flush()
+    return Response(status_code=200)
+
+
+@api.get("/messages")
+async def list_messages(
+    session: DbSession,
+    visitor: CurrentVisitor,
+    before: Annotated[Cursor | None, Query()] = None,
+    after: Annotated[Cursor | None, Query()] = None,
+) -> dict[str, Any]:
+    """The current conversation (null before the first message) and its messages, oldest
+    first: the latest page, or those before/after a message id."""
+    conversation = await service.current_conversation(session, visitor)
+    if conversation is None:
+        return {"conversation": None, "payload": []}
+    rows = await service.public_messages(session, conversation, before, after)
+    return {
+        "conversation": await service.render_conversation(session, conversation),
+        "payload": await service.render_messages(session, conversation, rows),
+    }
+
+
+@api.post("/messages")
+async def create_message(
+    request: Request, session: DbSession, visitor: CurrentVisitor, body: WidgetMessageCreate
+) -> dict[str, Any]:
+    """The visitor writes; the first message starts a conversation."""
+    client = _client(request, body.referer)
+    conversation, message = await service.send_message(session, visitor, body.content, client)
+    return (await service.render_messages(session, conversation, [message], body.echo_id))[0]
+
+
+@api.patch("/messages/{message_id}")
+async def submit_values(
+    session: DbSession, visitor: CurrentVisitor, message_id: Id, body: PublicMessageUpdate
+) -> dict[str, Any]:
+    """The visitor answers an input_select / input_email / form message: message_updated."""
+    message = await service.own_message(session, visitor, message_id)
+    await messages.update_message(
+        session, message, {"content_attributes": {"submitted_values": body.submitted_values}}
+    )
+    conversation = await session.get(Conversation, message.conversation_id)
+    assert conversation is not None
+    return (await service.render_messages(session, conversation, [message]))[0]
+
+
+@api.get("/contact")
+async def get_contact(visitor: CurrentVisitor) -> dict[str, Any]:
+    return widget_contact_json(visitor.contact, visitor.link)
+
+
+@api.patch("/contact")
+async def update_contact(
+    session: DbSession, visitor: CurrentVisitor, body: WidgetContactUpdate
+) -> dict[str, Any]:
+    """`$voxsig.setCustomAttributes` and profile fields; custom_attributes are merged."""
+    await service.update_profile(session, visitor.contact, body.model_dump(exclude_unset=True))
+    return widget_contact_json(visitor.contact, visitor.link)
+
+
+@api.patch("/contact/set_user")
+async def set_user(
+    request: Request, session: DbSession, visitor: CurrentVisitor, body: SetUser
+) -> dict[str, Any]:
+    """`$voxsig.setUser`: identifier_hash = HMAC-SHA256(inbox hmac_token, identifier) marks the
+    visitor verified (required when the inbox says so). The answer carries the visitor token
+    to keep, which changes when the visitor becomes an existing contact."""
+    verified = verify_identity(visitor.inbox, body.identifier, body.identifier_hash)
+    visitor = await service.identify(session, visitor, body.identifier, verified)
+    profile = body.model_dump(
+        exclude_unset=True, exclude={"identifier", "identifier_hash", "additional_attributes"}
+    )
+    await service.update_profile(session, visitor.contact, profile)
+    return {
+        **widget_contact_json(visitor.contact, visitor.link),
+        "auth_token": _token(request, visitor),
+    }
+
+
+@api.get("/live", response_class=StreamingResponse)
+async def live_stream(
+    request: Request,
+    session: DbSession,
+    inbox: WidgetInbox,
+    auth_token: Annotated[str, Query(max_length=512)] = "",
+) -> StreamingResponse:
+    """Server-sent events: `message.created`, `message.updated` (public message JSON),
+    `conversation.created`, `conversation.updated` (conversation JSON) of the visitor's own
+    conversations; `ready` once subscribed."""
+    visitor = await _visitor_of(request, session, inbox, auth_token)
+    watch = live.Watch(inbox.account_id, visitor.link.id)
+    return StreamingResponse(
+        live.stream(request.app.state.db, request.app.state.hub, watch),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+# What app.py includes: the Widget API and the pages (widget, preview, SDK).
+router = APIRouter()
+router.include_router(api)
+router.include_router(pages.router)

@@ -1,0 +1,89 @@
+"""Widget API bodies, and the JSON a visitor sees. Messages and conversations use the public
+client API's (smaller) JSON, so a contact sees the same shape through either channel and never
+an agent's private note or e-mail address."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from voxsig.kit.schema import Body
+from voxsig.models import Contact, ContactInbox, Inbox
+from voxsig.public.schemas import PublicContactCreate, PublicMessageCreate, public_contact_json
+
+Referer = Field(default="", max_length=2048)
+
+
+class InitiatedAt(Body):
+    # The browser's own `new Date().toString()`, passed through unchanged (payloads.md).
+    timestamp: str = Field(default="", max_length=255)
+
+
+class EventInfo(Body):
+    initiated_at: InitiatedAt = Field(default_factory=InitiatedAt)
+    referer: str = Referer
+
+
+class EventCreate(Body):
+    name: Literal["webwidget.triggered"]
+    event_info: EventInfo = Field(default_factory=EventInfo)
+
+
+class WidgetMessageCreate(PublicMessageCreate):
+    # The host page, reported by the widget: kept on the conversation this message starts.
+    referer: str = Referer
+
+
+class WidgetConversationCreate(Body):
+    content: str | None = Field(default=None, min_length=1, max_length=150_000)
+    echo_id: str | None = Field(default=None, max_length=255)
+    referer: str = Referer
+    custom_attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class WidgetContactUpdate(Body):
+    """What `$voxsig.setCustomAttributes` and a profile update may change; the identifier
+    only changes through set_user, where it can be verified."""
+
+    name: str | None = Field(default=None, max_length=255)
+    email: str | None = Field(default=None, max_length=255, pattern=r"^[^@\s]+@[^@\s]+$")
+    phone_number: str | None = Field(default=None, max_length=64, pattern=r"^\+[1-9]\d{1,14}$")
+    avatar_url: str | None = Field(default=None, max_length=1024)
+    custom_attributes: dict[str, Any] | None = None
+
+
+class SetUser(PublicContactCreate):
+    identifier: str = Field(min_length=1, max_length=255)
+
+
+def widget_contact_json(contact: Contact, link: ContactInbox) -> dict[str, Any]:
+    return {
+        **public_contact_json(contact, link),
+        "identifier": contact.identifier,
+        "avatar_url": contact.avatar_url,
+        "hmac_verified": link.hmac_verified,
+    }
+
+
+def website_channel_config(inbox: Inbox) -> dict[str, Any]:
+    """What the widget page needs to look like its inbox; nothing secret (no hmac_token)."""
+    return {
+        "website_token": inbox.website_token,
+        "website_name": inbox.name,
+        "website_url": inbox.website_url,
+        "widget_color": inbox.widget_color,
+        "welcome_title": inbox.welcome_title,
+        "welcome_tagline": inbox.welcome_tagline,
+        "greeting_enabled": inbox.greeting_enabled,
+        "greeting_message": inbox.greeting_message,
+        "hmac_mandatory": inbox.hmac_mandatory,
+    }
+
+
+def config_json(inbox: Inbox, contact: Contact, link: ContactInbox, token: str) -> dict[str, Any]:
+    return {
+        "website_channel_config": website_channel_config(inbox),
+        "contact": widget_contact_json(contact, link),
+        "auth_token": token,
+    }

@@ -1,0 +1,267 @@
+"""Widget rules: who a visitor is, which conversation is theirs, and what they may change.
+
+A visitor is a contact with a contact_inbox (source_id a fresh UUID) in the widget's inbox; every
+query here is scoped to that contact_inbox, so a visitor reaches nothing else. Messages,
+conversations and their events go through the same services as the REST API.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voxsig.contacts import service as contacts
+from voxsig.conversations import service as conversations
+from voxsig.conversations.service import Actor
+from voxsig.errors import NotFound
+from voxsig.events.snapshot import load_conversation, load_message_senders
+from voxsig.kit.clock import iso, utcnow
+from voxsig.messages import service as messages
+from voxsig.models import Contact, ContactInbox, Conversation, Inbox, Message
+from voxsig.models.inbox import WEB_WIDGET
+from voxsig.models.message import INCOMING
+from voxsig.public.schemas import public_conversation_json, public_message_json
+
+PAGE_SIZE = 50
+UNIQUE_FIELDS = ("email", "identifier", "phone_number")
+
+
+@dataclass
+class Visitor:
+    inbox: Inbox
+    link: ContactInbox
+    contact: Contact
+
+
+@dataclass(frozen=True)
+class Client:
+    """What the visitor's browser told about itself, for a conversation it starts."""
+
+    browser: dict[str, str]
+    language: str
+    referer: str
+
+
+async def widget_inbox(session: AsyncSession, website_token: str) -> Inbox:
+    inbox = await session.scalar(
+        select(Inbox).where(Inbox.website_token == website_token, Inbox.channel_type == WEB_WIDGET)
+    )
+    if inbox is None:
+        raise NotFound("No web widget inbox with this website_token", field="website_token")
+    return inbox
+
+
+async def start_visitor(session: AsyncSession, inbox: Inbox) -> Visitor:
+    # A name agents can tell apart until the website calls setUser (Chatwoot invents one too).
+    contact = await contacts.create_contact(
+        session, inbox.account_id, {"name": f"Visitor {secrets.token_hex(2)}"}
+    )
+    link = await contacts.link_to_inbox(session, contact, inbox)
+    return Visitor(inbox, link, contact)
+
+
+async def find_visitor(
+    session: AsyncSession, inbox: Inbox, contact_inbox_id: int, source_id: str
+) -> Visitor | None:
+    row = (
+        await session.execute(
+            select(ContactInbox, Contact)
+            .join(Contact, Contact.id == ContactInbox.contact_id)
+            .where(
+                ContactInbox.id == contact_inbox_id,
+                ContactInbox.inbox_id == inbox.id,
+                ContactInbox.source_id == source_id,
+            )
+        )
+    ).first()
+    return Visitor(inbox, row[0], row[1]) if row else None
+
+
+async def own_conversations(session: AsyncSession, link_id: int) -> list[Conversation]:
+    """The visitor's conversations, newest first."""
+    rows = await session.scalars(
+        select(Conversation)
+        .where(Conversation.contact_inbox_id == link_id)
+        .order_by(Conversation.id.desc())
+    )
+    return list(rows)
+
+
+async def current_conversation(session: AsyncSession, visitor: Visitor) -> Conversation | None:
+    """The latest conversation, whatever its status: writing to a resolved one reopens it."""
+    return await session.scalar(
+        select(Conversation)
+        .where(Conversation.contact_inbox_id == visitor.link.id)
+        .order_by(Conversation.id.desc())
+        .limit(1)
+    )
+
+
+def started_by(client: Client) -> dict[str, Any]:
+    """additional_attributes of a conversation the widget starts (webhook-events.md)."""
+    return {
+        "browser": client.browser,
+        "referer": client.referer,
+        "initiated_at": {"timestamp": iso(utcnow())},
+        "browser_language": client.language,
+    }
+
+
+async def start_conversation(
+    session: AsyncSession,
+    visitor: Visitor,
+    client: Client,
+    custom_attributes: dict[str, Any] | None = None,
+) -> Conversation:
+    return await conversations.create_conversation(
+        session,
+        visitor.inbox,
+        visitor.link,
+        additional_attributes=started_by(client),
+        custom_attributes=custom_attributes,
+    )
+
+
+async def send_message(
+    session: AsyncSession, visitor: Visitor, content: str, client: Client
+) -> tuple[Conversation, Message]:
+    """The visitor's message, in their current conversation or, the first time, a new one."""
+    conversation = await current_conversation(session, visitor)
+    if conversation is None:
+        conversation = await start_conversation(session, visitor, client)
+    created = await messages.create_message(
+        session,
+        conversation,
+        Actor(contact=visitor.contact),
+        content=content,
+        message_type=INCOMING,
+    )
+    return conversation, created.message
+
+
+async def public_messages(
+    session: AsyncSession, conversation: Conversation, before: int | None, after: int | None
+) -> list[Message]:
+    """Up to PAGE_SIZE messages a contact may see (no private notes), oldest first: the latest
+    ones, those before an id (older pages), or those after one (catching up)."""
+    query = select(Message).where(
+        Message.conversation_id == conversation.id, Message.private.is_(False)
+    )
+    if after is not None:
+        query = query.where(Message.id > after).order_by(Message.id)
+        return list(await session.scalars(query.limit(PAGE_SIZE)))
+    if before is not None:
+        query = query.where(Message.id < before)
+    rows = await session.scalars(query.order_by(Message.id.desc()).limit(PAGE_SIZE))
+    return list(reversed(rows.all()))
+
+
+async def own_message(session: AsyncSession, visitor: Visitor, message_id: int) -> Message:
+    message = await session.scalar(
+        select(Message)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(
+            Message.id == message_id,
+            Message.private.is_(False),
+            Conversation.contact_inbox_id == visitor.link.id,
+        )
+    )
+    if message is None:
+        raise NotFound(f"No message {message_id} here", field="message_id")
+    return message
+
+
+async def render_messages(
+    session: AsyncSession,
+    conversation: Conversation,
+    rows: list[Message],
+    echo_id: str | None = None,
+) -> list[dict[str, Any]]:
+    conv = await load_conversation(session, conversation)
+    snaps = await load_message_senders(session, rows)
+    return [public_message_json(s, conv, echo_id) for s in snaps]
+
+
+async def render_conversation(
+    session: AsyncSession, conversation: Conversation, rows: list[Message] | None = None
+) -> dict[str, Any]:
+    conv = await load_conversation(session, conversation)
+    snaps = await load_message_senders(session, rows or [])
+    return public_conversation_json(conv, [public_message_json(s, conv) for s in snaps])
+
+
+async def _unclaimed(
+    session: AsyncSession, contact: Contact, fields: dict[str, Any]
+) -> dict[str, Any]:
+    """`fields` without the e-mail, phone or identifier of another contact: a visitor's word
+    never takes over someone else's contact (only a verified identifier does)."""
+    kept = dict(fields)
+    for key in UNIQUE_FIELDS:
+        value = kept.get(key)
+        if not value:
+            continue
+        column = getattr(Contact, key)
+        value = value.lower() if key == "email" else value
+        other = await session.scalar(
+            select(Contact.id)
+            .where(
+                Contact.account_id == contact.account_id, column == value, Contact.id != contact.id
+            )
+            .limit(1)
+        )
+        if other is not None:
+            del kept[key]
+    return kept
+
+
+async def update_profile(session: AsyncSession, contact: Contact, fields: dict[str, Any]) -> None:
+    await contacts.update_contact(session, contact, await _unclaimed(session, contact, fields))
+
+
+async def identify(
+    session: AsyncSession, visitor: Visitor, identifier: str, verified: bool
+) -> Visitor:
+    """setUser: a verified identifier makes the visitor that customer (their contact, with its
+    history); an unverified one is only recorded on the visitor's own contact, if free."""
+    if not verified:
+        if visitor.contact.identifier in (None, identifier):
+            await update_profile(session, visitor.contact, {"identifier": identifier})
+        return visitor
+    if visitor.contact.identifier != identifier:
+        visitor = await _become(session, visitor, identifier)
+    visitor.link.hmac_verified = True
+    await session.flush()
+    return visitor
+
+
+async def _become(session: AsyncSession, visitor: Visitor, identifier: str) -> Visitor:
+    owner = await session.scalar(
+        select(Contact).where(
+            Contact.account_id == visitor.inbox.account_id, Contact.identifier == identifier
+        )
+    )
+    if owner is None and visitor.contact.identifier is None:
+        visitor.contact.identifier = identifier  # the anonymous visitor turns out to be them
+        return visitor
+    if owner is None:
+        owner = await contacts.create_contact(
+            session, visitor.inbox.account_id, {"identifier": identifier}
+        )
+    link = await contacts.contact_inbox_for(session, owner.id, visitor.inbox.id)
+    if link is None:
+        link = await contacts.link_to_inbox(session, owner, visitor.inbox)
+    await _forget_if_empty(session, visitor.contact)
+    return Visitor(visitor.inbox, link, owner)
+
+
+async def _forget_if_empty(session: AsyncSession, contact: Contact) -> None:
+    """An anonymous visitor who never wrote leaves no contact behind once identified."""
+    wrote = await session.scalar(
+        select(Conversation.id).where(Conversation.contact_id == contact.id).limit(1)
+    )
+    if wrote is None and contact.identifier is None:
+        await contacts.delete_contact(session, contact)

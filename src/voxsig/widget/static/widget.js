@@ -1,0 +1,415 @@
+/*
+ * Voxsig widget: the page inside the SDK's iframe (/widget?website_token=…).
+ *
+ * It talks to the Widget API (same origin) and to the SDK in the host page (postMessage):
+ *   SDK -> here: init {authToken, locale, referer}, open/close {referer, timestamp}, setUser,
+ *                setLocale, setCustomAttributes
+ *   here -> SDK: loaded, auth {token} (to keep), ready {color}, close, unread {count},
+ *                error {message}
+ * Messages arrive live over server-sent events (/api/v1/widget/live); after each (re)connect
+ * the page fetches what it may have missed. Everything from the server is shown as text, never
+ * as HTML.
+ */
+(function () {
+  "use strict";
+  var API = "/api/v1/widget/";
+  var INCOMING = 0, ACTIVITY = 2;
+  var websiteToken = new URLSearchParams(location.search).get("website_token") || "";
+  var embedded = window.parent !== window;
+  var parentOrigin = null;
+  var state = {
+    token: "", locale: navigator.language || "en", referer: document.referrer,
+    config: null, conversationId: null, open: !embedded, unread: 0, started: false
+  };
+  var shown = new Map(); // message id -> {message, node}
+  var pending = new Map(); // echo id -> {content, node}
+  var source = null, seenTimer = null, readyWaiters = [];
+  var $ = function (selector) { return document.querySelector(selector); };
+  var list = $(".list"), form = $(".composer"), input = $(".composer textarea");
+
+  function tell(type, data) {
+    if (!embedded) return;
+    var message = Object.assign({ voxsig: true, type: type }, data || {});
+    window.parent.postMessage(message, parentOrigin || "*");
+  }
+
+  function whenReady() {
+    return new Promise(function (resolve) {
+      if (state.config) resolve();
+      else readyWaiters.push(resolve);
+    });
+  }
+
+  // -- the Widget API ---------------------------------------------------------------------
+
+  function url(path, query) {
+    return API + path + "?website_token=" + encodeURIComponent(websiteToken) + (query || "");
+  }
+
+  function call(method, path, body, query) {
+    var headers = { "Content-Type": "application/json" };
+    if (state.token) headers["X-Auth-Token"] = state.token;
+    var init = { method: method, headers: headers };
+    if (body !== undefined) init.body = JSON.stringify(body);
+    return fetch(url(path, query), init).then(function (response) {
+      return response.text().then(function (text) {
+        var data = text ? JSON.parse(text) : null;
+        if (!response.ok) {
+          var error = new Error((data && data.message) || "HTTP " + response.status);
+          error.status = response.status;
+          throw error;
+        }
+        return data;
+      });
+    });
+  }
+
+  function setToken(token) {
+    if (token === state.token) return false;
+    state.token = token;
+    tell("auth", { token: token });
+    if (!embedded) try { localStorage.setItem("voxsig.token." + websiteToken, token); } catch (e) { /* blocked */ }
+    return true;
+  }
+
+  function notice(text) {
+    var node = $(".notice");
+    node.textContent = text || "";
+    node.hidden = !text;
+  }
+
+  // -- starting: config, history, live stream -----------------------------------------------
+
+  function start() {
+    if (state.started) return;
+    state.started = true;
+    call("POST", "config").catch(function (error) {
+      if (error.status !== 401 || !state.token) throw error;
+      state.token = ""; // a token of another server or inbox: become a new visitor
+      return call("POST", "config");
+    }).then(function (data) {
+      state.config = data.website_channel_config;
+      setToken(data.auth_token);
+      applyConfig(state.config);
+      readyWaiters.splice(0).forEach(function (resolve) { resolve(); });
+      tell("ready", { color: state.config.widget_color });
+      return reload();
+    }).then(connect).catch(function (error) {
+      notice("The chat is not available right now (" + error.message + ").");
+    });
+  }
+
+  function applyConfig(config) {
+    document.documentElement.style.setProperty("--brand", config.widget_color || "#1f93ff");
+    $(".title").textContent = config.welcome_title || config.website_name || "Chat";
+    $(".tagline").textContent = config.welcome_tagline || "";
+    $(".close").hidden = !embedded;
+    if (config.greeting_enabled && config.greeting_message) {
+      list.prepend(messageNode({ content: config.greeting_message, message_type: 1 }, "greeting"));
+    }
+  }
+
+  function reload() {
+    shown.forEach(function (entry) { entry.node.remove(); });
+    shown.clear();
+    state.conversationId = null;
+    return catchUp();
+  }
+
+  function lastId() {
+    var last = 0;
+    shown.forEach(function (entry, id) { if (id > last) last = id; });
+    return last;
+  }
+
+  function catchUp() {
+    var after = lastId();
+    return call("GET", "messages", undefined, after ? "&after=" + after : "").then(function (data) {
+      data.payload.forEach(function (message) { upsert(message, false); });
+      if (data.conversation) state.conversationId = data.conversation.id;
+      markSeen();
+    });
+  }
+
+  function connect() {
+    if (source) source.close();
+    source = new EventSource(url("live", "&auth_token=" + encodeURIComponent(state.token)));
+    source.addEventListener("ready", function () { catchUp().catch(function () { /* next time */ }); });
+    ["message.created", "message.updated"].forEach(function (kind) {
+      source.addEventListener(kind, function (event) { upsert(JSON.parse(event.data), true); });
+    });
+    ["conversation.created", "conversation.updated"].forEach(function (kind) {
+      source.addEventListener(kind, function (event) {
+        var conversation = JSON.parse(event.data);
+        if (!state.conversationId || conversation.id > state.conversationId) {
+          state.conversationId = conversation.id;
+        }
+        catchUp().catch(function () { /* next time */ }); // e.g. "Conversation was resolved"
+      });
+    });
+  }
+
+  // -- showing messages ------------------------------------------------------------------------
+
+  function upsert(message, live) {
+    if (state.conversationId && message.conversation_id < state.conversationId) return;
+    if (state.conversationId && message.conversation_id > state.conversationId) {
+      shown.forEach(function (entry) { entry.node.remove(); });
+      shown.clear(); // the visitor's newer conversation replaces the old one on screen
+    }
+    state.conversationId = message.conversation_id;
+    if (message.message_type === INCOMING) dropEcho(message.content);
+    var old = shown.get(message.id);
+    var node = messageNode(message);
+    if (old) old.node.replaceWith(node);
+    else insertInOrder(node, message.id);
+    shown.set(message.id, { message: message, node: node });
+    groupSenders();
+    if (!old && live && message.message_type !== INCOMING && message.message_type !== ACTIVITY) {
+      if (state.open) markSeen();
+      else tell("unread", { count: ++state.unread });
+    }
+    scrollDown();
+  }
+
+  function scrollDown() {
+    list.scrollTop = list.scrollHeight; // not scrollIntoView: that would scroll the host page
+  }
+
+  function groupSenders() {
+    var previous = null; // a name is shown once per run of messages from the same sender
+    list.querySelectorAll(".msg").forEach(function (node) {
+      var name = node.querySelector(".sender");
+      if (name) name.hidden = node.dataset.sender === previous;
+      previous = node.dataset.sender || null;
+    });
+  }
+
+  function insertInOrder(node, id) {
+    var before = null;
+    shown.forEach(function (entry, otherId) {
+      if (otherId > id && (!before || otherId < before.id)) before = { id: otherId, node: entry.node };
+    });
+    var firstEcho = list.querySelector(".pending");
+    list.insertBefore(node, before ? before.node : firstEcho);
+  }
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function messageNode(message, extraClass) {
+    var kind = message.message_type === INCOMING ? "in" : message.message_type === ACTIVITY ? "activity" : "out";
+    var node = el("div", "msg " + kind + (extraClass ? " " + extraClass : ""));
+    if (message.id) node.dataset.id = message.id;
+    if (message.sender) node.dataset.sender = message.sender.type + ":" + message.sender.id;
+    if (kind === "out" && message.sender && message.sender.name) {
+      node.append(el("div", "sender", message.sender.name));
+    }
+    if (message.content) node.append(el("div", "text", message.content));
+    var interactive = interactiveNode(message);
+    if (interactive) node.append(interactive);
+    if (message.created_at) node.title = new Date(message.created_at * 1000).toLocaleString();
+    return node;
+  }
+
+  // -- questions: input_select, input_email, form -----------------------------------------------
+
+  function interactiveNode(message) {
+    var attributes = message.content_attributes || {};
+    var type = message.content_type;
+    if (["input_select", "input_email", "form"].indexOf(type) < 0) return null;
+    if (attributes.submitted_values) return answerNode(attributes.submitted_values);
+    if (type === "input_select") return choicesNode(message, attributes.items || []);
+    var fields = type === "form" ? attributes.items || [] : [{ name: "email", label: "Email", type: "email", required: true }];
+    return formNode(message, fields);
+  }
+
+  function answerNode(values) {
+    var node = el("div", "answer");
+    (Array.isArray(values) ? values : [values]).forEach(function (value) {
+      var line = el("div");
+      var text = value.value !== undefined && value.value !== null ? value.value : value.title;
+      if (value.name && value.title) line.append(value.title + ": "); // a form field
+      else if (value.title) text = value.title; // a choice shows its title
+      line.append(el("b", "", String(text === undefined ? "" : text)));
+      node.append(line);
+    });
+    return node;
+  }
+
+  function choicesNode(message, items) {
+    var node = el("div", "choices");
+    items.forEach(function (item) {
+      var button = el("button", "", String(item.title || item.value || ""));
+      button.type = "button";
+      button.addEventListener("click", function () {
+        submit(message, [{ title: item.title, value: item.value }], node);
+      });
+      node.append(button);
+    });
+    return node;
+  }
+
+  function formNode(message, fields) {
+    var node = el("form", "ask");
+    fields.forEach(function (field, index) {
+      var label = el("label", "", String(field.label || field.name || ""));
+      var multiline = field.type === "text_area" || field.type === "textarea";
+      var control = el(multiline ? "textarea" : "input");
+      if (!multiline) {
+        control.type = ["email", "tel", "number", "url"].indexOf(field.type) >= 0 ? field.type : "text";
+      }
+      control.name = String(field.name || "field" + index);
+      control.placeholder = String(field.placeholder || "");
+      control.required = !!field.required;
+      if (field.default) control.value = String(field.default);
+      label.append(control);
+      node.append(label);
+    });
+    var button = el("button", "", "Submit");
+    button.type = "submit";
+    node.append(button);
+    node.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var values = fields.map(function (field, index) {
+        var control = node.elements[index];
+        return { name: control.name, title: String(field.label || control.name), value: control.value };
+      });
+      submit(message, values, node);
+    });
+    return node;
+  }
+
+  function submit(message, values, node) {
+    node.querySelectorAll("button, input, textarea").forEach(function (c) { c.disabled = true; });
+    call("PATCH", "messages/" + message.id, { submitted_values: values }).then(function (updated) {
+      upsert(updated, false);
+    }).catch(function (error) {
+      node.querySelectorAll("button, input, textarea").forEach(function (c) { c.disabled = false; });
+      notice("Could not send your answer (" + error.message + ").");
+    });
+  }
+
+  // -- writing -----------------------------------------------------------------------------------
+
+  function dropEcho(content) {
+    var found = null;
+    pending.forEach(function (entry, id) { if (!found && entry.content === content) found = id; });
+    if (found) {
+      pending.get(found).node.remove();
+      pending.delete(found);
+    }
+  }
+
+  function send(content) {
+    var echoId = "echo-" + Date.now() + "-" + Math.random().toString(36).slice(2);
+    var node = messageNode({ content: content, message_type: INCOMING }, "pending");
+    list.append(node);
+    scrollDown();
+    pending.set(echoId, { content: content, node: node });
+    whenReady().then(function () {
+      return call("POST", "messages", { content: content, echo_id: echoId, referer: state.referer });
+    }).then(function (message) {
+      if (pending.has(echoId)) {
+        node.remove();
+        pending.delete(echoId);
+      }
+      upsert(message, false);
+      notice("");
+    }).catch(function (error) {
+      node.classList.replace("pending", "failed");
+      pending.delete(echoId);
+      notice("Your message was not sent (" + error.message + ").");
+    });
+  }
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var content = input.value.trim();
+    if (!content) return;
+    input.value = "";
+    send(content);
+  });
+  input.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
+  $(".close").addEventListener("click", function () { tell("close"); });
+
+  // -- read receipts -----------------------------------------------------------------------------
+
+  function markSeen() {
+    if (!state.open || !state.conversationId || document.visibilityState !== "visible") return;
+    clearTimeout(seenTimer);
+    seenTimer = setTimeout(function () {
+      call("POST", "conversations/update_last_seen").catch(function () { /* next time */ });
+    }, 300);
+  }
+  document.addEventListener("visibilitychange", markSeen);
+
+  // -- the SDK's commands ------------------------------------------------------------------------
+
+  function fail(error) {
+    notice(error.message);
+    tell("error", { message: error.message });
+  }
+
+  var commands = {
+    init: function (m) {
+      state.token = String(m.authToken || "");
+      state.locale = String(m.locale || state.locale);
+      state.referer = String(m.referer || state.referer);
+      start();
+    },
+    open: function (m) {
+      state.open = true;
+      state.referer = String(m.referer || state.referer);
+      state.unread = 0;
+      tell("unread", { count: 0 });
+      whenReady().then(function () {
+        var event = { initiated_at: { timestamp: String(m.timestamp || "") }, referer: state.referer };
+        markSeen();
+        return call("POST", "events", { name: "webwidget.triggered", event_info: event },
+          "&locale=" + encodeURIComponent(state.locale));
+      }).catch(fail);
+      input.focus();
+    },
+    close: function () {
+      state.open = false;
+    },
+    setLocale: function (m) {
+      state.locale = String(m.locale || state.locale);
+      document.documentElement.lang = state.locale;
+    },
+    setUser: function (m) {
+      var body = Object.assign({}, m.user || {}, { identifier: String(m.identifier) });
+      call("PATCH", "contact/set_user", body).then(function (contact) {
+        if (setToken(contact.auth_token)) return reload().then(connect);
+      }).catch(fail);
+    },
+    setCustomAttributes: function (m) {
+      call("PATCH", "contact", { custom_attributes: m.attributes || {} }).catch(fail);
+    }
+  };
+
+  window.addEventListener("message", function (event) {
+    var m = event.data;
+    if (!embedded || event.source !== window.parent || !m || !m.voxsig) return;
+    if (m.type === "init") parentOrigin = event.origin;
+    else if (event.origin !== parentOrigin) return;
+    if (Object.prototype.hasOwnProperty.call(commands, m.type)) commands[m.type](m);
+  });
+
+  if (embedded) {
+    tell("loaded");
+  } else {
+    try { state.token = localStorage.getItem("voxsig.token." + websiteToken) || ""; } catch (e) { /* blocked */ }
+    start();
+  }
+})();
