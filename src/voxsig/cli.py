@@ -94,10 +94,10 @@ def serve(
         f"[bold green]Voxsig {__version__}[/] serving on [bold]{base}[/] (database: {_redact(url)})"
     )
     err.print(
-        "Next: create your account with\n  .venv/bin/voxsig create-account --name 'Acme' "
-        "--email you@example.com --password 'a-long-password'\n"
-        f"then call the API with the token it prints, e.g. curl -H 'api_access_token: "
-        f"TOKEN' {base}/api/v1/profile  (API docs: {base}/docs)"
+        f"Next: open [bold]{base}[/] in your browser to create your account (first run) or log "
+        "in.\nFor scripts: .venv/bin/voxsig create-account --name 'Acme' --email "
+        "you@example.com --password 'a-long-password' prints an API token; "
+        f"API docs at {base}/docs"
     )
     uvicorn.run(
         create_app(settings),
@@ -105,6 +105,8 @@ def serve(
         port=settings.port,
         log_level="warning",
         access_log=False,
+        # Live streams (widget, dashboard) stay open; do not let them hold a shutdown for long.
+        timeout_graceful_shutdown=5,
     )
 
 
