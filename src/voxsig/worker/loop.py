@@ -15,7 +15,7 @@ from voxsig.webhooks.policy import Policy
 from voxsig.webhooks.signing import signature_header
 from voxsig.webhooks.transport import Outcome, Transport
 from voxsig.worker.claims import Job, claim_due, renew_leases
-from voxsig.worker.outcomes import record
+from voxsig.worker.outcomes import record_batch
 
 log = logging.getLogger("voxsig.worker")
 CLAIM_BATCH = 100
@@ -156,8 +156,7 @@ class Worker:
     async def _record_together(self, batch: list[tuple[Job, Outcome]]) -> bool:
         try:
             async with self.db.transaction() as session:
-                for job, outcome in batch:
-                    await record(session, job, outcome, self.policy)
+                await record_batch(session, batch, self.policy)
         except Exception:  # the lease keeps the delivery safe: it is sent again if lost here
             log.exception("recording %d attempt(s) failed", len(batch))
             return False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxsig.kit.clock import from_unix, utcnow
@@ -15,59 +15,98 @@ from voxsig.webhooks.transport import Outcome
 from voxsig.worker.claims import Job
 
 
-async def record(session: AsyncSession, job: Job, outcome: Outcome, policy: Policy) -> None:
-    """Settles the delivery (succeeded, retried later, or failed) and stores the attempt. A
-    delivery deleted meanwhile (its webhook was deleted) is skipped: the update matches on the
-    delivery's unique message id too, so an attempt never lands on another row."""
+async def record_batch(
+    session: AsyncSession, batch: list[tuple[Job, Outcome]], policy: Policy
+) -> None:
+    """Settles a batch of outcomes in a few statements: successes in one UPDATE, attempts in one
+    INSERT, endpoint health once per endpoint. A delivery deleted meanwhile (its webhook was
+    deleted) is skipped: updates match on the delivery's unique message id too, so an attempt
+    never lands on another row."""
+    settled = await _settle_successes(session, [j for j, o in batch if o.succeeded])
+    for job, outcome in batch:
+        if not outcome.succeeded and await _settle_failure(session, job, outcome, policy):
+            settled.add(job.delivery_id)
+    recorded = [(j, o) for j, o in batch if j.delivery_id in settled]
+    if not recorded:
+        return
+    await session.execute(
+        insert(DeliveryAttempt),
+        [
+            {
+                "delivery_id": j.delivery_id,
+                "started_at": from_unix(o.started_at),
+                "duration_ms": o.duration_ms,
+                "response_status": o.status,
+                "response_headers": o.headers,
+                "response_body": o.body,
+                "error_class": o.error_class,
+                "error_message": o.error_message,
+            }
+            for j, o in recorded
+        ],
+    )
+    by_endpoint: dict[int, list[Outcome]] = {}
+    for job, outcome in recorded:
+        by_endpoint.setdefault(job.webhook_id, []).append(outcome)
+    for webhook_id, outcomes in by_endpoint.items():
+        await _endpoint_health(session, webhook_id, outcomes, policy)
+
+
+async def _settle_successes(session: AsyncSession, jobs: list[Job]) -> set[int]:
+    if not jobs:
+        return set()
+    rows = await session.scalars(
+        update(Delivery)
+        .where(
+            Delivery.id.in_([j.delivery_id for j in jobs]),
+            Delivery.message_id.in_([j.message_id for j in jobs]),
+        )
+        .values(
+            status=SUCCEEDED, attempts=Delivery.attempts + 1, locked_until=None, updated_at=utcnow()
+        )
+        .returning(Delivery.id)
+    )
+    return set(rows.all())
+
+
+async def _settle_failure(
+    session: AsyncSession, job: Job, outcome: Outcome, policy: Policy
+) -> bool:
+    """Schedules the retry, or marks the delivery failed after the last one."""
     now = utcnow()
     attempts = job.attempts + 1
     values: dict[str, object] = {"attempts": attempts, "locked_until": None, "updated_at": now}
-    if outcome.succeeded:
-        values["status"] = SUCCEEDED
+    delay = policy.retry_delay(attempts, policy.retry_after(outcome.status, outcome.headers))
+    if delay is None:
+        values["status"] = FAILED
     else:
-        delay = policy.retry_delay(attempts, policy.retry_after(outcome.status, outcome.headers))
-        if delay is None:
-            values["status"] = FAILED
-        else:
-            values["next_attempt_at"] = now + timedelta(seconds=delay)
+        values["next_attempt_at"] = now + timedelta(seconds=delay)
     settled = await session.scalar(
         update(Delivery)
         .where(Delivery.id == job.delivery_id, Delivery.message_id == job.message_id)
         .values(values)
         .returning(Delivery.id)
     )
-    if settled is None:
-        return
-    session.add(
-        DeliveryAttempt(
-            delivery_id=job.delivery_id,
-            started_at=from_unix(outcome.started_at),
-            duration_ms=outcome.duration_ms,
-            response_status=outcome.status,
-            response_headers=outcome.headers,
-            response_body=outcome.body,
-            error_class=outcome.error_class,
-            error_message=outcome.error_message,
-        )
-    )
-    await _endpoint_health(session, job.webhook_id, outcome, policy)
+    return settled is not None
 
 
 async def _endpoint_health(
-    session: AsyncSession, webhook_id: int, outcome: Outcome, policy: Policy
+    session: AsyncSession, webhook_id: int, outcomes: list[Outcome], policy: Policy
 ) -> None:
-    """Success clears the failure streak; 410 Gone disables at once; a streak of failures as
-    long as `disable_after` disables the endpoint (it keeps its events for a recovery)."""
+    """410 Gone disables at once; otherwise any success clears the failure streak, and a
+    streak of failures as long as `disable_after` disables the endpoint (it keeps its events
+    for a recovery)."""
     now = utcnow()
     this = update(Webhook).where(Webhook.id == webhook_id)
-    if outcome.succeeded:
+    if any(o.status == 410 for o in outcomes):
+        await disable(session, webhook_id, "The endpoint answered 410 Gone")
+        return
+    if any(o.succeeded for o in outcomes):
         await session.execute(
             this.where(Webhook.failing_since.is_not(None)).values(failing_since=None)
         )
         return
-    if outcome.status == 410:
-        await disable(session, webhook_id, "The endpoint answered 410 Gone")
-        return
+    outcome = outcomes[-1]
     await session.execute(this.where(Webhook.failing_since.is_(None)).values(failing_since=now))
     cutoff = now - timedelta(seconds=policy.disable_after)
     reason = (
