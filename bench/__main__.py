@@ -1,4 +1,5 @@
-"""`python -m bench [NAME ...] [--seconds S] [--warmup S] [--clients N] [--keep]`.
+"""`python -m bench [NAME ...] [--seconds S] [--warmup S] [--clients N] [--keep]` (and the
+options a benchmark adds, e.g. `deliveries --events N`).
 
 Runs the named benchmarks (all when none is named), one after the other; each prints a table
 and writes bench/results/NAME-<UTC timestamp>.json and bench/results/NAME-latest.json.
@@ -16,7 +17,7 @@ from typing import Any
 
 from rich.console import Console
 
-from bench import api_messages
+from bench import api_messages, deliveries
 from bench.common import (
     PROCESSES,
     BenchError,
@@ -34,10 +35,23 @@ class Benchmark:
     name: str
     description: str
     run: Callable[[Options, Ui], tuple[dict[str, Any], list[Any]]]
+    # A benchmark's own options: added to the parser, then handed the parsed arguments.
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
+    configure: Callable[[argparse.Namespace], None] | None = None
 
 
 BENCHMARKS = {
-    b.name: b for b in (Benchmark(api_messages.NAME, api_messages.DESCRIPTION, api_messages.run),)
+    b.name: b
+    for b in (
+        Benchmark(api_messages.NAME, api_messages.DESCRIPTION, api_messages.run),
+        Benchmark(
+            deliveries.NAME,
+            deliveries.DESCRIPTION,
+            deliveries.run,
+            deliveries.add_arguments,
+            deliveries.configure,
+        ),
+    )
 }
 
 
@@ -59,6 +73,9 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--keep", action="store_true", help="keep the data dirs and logs")
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    for bench in BENCHMARKS.values():
+        if bench.add_arguments is not None:
+            bench.add_arguments(parser)
     args = parser.parse_args(argv)
     unknown = [n for n in args.names if n not in BENCHMARKS]
     if unknown:
@@ -69,6 +86,9 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         parser.error("--quiet-wait must be in [0, 3600]")
     if not 1 <= args.clients <= 1000:
         parser.error("--clients must be between 1 and 1000")
+    for bench in BENCHMARKS.values():
+        if bench.configure is not None:
+            bench.configure(args)
     return args
 
 
