@@ -8,6 +8,7 @@ import errno
 import json
 import socket
 import sys
+from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
@@ -55,6 +56,35 @@ def _redact(url: str) -> str:
     return url
 
 
+_LOCKS: list[object] = []  # open lock files, held until the process exits
+
+
+def _lock_sqlite_worker(url: str) -> None:
+    """On SQLite, one process at a time may run a delivery worker on a database: a second would
+    send alongside the first with nothing to coordinate them (PostgreSQL has row locks). The
+    lock is an flock on voxsig.lock beside the database file, released by the kernel when the
+    process exits, however it exits."""
+    import fcntl
+
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    directory = Path(parsed.database).resolve().parent
+    directory.mkdir(parents=True, exist_ok=True)
+    handle = (directory / "voxsig.lock").open("a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        fail(
+            f"another Voxsig process is using {directory}; stop it or use PostgreSQL for "
+            "several processes (an API-only `voxsig serve --no-worker` may run beside it)"
+        )
+    _LOCKS.append(handle)
+
+
 def _check_port_free(host: str, port: int) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         # As uvicorn binds: connections left in TIME_WAIT by a crash must not block a restart.
@@ -86,6 +116,8 @@ def serve(
         settings.run_worker = False
     url = settings.resolved_database_url()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.run_worker:
+        _lock_sqlite_worker(url)
     _migrate_or_fail(url)
     settings.resolved_secret_key()
     _check_port_free(settings.host, settings.port)
@@ -117,6 +149,7 @@ def worker() -> None:
 
     settings = get_settings()
     url = settings.resolved_database_url()
+    _lock_sqlite_worker(url)
     _migrate_or_fail(url)
     err.print(f"[bold green]Voxsig {__version__}[/] delivery worker on {_redact(url)}")
     with contextlib.suppress(KeyboardInterrupt):

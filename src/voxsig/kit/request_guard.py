@@ -1,5 +1,6 @@
 """ASGI middleware that refuses, before any route runs, request bodies over a size limit (413,
-streamed or not) and URLs carrying a NUL character (400: no database can store it)."""
+streamed or not), headers over a size limit (431) and URLs carrying a NUL character (400: no
+database can store it)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,17 @@ import json
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+# Every header together, names and values: far above what browsers and SDKs send.
+MAX_HEADER_BYTES = 32 * 1024
+
 
 class RequestGuard:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, max_header_bytes: int = MAX_HEADER_BYTES
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_header_bytes = max_header_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -22,6 +29,15 @@ class RequestGuard:
         if b"%00" in scope.get("raw_path", b"") or b"%00" in scope.get("query_string", b""):
             await self._refuse(
                 send, 400, "bad_request", "url", "The URL must not contain the NUL character (%00)"
+            )
+            return
+        if sum(len(name) + len(value) for name, value in scope["headers"]) > self.max_header_bytes:
+            await self._refuse(
+                send,
+                431,
+                "headers_too_large",
+                "headers",
+                f"The request headers are larger than {self.max_header_bytes} bytes",
             )
             return
         declared = dict(scope["headers"]).get(b"content-length")
