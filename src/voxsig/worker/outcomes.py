@@ -48,8 +48,21 @@ async def record_batch(
     by_endpoint: dict[int, list[Outcome]] = {}
     for job, outcome in recorded:
         by_endpoint.setdefault(job.webhook_id, []).append(outcome)
+    healthy = [
+        wid
+        for wid, outcomes in by_endpoint.items()
+        if any(o.succeeded for o in outcomes) and not any(o.status == 410 for o in outcomes)
+    ]
+    if healthy:
+        # Any success ends an endpoint's failure streak: one statement for all of them.
+        await session.execute(
+            update(Webhook)
+            .where(Webhook.id.in_(healthy), Webhook.failing_since.is_not(None))
+            .values(failing_since=None)
+        )
     for webhook_id, outcomes in by_endpoint.items():
-        await _endpoint_health(session, webhook_id, outcomes, policy)
+        if webhook_id not in healthy:
+            await _endpoint_health(session, webhook_id, outcomes, policy)
 
 
 async def _settle_successes(session: AsyncSession, jobs: list[Job]) -> set[int]:
@@ -93,18 +106,13 @@ async def _settle_failure(
 async def _endpoint_health(
     session: AsyncSession, webhook_id: int, outcomes: list[Outcome], policy: Policy
 ) -> None:
-    """410 Gone disables at once; otherwise any success clears the failure streak, and a
+    """For an endpoint with no success in the batch: 410 Gone disables at once; otherwise a
     streak of failures as long as `disable_after` disables the endpoint (it keeps its events
     for a recovery)."""
     now = utcnow()
     this = update(Webhook).where(Webhook.id == webhook_id)
     if any(o.status == 410 for o in outcomes):
         await disable(session, webhook_id, "The endpoint answered 410 Gone")
-        return
-    if any(o.succeeded for o in outcomes):
-        await session.execute(
-            this.where(Webhook.failing_since.is_not(None)).values(failing_since=None)
-        )
         return
     outcome = outcomes[-1]
     await session.execute(this.where(Webhook.failing_since.is_(None)).values(failing_since=now))
