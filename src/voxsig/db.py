@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -18,6 +19,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+from voxsig import sqlite_connection
 
 log = logging.getLogger("voxsig.db")
 
@@ -39,7 +42,14 @@ def make_engine(url: str) -> AsyncEngine:
     if is_sqlite(url):
         # SQLite has one write lock: a pool that fights over it is slower than one connection
         # that every transaction queues for (measured in design.md: 530 vs 440 requests/s).
-        engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
+        path = make_url(url).database or ":memory:"
+        engine = create_async_engine(
+            url,
+            async_creator=partial(sqlite_connection.connect, path),
+            pool_size=1,
+            max_overflow=0,
+            pool_timeout=60,
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)

@@ -7,14 +7,13 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Path, Request
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxsig.db import Database
 from voxsig.errors import Forbidden, NotFound, Unauthorized
 from voxsig.kit.schema import Id
-from voxsig.models import Account, AccountUser, User
-from voxsig.users.service import user_for_token
+from voxsig.models import Account, User
+from voxsig.users.service import member_for_token, user_for_token
 
 
 def get_database(request: Request) -> Database:
@@ -32,17 +31,25 @@ async def _transaction(request: Request) -> AsyncIterator[AsyncSession]:
 DbSession = Annotated[AsyncSession, Depends(_transaction, scope="function")]
 
 
-async def current_user(
-    session: DbSession,
-    api_access_token: Annotated[str | None, Header(alias="api_access_token")] = None,
-    authorization: Annotated[str | None, Header()] = None,
-) -> User:
+def _token(api_access_token: str | None, authorization: str | None) -> str:
+    """Chatwoot's api_access_token header, or an Authorization: Bearer token."""
     token = api_access_token
     if not token and authorization and authorization.lower().startswith("bearer "):
         token = authorization[7:].strip()
     if not token:
         raise Unauthorized("Send your API access token in the api_access_token header")
-    user = await user_for_token(session, token)
+    return token
+
+
+# Chatwoot's header has underscores: documented as sent (FastAPI would document api-access-token).
+ApiAccessToken = Annotated[str | None, Header(alias="api_access_token", convert_underscores=False)]
+Authorization = Annotated[str | None, Header()]
+
+
+async def current_user(
+    session: DbSession, api_access_token: ApiAccessToken = None, authorization: Authorization = None
+) -> User:
+    user = await user_for_token(session, _token(api_access_token, authorization))
     if user is None:
         raise Unauthorized("The API access token is not valid")
     return user
@@ -64,19 +71,21 @@ class AccountContext:
 
 
 async def account_context(
-    session: DbSession, user: CurrentUser, account_id: Annotated[Id, Path()]
+    session: DbSession,
+    account_id: Annotated[Id, Path()],
+    api_access_token: ApiAccessToken = None,
+    authorization: Authorization = None,
 ) -> AccountContext:
-    row = (
-        await session.execute(
-            select(Account, AccountUser.role)
-            .join(AccountUser, AccountUser.account_id == Account.id)
-            .where(Account.id == account_id, AccountUser.user_id == user.id)
-        )
-    ).first()
-    if row is None:
+    """Who asks and in which account, in one query: every account route starts with it."""
+    token = _token(api_access_token, authorization)
+    found = await member_for_token(session, token, account_id)
+    if found is None:
+        if await user_for_token(session, token) is None:
+            raise Unauthorized("The API access token is not valid")
         # 404, not 403: another account's existence is not ours to reveal.
         raise NotFound(f"No account {account_id}")
-    return AccountContext(session, user, row[0], row[1])
+    user, account, role = found
+    return AccountContext(session, user, account, role)
 
 
 async def admin_context(ctx: Annotated[AccountContext, Depends(account_context)]) -> AccountContext:

@@ -99,7 +99,8 @@ async def _message_event(
     await _live(session, name.replace("_", ".", 1), conversation, message.id)
     if message.message_type == ACTIVITY or not await _wanted(session, conversation, name):
         return
-    conv = (await load_conversations(session, [conversation]))[0]
+    latest = message if name == names.MESSAGE_CREATED else None
+    conv = (await load_conversations(session, [conversation], latest))[0]
     snap = (await load_message_senders(session, [message]))[0]
     body = message_json(snap, conv.account, conv.inbox, conversation, nested=conv)
     await _publish(session, conversation, name, body)

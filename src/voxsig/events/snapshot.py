@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, inspect, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.util import identity_key
 
 from voxsig.models import (
     Account,
@@ -45,12 +46,30 @@ class ConversationSnapshot:
 T = TypeVar("T")
 
 
+def _in_session(session: AsyncSession, model: type[T], ident: int) -> T | None:
+    """The object this transaction already loaded, if it is fully loaded: no query needed."""
+    found = session.identity_map.get(identity_key(model, ident))
+    if found is None or inspect(found).expired_attributes:
+        return None
+    return found
+
+
 async def _by_id(session: AsyncSession, model: type[T], ids: Iterable[int]) -> dict[int, T]:
-    wanted = {i for i in ids if i is not None}
-    if not wanted:
-        return {}
-    rows = (await session.scalars(select(model).where(model.id.in_(wanted)))).all()  # type: ignore[attr-defined]
-    return {row.id: row for row in rows}  # type: ignore[attr-defined]
+    """Rows by primary key: those the session holds cost nothing, the rest one query."""
+    found: dict[int, T] = {}
+    missing: set[int] = set()
+    for ident in ids:
+        if ident is None or ident in found:
+            continue
+        known = _in_session(session, model, ident)
+        if known is None:
+            missing.add(ident)
+        else:
+            found[ident] = known
+    if missing:
+        rows = (await session.scalars(select(model).where(model.id.in_(missing)))).all()  # type: ignore[attr-defined]
+        found.update((row.id, row) for row in rows)  # type: ignore[attr-defined]
+    return found
 
 
 async def load_message_senders(
@@ -70,18 +89,6 @@ async def load_message_senders(
     ]
 
 
-async def _labels(session: AsyncSession, ids: list[int]) -> dict[int, list[str]]:
-    rows = await session.execute(
-        select(ConversationLabel.conversation_id, ConversationLabel.title)
-        .where(ConversationLabel.conversation_id.in_(ids))
-        .order_by(ConversationLabel.title)
-    )
-    out: dict[int, list[str]] = {}
-    for conversation_id, title in rows:
-        out.setdefault(conversation_id, []).append(title)
-    return out
-
-
 async def _last_messages(session: AsyncSession, ids: list[int]) -> dict[int, Message]:
     latest = (
         select(func.max(Message.id))
@@ -92,59 +99,97 @@ async def _last_messages(session: AsyncSession, ids: list[int]) -> dict[int, Mes
     return {m.conversation_id: m for m in rows}
 
 
-async def _unread_counts(
-    session: AsyncSession, conversations: Sequence[Conversation]
-) -> dict[int, int]:
-    """Incoming messages the agents have not seen yet (after `agent_last_seen_at`)."""
-    conditions = [
-        and_(Message.conversation_id == c.id, Message.created_at > c.agent_last_seen_at)
-        if c.agent_last_seen_at
-        else Message.conversation_id == c.id
-        for c in conversations
-    ]
-    rows = await session.execute(
-        select(Message.conversation_id, func.count())
-        .where(Message.message_type == INCOMING, or_(*conditions))
-        .group_by(Message.conversation_id)
+@dataclass
+class _Related:
+    inbox: Inbox
+    contact: Contact
+    contact_inbox: ContactInbox
+    labels: list[str]
+    unread_count: int
+
+
+def _labels_of_row() -> Any:
+    """The conversation's labels, space-separated (a label has no spaces), in one column."""
+    return (
+        select(func.aggregate_strings(ConversationLabel.title, " "))
+        .where(ConversationLabel.conversation_id == Conversation.id)
+        .scalar_subquery()
     )
-    return {cid: n for cid, n in rows}
+
+
+def _unread_of_row() -> Any:
+    """Incoming messages the agents have not seen yet (after `agent_last_seen_at`)."""
+    return (
+        select(func.count())
+        .select_from(Message)
+        .where(
+            Message.conversation_id == Conversation.id,
+            Message.message_type == INCOMING,
+            or_(
+                Conversation.agent_last_seen_at.is_(None),
+                Message.created_at > Conversation.agent_last_seen_at,
+            ),
+        )
+        .scalar_subquery()
+    )
+
+
+async def _related(
+    session: AsyncSession, conversations: Sequence[Conversation]
+) -> dict[int, _Related]:
+    """Each conversation's inbox, contact, contact_inbox, labels and unread count: one query."""
+    rows = await session.execute(
+        select(Conversation.id, Inbox, Contact, ContactInbox, _labels_of_row(), _unread_of_row())
+        .join(Inbox, Inbox.id == Conversation.inbox_id)
+        .join(Contact, Contact.id == Conversation.contact_id)
+        .join(ContactInbox, ContactInbox.id == Conversation.contact_inbox_id)
+        .where(Conversation.id.in_([c.id for c in conversations]))
+    )
+    return {
+        cid: _Related(inbox, contact, contact_inbox, sorted((labels or "").split()), unread or 0)
+        for cid, inbox, contact, contact_inbox, labels, unread in rows
+    }
 
 
 async def load_conversations(
-    session: AsyncSession, conversations: Sequence[Conversation]
+    session: AsyncSession,
+    conversations: Sequence[Conversation],
+    latest: Message | None = None,
 ) -> list[ConversationSnapshot]:
-    """Snapshots for many conversations: one query per related table, whatever the batch size."""
+    """Snapshots for many conversations in a fixed number of queries, whatever the batch size.
+    `latest`: a message known to be its conversation's latest non-activity one (the message
+    just created), which spares looking it up."""
     if not conversations:
         return []
     ids = [c.id for c in conversations]
     accounts = await _by_id(session, Account, (c.account_id for c in conversations))
-    inboxes = await _by_id(session, Inbox, (c.inbox_id for c in conversations))
-    contacts = await _by_id(session, Contact, (c.contact_id for c in conversations))
-    contact_inboxes = await _by_id(
-        session, ContactInbox, (c.contact_inbox_id for c in conversations)
-    )
+    related = await _related(session, conversations)
     assignees = await _by_id(session, User, (c.assignee_id for c in conversations if c.assignee_id))
-    labels = await _labels(session, ids)
-    last = await _last_messages(session, ids)
+    if latest is not None and ids == [latest.conversation_id]:
+        last = {latest.conversation_id: latest}
+    else:
+        last = await _last_messages(session, ids)
     senders = {
         s.message.conversation_id: s
         for s in await load_message_senders(session, list(last.values()))
     }
-    unread = await _unread_counts(session, conversations)
-    return [
-        ConversationSnapshot(
-            conversation=c,
-            account=accounts[c.account_id],
-            inbox=inboxes[c.inbox_id],
-            contact=contacts[c.contact_id],
-            contact_inbox=contact_inboxes[c.contact_inbox_id],
-            assignee=assignees.get(c.assignee_id) if c.assignee_id else None,
-            labels=labels.get(c.id, []),
-            last_message=senders.get(c.id),
-            unread_count=unread.get(c.id, 0),
+    snapshots = []
+    for c in conversations:
+        r = related[c.id]
+        snapshots.append(
+            ConversationSnapshot(
+                conversation=c,
+                account=accounts[c.account_id],
+                inbox=r.inbox,
+                contact=r.contact,
+                contact_inbox=r.contact_inbox,
+                assignee=assignees.get(c.assignee_id) if c.assignee_id else None,
+                labels=r.labels,
+                last_message=senders.get(c.id),
+                unread_count=r.unread_count,
+            )
         )
-        for c in conversations
-    ]
+    return snapshots
 
 
 async def load_conversation(

@@ -57,6 +57,22 @@ async def user_for_token(session: AsyncSession, token: str) -> User | None:
     )
 
 
+async def member_for_token(
+    session: AsyncSession, token: str, account_id: int
+) -> tuple[User, Account, str] | None:
+    """The token's user, with the account and their role in it, if they are a member."""
+    row = (
+        await session.execute(
+            select(User, Account, AccountUser.role)
+            .join(AccessToken, AccessToken.user_id == User.id)
+            .join(AccountUser, AccountUser.user_id == User.id)
+            .join(Account, Account.id == AccountUser.account_id)
+            .where(AccessToken.token_digest == digest(token), Account.id == account_id)
+        )
+    ).first()
+    return None if row is None else (row[0], row[1], row[2])
+
+
 async def memberships(session: AsyncSession, user: User) -> list[tuple[Account, AccountUser]]:
     rows = await session.execute(
         select(Account, AccountUser)
