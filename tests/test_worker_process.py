@@ -1,5 +1,5 @@
-"""`voxsig worker` on its own beside `voxsig serve --no-worker`: deliveries still arrive, woken
-by NOTIFY on PostgreSQL and by polling on SQLite."""
+"""`voxsig worker` on its own beside `voxsig serve --no-worker`: deliveries still arrive at once,
+woken by NOTIFY on PostgreSQL and by the watch on SQLite's data_version, not by the poll."""
 
 from __future__ import annotations
 
@@ -56,12 +56,11 @@ def split_deployment(backend: Backend, tmp_path: Path) -> Iterator[tuple[ApiClie
     server = VoxsigServer(url, tmp_path / "api", {"VOXSIG_RUN_WORKER": "false"})
     server.start()
     log = (tmp_path / "worker.log").open("wb")
-    # On PostgreSQL the worker must be woken by NOTIFY: a poll so slow that the test would time
-    # out first proves it. SQLite has no cross-process signal, so there it polls.
-    poll = "60" if backend.is_postgres else "0.2"
+    # The worker must be woken by the other process's commits (NOTIFY on PostgreSQL, a change of
+    # data_version on SQLite): a poll so slow that the test would time out first proves it.
     worker = subprocess.Popen(
         [*voxsig_command(), "worker"],
-        env={**server.env, "VOXSIG_WORKER_POLL_SECONDS": poll},
+        env={**server.env, "VOXSIG_WORKER_POLL_SECONDS": "60"},
         stdout=log,
         stderr=subprocess.STDOUT,
     )

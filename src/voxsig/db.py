@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
@@ -112,6 +113,24 @@ class Database:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    @asynccontextmanager
+    async def watching_commits(self, callback: Callable[[], None]) -> AsyncIterator[None]:
+        """On SQLite, calls `callback()` within WATCH_SECONDS of any commit made through another
+        connection (another process, or this one's pool) while the block runs: SQLite has no
+        NOTIFY, but `PRAGMA data_version` changes whenever another connection commits, and it is
+        read from the shared WAL index without a lock. Elsewhere, does nothing (see listening)."""
+        path = make_url(self.url).database if self.is_sqlite else None
+        if not path or path == ":memory:":
+            yield
+            return
+        task = asyncio.create_task(_watch_data_version(path, callback))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     async def dispose(self) -> None:
         await self.engine.dispose()
 
@@ -155,3 +174,25 @@ async def _listen_once(
         if not conn.is_closed():
             with contextlib.suppress(Exception):
                 await asyncio.shield(conn.close(timeout=2))
+
+
+WATCH_SECONDS = 0.02
+
+
+async def _watch_data_version(path: str, callback: Callable[[], None]) -> None:
+    """Polls `PRAGMA data_version` on a connection of its own; calls `callback` on each change."""
+    connection = await sqlite_connection.connect(path)
+    try:
+        seen = await connection.run(sqlite_connection.data_version)
+        while True:
+            await asyncio.sleep(WATCH_SECONDS)
+            try:
+                version = await connection.run(sqlite_connection.data_version)
+            except sqlite3.Error as exc:  # e.g. the file is briefly locked: look again
+                log.debug("reading data_version failed: %s", exc)
+                continue
+            if version != seen:
+                seen = version
+                callback()
+    finally:
+        await asyncio.shield(connection.close())

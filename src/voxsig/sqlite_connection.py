@@ -55,6 +55,12 @@ def _executemany(connection: sqlite3.Connection, sql: str, parameters: Iterable[
         cursor.close()
 
 
+def data_version(connection: sqlite3.Connection) -> int:
+    """Changes whenever another connection commits to the database (SQLite's PRAGMA)."""
+    row = connection.execute("PRAGMA data_version").fetchone()
+    return int(row[0])
+
+
 class Cursor:
     """The cursor SQLAlchemy's aiosqlite adapter drives, with its rows already fetched."""
 

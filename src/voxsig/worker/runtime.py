@@ -1,6 +1,7 @@
 """Starting a worker: in-process beside the API (`voxsig serve`) or alone (`voxsig worker`).
-Wake-ups are pushes: an in-process signal after each commit, and on PostgreSQL a LISTEN on the
-channel that publishing NOTIFYs, so workers in other processes hear commits too."""
+Wake-ups are pushes: an in-process signal after each commit, and for commits made by other
+processes, a LISTEN on the channel that publishing NOTIFYs (PostgreSQL) or a watch on SQLite's
+data_version. The poll (VOXSIG_WORKER_POLL_SECONDS) finds retries as they come due."""
 
 from __future__ import annotations
 
@@ -58,7 +59,10 @@ async def _maintain(settings: Settings, db: Database) -> None:
 async def running_worker(settings: Settings, db: Database) -> AsyncIterator[Worker]:
     """Runs a worker for the duration of the block, then stops it gracefully."""
     worker = build_worker(settings, db)
-    async with db.listening(WAKE_CHANNEL, lambda _payload: worker.wake()):
+    async with (
+        db.listening(WAKE_CHANNEL, lambda _payload: worker.wake()),
+        db.watching_commits(worker.wake),
+    ):
         task = asyncio.create_task(worker.run())
         housekeeping = asyncio.create_task(_maintain(settings, db))
         try:
