@@ -7,7 +7,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, delete, exists, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxsig.errors import Invalid, NotFound
@@ -70,11 +81,15 @@ class Changes:
         return "status" in self.values
 
 
+_BY_DISPLAY_ID = select(Conversation).where(
+    Conversation.account_id == bindparam("account_id"),
+    Conversation.display_id == bindparam("display_id"),
+)  # on every conversation route: built once
+
+
 async def get_conversation(session: AsyncSession, account_id: int, display_id: int) -> Conversation:
     conversation = await session.scalar(
-        select(Conversation).where(
-            Conversation.account_id == account_id, Conversation.display_id == display_id
-        )
+        _BY_DISPLAY_ID, {"account_id": account_id, "display_id": display_id}
     )
     if conversation is None:
         raise NotFound(f"No conversation {display_id} in this account", field="conversation_id")

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, or_, select, text
+from sqlalchemy import bindparam, insert, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxsig.db import request_wake_after_commit
@@ -31,6 +31,13 @@ class Endpoint:
     enabled: bool
 
 
+# Run by every change that could publish: built once.
+_ENDPOINTS = select(Webhook.id, Webhook.subscriptions, Webhook.enabled).where(
+    Webhook.account_id == bindparam("account_id"),
+    or_(Webhook.inbox_id.is_(None), Webhook.inbox_id == bindparam("inbox_id")),
+)
+
+
 async def _endpoints(
     session: AsyncSession, account_id: int, inbox_id: int | None
 ) -> list[Endpoint]:
@@ -39,12 +46,7 @@ async def _endpoints(
     cache = session.info.setdefault("voxsig_endpoints", {})
     key = (account_id, inbox_id)
     if key not in cache:
-        rows = await session.execute(
-            select(Webhook.id, Webhook.subscriptions, Webhook.enabled).where(
-                Webhook.account_id == account_id,
-                or_(Webhook.inbox_id.is_(None), Webhook.inbox_id == inbox_id),
-            )
-        )
+        rows = await session.execute(_ENDPOINTS, {"account_id": account_id, "inbox_id": inbox_id})
         cache[key] = [Endpoint(wid, tuple(subs or ()), enabled) for wid, subs, enabled in rows]
     return cache[key]
 

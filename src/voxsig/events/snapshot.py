@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from sqlalchemy import func, inspect, or_, select
+from sqlalchemy import bindparam, func, inspect, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.util import identity_key
 
@@ -108,43 +108,39 @@ class _Related:
     unread_count: int
 
 
-def _labels_of_row() -> Any:
-    """The conversation's labels, space-separated (a label has no spaces), in one column."""
-    return (
-        select(func.aggregate_strings(ConversationLabel.title, " "))
-        .where(ConversationLabel.conversation_id == Conversation.id)
-        .scalar_subquery()
+# Built once: constructing a statement this size costs more CPU than running it.
+_LABELS = (
+    select(func.aggregate_strings(ConversationLabel.title, " "))
+    .where(ConversationLabel.conversation_id == Conversation.id)
+    .scalar_subquery()
+)  # space-separated: a label has no spaces
+_UNREAD = (
+    select(func.count())
+    .select_from(Message)
+    .where(
+        Message.conversation_id == Conversation.id,
+        Message.message_type == INCOMING,
+        or_(
+            Conversation.agent_last_seen_at.is_(None),
+            Message.created_at > Conversation.agent_last_seen_at,
+        ),
     )
-
-
-def _unread_of_row() -> Any:
-    """Incoming messages the agents have not seen yet (after `agent_last_seen_at`)."""
-    return (
-        select(func.count())
-        .select_from(Message)
-        .where(
-            Message.conversation_id == Conversation.id,
-            Message.message_type == INCOMING,
-            or_(
-                Conversation.agent_last_seen_at.is_(None),
-                Message.created_at > Conversation.agent_last_seen_at,
-            ),
-        )
-        .scalar_subquery()
-    )
+    .scalar_subquery()
+)  # incoming messages the agents have not seen yet (after agent_last_seen_at)
+_RELATED = (
+    select(Conversation.id, Inbox, Contact, ContactInbox, _LABELS, _UNREAD)
+    .join(Inbox, Inbox.id == Conversation.inbox_id)
+    .join(Contact, Contact.id == Conversation.contact_id)
+    .join(ContactInbox, ContactInbox.id == Conversation.contact_inbox_id)
+    .where(Conversation.id.in_(bindparam("ids", expanding=True)))
+)
 
 
 async def _related(
     session: AsyncSession, conversations: Sequence[Conversation]
 ) -> dict[int, _Related]:
     """Each conversation's inbox, contact, contact_inbox, labels and unread count: one query."""
-    rows = await session.execute(
-        select(Conversation.id, Inbox, Contact, ContactInbox, _labels_of_row(), _unread_of_row())
-        .join(Inbox, Inbox.id == Conversation.inbox_id)
-        .join(Contact, Contact.id == Conversation.contact_id)
-        .join(ContactInbox, ContactInbox.id == Conversation.contact_inbox_id)
-        .where(Conversation.id.in_([c.id for c in conversations]))
-    )
+    rows = await session.execute(_RELATED, {"ids": [c.id for c in conversations]})
     return {
         cid: _Related(inbox, contact, contact_inbox, sorted((labels or "").split()), unread or 0)
         for cid, inbox, contact, contact_inbox, labels, unread in rows
