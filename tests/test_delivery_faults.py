@@ -1,7 +1,8 @@
-"""Delivery under faults, over the wire: a worker SIGKILLed mid-burst, two workers racing on
-PostgreSQL, retries, Retry-After, 410 Gone, failure and redelivery, secret rotation, and the
-SSRF guard at send time. Every Voxsig here is a real subprocess on a database of its own, and
-every webhook lands on a real HTTP receiver on 127.0.0.1.
+"""Delivery under faults, over the wire: a worker SIGKILLed three times during a burst of 5,000
+events, two workers racing on PostgreSQL, retries, Retry-After, 410 Gone, failure and
+redelivery, secret rotation, and the SSRF guard at send time. Every Voxsig here is a real
+subprocess on a database of its own, and every webhook lands on a real HTTP receiver on
+127.0.0.1.
 
 The helpers at the top (Deployment, deployments, publish_events, ...) are shared with
 test_delivery_isolation.py.
@@ -10,14 +11,17 @@ test_delivery_isolation.py.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import os
+import random
 import signal
 import subprocess
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -325,19 +329,83 @@ def post_message(api: ApiClient, conversation_id: int, content: str) -> JSON:
     return made
 
 
-# -- a. a worker SIGKILLed mid-burst loses nothing ------------------------------------------
+# -- a. a worker SIGKILLed three times mid-burst loses nothing ------------------------------
 
-BURST_PER_ENDPOINT = 250
-BURST_ENDPOINTS = 4
+BURST_PER_ENDPOINT = 1000
+BURST_ENDPOINTS = 5
 MAX_IN_FLIGHT = 64
 LEASE_SECONDS = 3
-# The second worker needs well over this to start, and its re-claims wait for the lease.
+KILLS = 3
+# Each kill comes once this fraction (drawn at random) of the deliveries still missing when the
+# worker started has arrived: mid-burst every time, with work left for the next worker.
+KILL_FRACTIONS = (0.15, 0.5)
+# How long after a kill the receiver may still be reading what the killed worker sent; the
+# next worker is started only after it, so every request is told apart by when it arrived.
 KILL_GRACE = 0.5
+# A little latency per request, so every kill finds requests in flight. Measured: the receiver
+# takes about 1,000 requests a second from 64 concurrent senders with 0 to 10 ms of delay (half
+# that with 20 ms), faster than a worker sends, so the receiver never paces the burst.
+BURST_DELAY = 0.005
 
 
-def test_a_worker_killed_mid_burst_loses_nothing_and_duplicates_only_what_was_in_flight(
+def drill_seed() -> int:
+    """The seed of a drill's random choices: $DRILL_SEED to repeat a run, else a fresh one."""
+    return int(os.environ.get("DRILL_SEED") or random.SystemRandom().randrange(2**32))
+
+
+def claimed_and_pending(database_url: str) -> tuple[set[str], int]:
+    """The message ids of the deliveries claimed but not settled (pending, `locked_until` set:
+    a killed worker's claims stay so until re-claimed), and how many are pending in all."""
+    from sqlalchemy import select
+
+    from voxsig.db import Database
+    from voxsig.models import Delivery
+    from voxsig.models.webhook import PENDING
+
+    async def run() -> tuple[set[str], int]:
+        db = Database(database_url)
+        try:
+            async with db.sessions() as session:
+                rows = (
+                    await session.execute(
+                        select(Delivery.message_id, Delivery.locked_until).where(
+                            Delivery.status == PENDING
+                        )
+                    )
+                ).all()
+                return {m for m, locked in rows if locked is not None}, len(rows)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
+@dataclass
+class Kill:
+    """One SIGKILL of the drill and what the database held just after it."""
+
+    fraction: float
+    arrived: int  # distinct deliveries that had arrived when the worker was dead
+    pending: int  # deliveries not yet settled
+    claimed: set[str]  # leased and unsettled: what the killed worker may have had in flight
+    signalled_at: float
+    dead_at: float
+    duplicates: int = 0
+    cut: int = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"Kill(after {self.arrived} arrived, {self.pending} pending, {len(self.claimed)} "
+            f"claimed; {self.duplicates} sent again, {self.cut} cut short)"
+        )
+
+
+def test_a_worker_killed_thrice_mid_burst_loses_nothing_and_resends_only_what_was_in_flight(
     deploy: DeployFactory, receiver: Receiver, backend: Backend
 ) -> None:
+    seed = drill_seed()
+    rng = random.Random(seed)
+    print(f"\nseed {seed} (DRILL_SEED={seed} draws the same kill points)")
     deployment = deploy(
         FAST,
         worker_env={
@@ -347,40 +415,62 @@ def test_a_worker_killed_mid_burst_loses_nothing_and_duplicates_only_what_was_in
     )
     api = deployment.account()
     paths = subscribe_burst_endpoints(api, receiver, BURST_ENDPOINTS)
-    for path in paths:  # a little latency per request, so the kill lands mid-burst
-        receiver.respond(path, *[200] * BURST_PER_ENDPOINT, delay=0.005)
+    for path in paths:
+        receiver.respond(path, *[200] * BURST_PER_ENDPOINT, delay=BURST_DELAY)
     total = BURST_PER_ENDPOINT * BURST_ENDPOINTS
 
-    first = deployment.start_worker()
+    started = time.monotonic()
+    starts = [started]  # when each worker was started; worker n sent what arrived after it
+    deployment.start_worker()
     publish_events(
         deployment.database_url,
         api.account_id,
         dict.fromkeys(BURST_EVENTS[:BURST_ENDPOINTS], BURST_PER_ENDPOINT),
     )
-    wait_until(
-        lambda: len(receiver.requests()) >= total // 5,
-        30,
-        lambda: f"{len(receiver.requests())} of {total} arrived\n{deployment.logs()}",
-        step=0.01,
-    )
-    first.kill()  # SQLite: one worker at a time, so the second starts only now
-    killed_at = time.monotonic()
-    at_kill = len(receiver.requests())
-    assert at_kill < total, "the kill came after the burst: nothing was in flight"
-
-    deployment.start_worker()
-    expected = {message_id for message_id, _, _ in delivery_rows(deployment.database_url)}
+    published = time.monotonic()
+    body_of = {message_id: body for message_id, _, body in delivery_rows(deployment.database_url)}
+    expected = set(body_of)
     assert len(expected) == total
+
+    def arrived() -> int:
+        return len(set(webhook_ids(receiver.requests())))
+
+    def wait_for_arrivals(count: int) -> None:
+        wait_until(
+            lambda: arrived() >= count,
+            60,
+            lambda: f"{arrived()} of {total} arrived, waiting for {count}\n{deployment.logs()}",
+            step=0.01,
+        )
+
+    kills: list[Kill] = []
+    for _ in range(KILLS):
+        fraction = rng.uniform(*KILL_FRACTIONS)
+        before = arrived()
+        wait_for_arrivals(before + max(1, round(fraction * (total - before))))
+        signalled_at = time.monotonic()
+        deployment.workers[-1].kill()
+        dead_at = time.monotonic()
+        at_kill = arrived()
+        claimed, pending = claimed_and_pending(deployment.database_url)
+        kills.append(Kill(fraction, at_kill, pending, claimed, signalled_at, dead_at))
+        assert at_kill < total, f"a kill came after the burst: {kills}"
+        assert pending > 0, f"a kill came after the burst: {kills}"
+        # SQLite: one worker at a time, so the next starts only now.
+        time.sleep(max(0.0, dead_at + KILL_GRACE - time.monotonic()))
+        starts.append(time.monotonic())
+        deployment.start_worker()
 
     wait_until(
         lambda: expected <= set(webhook_ids(receiver.requests())),
-        45,
+        60,
         lambda: (
             f"{len(expected - set(webhook_ids(receiver.requests())))} of {total} deliveries "
-            f"never arrived (killed at {at_kill})\n{deployment.logs()}"
+            f"never arrived (kills: {kills})\n{deployment.logs()}"
         ),
         step=0.1,
     )
+    all_arrived = time.monotonic()
     # Settled in the database too (the last outcomes are recorded just after they arrive).
     wait_until(
         lambda: {s for _, s, _ in delivery_rows(deployment.database_url)} == {"succeeded"},
@@ -388,34 +478,61 @@ def test_a_worker_killed_mid_burst_loses_nothing_and_duplicates_only_what_was_in
         lambda: f"statuses: {sorted({s for _, s, _ in delivery_rows(deployment.database_url)})}",
         step=0.2,
     )
+    settled = time.monotonic()
+    time.sleep(0.5)  # a duplicate sent late would land now
 
-    # A request cut short by the kill (headers sent, body not) is not a delivery: no receiver
-    # would accept it (its signature cannot verify), and the kill explains it.
     received = receiver.requests()
-    cut = [r for r in received if len(r.body) != int(r.headers["content-length"])]
-    assert all(r.at < killed_at + KILL_GRACE for r in cut), "a cut-short request after the kill"
-    got = [r for r in received if r not in cut]
-    assert set(webhook_ids(got)) == expected, "a request arrived with an unknown webhook-id"
-    body_of = {message_id: body for message_id, _, body in delivery_rows(deployment.database_url)}
-    first_seen: dict[str, float] = {}
-    for request in got:
-        webhook_id = request.headers["webhook-id"]
-        # A duplicate is the same delivery again: same webhook-id, same bytes.
-        assert request.body == body_of[webhook_id].encode(), webhook_id
-        first_seen.setdefault(webhook_id, request.at)
-    bodies = {r.body for r in got}
-    assert len(bodies) == total, "an event arrived under two different webhook-ids"
 
-    counts = Counter(webhook_ids(got))
-    duplicated = [w for w, n in counts.items() if n > 1]
-    duplicates = len(got) - total
-    print(f"killed after {at_kill} of {total}; {duplicates} duplicates, {len(cut)} cut short")
-    assert duplicates <= MAX_IN_FLIGHT, f"{duplicates} duplicates for {MAX_IN_FLIGHT} in flight"
-    # Only what the killed worker had in flight may come twice: its first copy came before
-    # the kill (the grace covers requests it sent just before, read by the receiver just
-    # after). The surviving worker alone must never send anything twice.
-    late = [w for w in duplicated if first_seen[w] > killed_at + KILL_GRACE]
-    assert late == [], f"sent twice although first sent after the kill: {late[:5]}"
+    def sender(request: Received) -> int:
+        """Index of the worker that sent `request` (the last one started before it arrived)."""
+        return bisect.bisect_right(starts, request.at) - 1
+
+    # A request cut short by a kill (headers sent, body not) is not a delivery: no receiver
+    # would accept it (its signature cannot verify), and the kill explains it.
+    cut = [r for r in received if len(r.body) != int(r.headers["content-length"])]
+    for request in cut:
+        at = f"at +{request.at - started:.2f} s: {kills}"
+        assert sender(request) < KILLS, f"the survivor's request was cut short {at}"
+        kill = kills[sender(request)]
+        assert kill.signalled_at <= request.at <= kill.dead_at + KILL_GRACE, f"cut short {at}"
+        kill.cut += 1
+    got = [r for r in received if all(r is not c for c in cut)]
+    assert set(webhook_ids(got)) == expected, "a request arrived with an unknown webhook-id"
+    for request in got:
+        # A duplicate is the same delivery again: same webhook-id, same bytes.
+        assert request.body == body_of[request.headers["webhook-id"]].encode()
+    assert len({r.body for r in got}) == total, "an event arrived under two different webhook-ids"
+
+    # Who sent each delivery, in order of arrival. A worker never sends one twice (the
+    # survivor included); a delivery comes again only after a worker that sent it was killed
+    # with it claimed and unsettled, and that kill is what the duplicate is counted against.
+    senders: dict[str, list[int]] = {}
+    for request in sorted(got, key=lambda r: r.at):
+        senders.setdefault(request.headers["webhook-id"], []).append(sender(request))
+    for message_id, workers in senders.items():
+        assert len(set(workers)) == len(workers), f"{message_id}: one worker sent it twice"
+        for previous in workers[:-1]:
+            assert previous < KILLS, f"{message_id}: sent again after the survivor sent it"
+            assert message_id in kills[previous].claimed, (
+                f"{message_id}: sent again although not in flight at kill {previous + 1}"
+            )
+            kills[previous].duplicates += 1
+
+    for number, kill in enumerate(kills, 1):
+        print(
+            f"kill {number} at +{kill.signalled_at - started:.1f} s, after {kill.fraction:.0%} of "
+            f"the rest: {kill.arrived} of {total} arrived, {kill.pending} pending, "
+            f"{len(kill.claimed)} claimed; {kill.duplicates} sent again, {kill.cut} cut short"
+        )
+    print(
+        f"published in {published - started:.1f} s; all arrived at +{all_arrived - started:.1f} s, "
+        f"settled at +{settled - started:.1f} s"
+    )
+    for number, kill in enumerate(kills, 1):
+        assert kill.duplicates <= MAX_IN_FLIGHT, (
+            f"kill {number}: {kill.duplicates} duplicates for {MAX_IN_FLIGHT} in flight"
+        )
+    assert len(got) - total == sum(k.duplicates for k in kills)
 
 
 # -- b. two workers at once on PostgreSQL: each delivery exactly once ------------------------

@@ -81,10 +81,13 @@ async def claim_due(
             update(Delivery)
             .where(Delivery.id.in_(due.scalar_subquery()))
             .values(locked_until=now + timedelta(seconds=lease_seconds))
-            .returning(Delivery.id, Delivery.webhook_id)
+            .returning(Delivery.id, Delivery.webhook_id, Delivery.next_attempt_at)
         )
     ).all()
-    keep, excess = _within_cap(sorted(claimed), room, cap)
+    # Oldest due first, as the claim chose them (RETURNING has no order of its own), so a cap
+    # keeps the deliveries that have waited longest.
+    by_due = sorted(claimed, key=lambda row: (row[2], row[0]))
+    keep, excess = _within_cap([(row[0], row[1]) for row in by_due], room, cap)
     if excess:
         await session.execute(
             update(Delivery).where(Delivery.id.in_(excess)).values(locked_until=None)
