@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
-from voxsig import __version__, live, metrics
+from voxsig import __version__, live, metrics, openapi
 from voxsig.config import Settings, get_settings
 from voxsig.contacts.api import router as contacts_router
 from voxsig.conversations.api import router as conversations_router
@@ -55,6 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "that are never lost.",
     )
     app.state.settings = settings
+    # The responses exactly as the routes declare them (voxsig/openapi.py).
+    app.openapi = lambda: openapi.document(app)  # type: ignore[method-assign]
     install_error_handlers(app)
     for router in (
         users_router,

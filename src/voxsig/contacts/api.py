@@ -7,7 +7,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from voxsig.contacts import service
-from voxsig.contacts.schemas import ContactCreate, ContactFields, contact_api_json
+from voxsig.contacts.schemas import (
+    ContactConversations,
+    ContactCreate,
+    ContactCreated,
+    ContactFields,
+    ContactList,
+    ContactShown,
+    contact_api_json,
+)
 from voxsig.conversations.service import conversations_of_contact
 from voxsig.deps import AccountContext, AdminCtx, Ctx
 from voxsig.events.payloads import conversation_json, inbox_json
@@ -15,8 +23,13 @@ from voxsig.events.snapshot import load_conversations
 from voxsig.inboxes.service import get_inbox
 from voxsig.kit.schema import Id
 from voxsig.models import Contact
+from voxsig.openapi import GUARDED, errors, ok, ok_empty
 
-router = APIRouter(prefix="/api/v1/accounts/{account_id}/contacts", tags=["contacts"])
+router = APIRouter(
+    prefix="/api/v1/accounts/{account_id}/contacts",
+    tags=["contacts"],
+    responses={**GUARDED, **errors(401, 404)},
+)
 
 Page = Annotated[int, Query(ge=1, le=100_000)]
 
@@ -31,19 +44,19 @@ async def _page(ctx: AccountContext, page: int, q: str | None) -> dict[str, Any]
     return {"meta": {"count": total, "current_page": page}, "payload": await _render(ctx, contacts)}
 
 
-@router.get("")
+@router.get("", responses={**ok(ContactList), **errors(422)})
 async def list_contacts(ctx: Ctx, page: Page = 1) -> dict[str, Any]:
     return await _page(ctx, page, None)
 
 
-@router.get("/search")
+@router.get("/search", responses={**ok(ContactList), **errors(422)})
 async def search_contacts(
     ctx: Ctx, q: Annotated[str, Query(max_length=255)] = "", page: Page = 1
 ) -> dict[str, Any]:
     return await _page(ctx, page, q)
 
 
-@router.post("")
+@router.post("", responses={**ok(ContactCreated), **errors(422)})
 async def create_contact(ctx: Ctx, body: ContactCreate) -> dict[str, Any]:
     inbox = await get_inbox(ctx.session, ctx.account.id, body.inbox_id) if body.inbox_id else None
     contact = await service.create_contact(
@@ -64,28 +77,32 @@ async def create_contact(ctx: Ctx, body: ContactCreate) -> dict[str, Any]:
     }
 
 
-@router.get("/{contact_id}")
+@router.get("/{contact_id}", responses=ok(ContactShown))
 async def get_contact(ctx: Ctx, contact_id: Id) -> dict[str, Any]:
     contact = await service.get_contact(ctx.session, ctx.account.id, contact_id)
     return {"payload": (await _render(ctx, [contact]))[0]}
 
 
-@router.put("/{contact_id}")
-@router.patch("/{contact_id}")
+@router.put("/{contact_id}", responses={**ok(ContactShown), **errors(422)})
+@router.patch("/{contact_id}", responses={**ok(ContactShown), **errors(422)})
 async def update_contact(ctx: Ctx, contact_id: Id, body: ContactFields) -> dict[str, Any]:
     contact = await service.get_contact(ctx.session, ctx.account.id, contact_id)
     await service.update_contact(ctx.session, contact, body.model_dump(exclude_unset=True))
     return {"payload": (await _render(ctx, [contact]))[0]}
 
 
-@router.delete("/{contact_id}")
+@router.delete(
+    "/{contact_id}",
+    response_class=Response,
+    responses={**ok_empty("Deleted; the body is empty"), **errors(403)},
+)
 async def delete_contact(ctx: AdminCtx, contact_id: Id) -> Response:
     contact = await service.get_contact(ctx.session, ctx.account.id, contact_id)
     await service.delete_contact(ctx.session, contact)
     return Response(status_code=200)
 
 
-@router.get("/{contact_id}/conversations")
+@router.get("/{contact_id}/conversations", responses=ok(ContactConversations))
 async def contact_conversations(ctx: Ctx, contact_id: Id) -> dict[str, Any]:
     contact = await service.get_contact(ctx.session, ctx.account.id, contact_id)
     conversations = await conversations_of_contact(ctx.session, contact)

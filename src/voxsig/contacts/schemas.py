@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -10,6 +10,7 @@ from voxsig.events.payloads import contact_json, inbox_json
 from voxsig.kit.clock import unix, unix_or_none
 from voxsig.kit.schema import Body, Id
 from voxsig.models import Account, Contact, ContactInbox, Inbox
+from voxsig.openapi import ContactObject, ConversationObject, Doc, InboxRef, PageMeta, Unix
 
 
 class ContactFields(Body):
@@ -42,3 +43,53 @@ def contact_api_json(
             for ci, inbox in links or []
         ],
     }
+
+
+# -- what the routes answer (documentation only: /openapi.json) ---------------------------------
+
+
+class ContactInboxLink(Doc):
+    source_id: str = Field(description="The contact's id in that inbox")
+    inbox_id: int
+    inbox: InboxRef
+
+
+class ContactDetails(ContactObject):
+    """A contact as the REST API shows it (contact_api_json): the Contact object and more."""
+
+    avatar_url: str
+    availability_status: Literal["online", "busy", "offline"]
+    blocked: bool
+    created_at: Unix
+    last_activity_at: int | None = Field(description="Unix time of the latest activity, or null")
+    contact_inboxes: list[ContactInboxLink]
+
+
+class ContactList(Doc):
+    meta: PageMeta
+    payload: list[ContactDetails]
+
+
+class ContactShown(Doc):
+    payload: ContactDetails
+
+
+class NewContactInbox(Doc):
+    """The link made to `inbox_id`; every key null when no inbox was given."""
+
+    inbox: InboxRef | None
+    inbox_id: int | None
+    source_id: str | None
+
+
+class ContactCreatedPayload(Doc):
+    contact: ContactDetails
+    contact_inbox: NewContactInbox
+
+
+class ContactCreated(Doc):
+    payload: ContactCreatedPayload
+
+
+class ContactConversations(Doc):
+    payload: list[ConversationObject]

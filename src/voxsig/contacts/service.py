@@ -83,6 +83,8 @@ async def update_contact(
     for key, value in fields.items():
         if key in ("custom_attributes", "additional_attributes"):
             value = {**getattr(contact, key), **(value or {})}
+        elif value is None and key in ("name", "avatar_url"):
+            value = ""  # null clears them, as it clears the nullable fields (never stored null)
         setattr(contact, key, value)
     await session.flush()
     return contact

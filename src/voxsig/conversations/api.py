@@ -14,11 +14,18 @@ from voxsig.contacts.service import (
 )
 from voxsig.conversations import service
 from voxsig.conversations.schemas import (
+    AgentSeen,
     Assignment,
+    AssignmentResult,
+    ConversationCountsBody,
     ConversationCreate,
+    ConversationCustomAttributes,
+    ConversationList,
     ConversationUpdate,
     CustomAttributes,
+    LabelList,
     Labels,
+    StatusToggled,
     TogglePriority,
     ToggleStatus,
 )
@@ -32,10 +39,15 @@ from voxsig.kit.schema import Id
 from voxsig.messages.service import create_message
 from voxsig.models import Conversation
 from voxsig.models.message import OUTGOING
+from voxsig.openapi import GUARDED, ConversationObject, errors, ok, ok_empty
 from voxsig.users.schemas import agent_json
 from voxsig.users.service import get_member
 
-router = APIRouter(prefix="/api/v1/accounts/{account_id}/conversations", tags=["conversations"])
+router = APIRouter(
+    prefix="/api/v1/accounts/{account_id}/conversations",
+    tags=["conversations"],
+    responses={**GUARDED, **errors(401, 404)},
+)
 
 StatusFilter = Annotated[str, Query(pattern="^(open|resolved|pending|snoozed|all)$")]
 AssigneeType = Annotated[str, Query(pattern="^(me|mine|unassigned|assigned|all)$")]
@@ -59,7 +71,7 @@ def _filter(
     )
 
 
-@router.get("")
+@router.get("", responses={**ok(ConversationList), **errors(422)})
 async def list_conversations(
     ctx: Ctx,
     status: StatusFilter = "open",
@@ -76,7 +88,7 @@ async def list_conversations(
     return {"data": {"meta": meta, "payload": [conversation_json(s) for s in snapshots]}}
 
 
-@router.get("/meta")
+@router.get("/meta", responses={**ok(ConversationCountsBody), **errors(422)})
 async def conversations_meta(
     ctx: Ctx,
     status: StatusFilter = "open",
@@ -92,7 +104,7 @@ async def _rendered(ctx: AccountContext, conversation: Conversation) -> dict[str
     return conversation_json(await load_conversation(ctx.session, conversation))
 
 
-@router.post("")
+@router.post("", responses={**ok(ConversationObject), **errors(422)})
 async def create_conversation(ctx: Ctx, body: ConversationCreate) -> dict[str, Any]:
     inbox = await get_inbox(ctx.session, ctx.account.id, body.inbox_id)
     link = (
@@ -137,14 +149,14 @@ async def create_conversation(ctx: Ctx, body: ConversationCreate) -> dict[str, A
     return await _rendered(ctx, conversation)
 
 
-@router.get("/{conversation_id}")
+@router.get("/{conversation_id}", responses=ok(ConversationObject))
 async def get_conversation(ctx: Ctx, conversation_id: Id) -> dict[str, Any]:
     return await _rendered(
         ctx, await service.get_conversation(ctx.session, ctx.account.id, conversation_id)
     )
 
 
-@router.patch("/{conversation_id}")
+@router.patch("/{conversation_id}", responses={**ok(ConversationObject), **errors(422)})
 async def update_conversation(
     ctx: Ctx, conversation_id: Id, body: ConversationUpdate
 ) -> dict[str, Any]:
@@ -153,7 +165,7 @@ async def update_conversation(
     return await _rendered(ctx, conversation)
 
 
-@router.post("/{conversation_id}/toggle_status")
+@router.post("/{conversation_id}/toggle_status", responses={**ok(StatusToggled), **errors(422)})
 async def toggle_status(
     ctx: Ctx, conversation_id: Id, body: ToggleStatus | None = None
 ) -> dict[str, Any]:
@@ -174,7 +186,11 @@ async def toggle_status(
     }
 
 
-@router.post("/{conversation_id}/toggle_priority")
+@router.post(
+    "/{conversation_id}/toggle_priority",
+    response_class=Response,
+    responses={**ok_empty("Set; the body is empty"), **errors(422)},
+)
 async def toggle_priority(ctx: Ctx, conversation_id: Id, body: TogglePriority) -> Response:
     conversation = await service.get_conversation(ctx.session, ctx.account.id, conversation_id)
     priority = None if body.priority == "none" else body.priority
@@ -184,7 +200,7 @@ async def toggle_priority(ctx: Ctx, conversation_id: Id, body: TogglePriority) -
     return Response(status_code=200)
 
 
-@router.post("/{conversation_id}/assignments")
+@router.post("/{conversation_id}/assignments", responses={**ok(AssignmentResult), **errors(422)})
 async def assign(ctx: Ctx, conversation_id: Id, body: Assignment) -> dict[str, Any] | None:
     conversation = await service.get_conversation(ctx.session, ctx.account.id, conversation_id)
     await service.apply_changes(
@@ -196,13 +212,13 @@ async def assign(ctx: Ctx, conversation_id: Id, body: Assignment) -> dict[str, A
     return agent_json(member.user, member.membership)
 
 
-@router.get("/{conversation_id}/labels")
+@router.get("/{conversation_id}/labels", responses=ok(LabelList))
 async def get_labels(ctx: Ctx, conversation_id: Id) -> dict[str, Any]:
     conversation = await service.get_conversation(ctx.session, ctx.account.id, conversation_id)
     return {"payload": await service.labels_of(ctx.session, conversation)}
 
 
-@router.post("/{conversation_id}/labels")
+@router.post("/{conversation_id}/labels", responses={**ok(LabelList), **errors(422)})
 async def set_labels(ctx: Ctx, conversation_id: Id, body: Labels) -> dict[str, Any]:
     conversation = await service.get_conversation(ctx.session, ctx.account.id, conversation_id)
     await service.apply_changes(
@@ -211,7 +227,10 @@ async def set_labels(ctx: Ctx, conversation_id: Id, body: Labels) -> dict[str, A
     return {"payload": await service.labels_of(ctx.session, conversation)}
 
 
-@router.post("/{conversation_id}/custom_attributes")
+@router.post(
+    "/{conversation_id}/custom_attributes",
+    responses={**ok(ConversationCustomAttributes), **errors(422)},
+)
 async def set_custom_attributes(
     ctx: Ctx, conversation_id: Id, body: CustomAttributes
 ) -> dict[str, Any]:
@@ -225,7 +244,7 @@ async def set_custom_attributes(
     return {"custom_attributes": conversation.custom_attributes}
 
 
-@router.post("/{conversation_id}/update_last_seen")
+@router.post("/{conversation_id}/update_last_seen", responses=ok(AgentSeen))
 async def update_last_seen(ctx: Ctx, conversation_id: Id) -> dict[str, Any]:
     conversation = await service.get_conversation(ctx.session, ctx.account.id, conversation_id)
     service.mark_seen(conversation, by_agent=True)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, RootModel, field_validator
 
 from voxsig.kit.clock import as_utc, from_unix
 from voxsig.kit.schema import Body, Id
 from voxsig.models.message import CONTENT_TYPES
+from voxsig.openapi import Attributes, ConversationObject, Doc, UnixOrNull
+from voxsig.users.schemas import AgentObject
 
 Status = Literal["open", "resolved", "pending", "snoozed"]
 Priority = Literal["low", "medium", "high", "urgent"]
@@ -116,3 +118,56 @@ class Labels(Body):
 
 class CustomAttributes(Body):
     custom_attributes: dict[str, Any]
+
+
+# -- what the routes answer (documentation only: /openapi.json) ---------------------------------
+
+
+class ConversationCounts(Doc):
+    """Counts of the conversations matching the filters, by assignee."""
+
+    mine_count: int
+    unassigned_count: int
+    assigned_count: int
+    all_count: int
+
+
+class ConversationPage(Doc):
+    meta: ConversationCounts
+    payload: list[ConversationObject]
+
+
+class ConversationList(Doc):
+    data: ConversationPage
+
+
+class ConversationCountsBody(Doc):
+    meta: ConversationCounts
+
+
+class StatusToggle(Doc):
+    success: Literal[True]
+    current_status: Status
+    conversation_id: int
+    snoozed_until: UnixOrNull
+
+
+class StatusToggled(Doc):
+    payload: StatusToggle
+
+
+class AssignmentResult(RootModel[AgentObject | None]):
+    """The assignee, or null when the conversation was unassigned."""
+
+
+class LabelList(Doc):
+    payload: list[str]
+
+
+class ConversationCustomAttributes(Doc):
+    custom_attributes: Attributes
+
+
+class AgentSeen(Doc):
+    id: int = Field(description="The conversation's number")
+    agent_last_seen_at: int = Field(description="Unix time, UTC")

@@ -197,7 +197,8 @@ async def checked_form(request: Request, web: Web) -> FormData:
     """The posted form, refused (403) unless it carries this session's CSRF token."""
     form = await request.form()
     token = form.get("csrf_token")
-    if not isinstance(token, str) or not hmac.compare_digest(token, web.csrf):
+    # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, i.e. a 500).
+    if not isinstance(token, str) or not hmac.compare_digest(token.encode(), web.csrf.encode()):
         raise Rendered(
             error_page(
                 request,

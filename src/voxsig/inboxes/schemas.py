@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import AnyHttpUrl, Field
@@ -9,6 +10,7 @@ from pydantic import AnyHttpUrl, Field
 from voxsig.kit.schema import Body
 from voxsig.models import Inbox
 from voxsig.models.inbox import WEB_WIDGET
+from voxsig.openapi import Channel, Doc, absent
 
 HexColor = Field(default=None, pattern=r"^#[0-9a-fA-F]{3}([0-9a-fA-F]{3})?$")
 
@@ -105,3 +107,43 @@ def inbox_api_json(inbox: Inbox, base_url: str, *, show_secrets: bool) -> dict[s
     if show_secrets:
         body["hmac_token"] = inbox.hmac_token
     return body
+
+
+# -- what the routes answer (documentation only: /openapi.json) ---------------------------------
+
+WIDGET_ONLY = "A web widget inbox's; null for an API inbox"
+
+
+class InboxObject(Doc):
+    """An inbox (inbox_api_json). Channel settings live on the inbox: `channel_id` is its id."""
+
+    id: int
+    account_id: int
+    channel_id: int
+    name: str
+    channel_type: Channel
+    avatar_url: str
+    greeting_enabled: bool
+    greeting_message: str
+    website_url: str | None = Field(description=WIDGET_ONLY)
+    widget_color: str | None = Field(description=WIDGET_ONLY)
+    welcome_title: str | None = Field(description=WIDGET_ONLY)
+    welcome_tagline: str | None = Field(description=WIDGET_ONLY)
+    website_token: str | None = Field(description="The widget's public token (web widget)")
+    web_widget_script: str | None = Field(description="The snippet to embed; " + WIDGET_ONLY)
+    widget_preview_url: str | None = Field(description="A sample page; " + WIDGET_ONLY)
+    inbox_identifier: str | None = Field(description="The public client API's id (API inbox)")
+    webhook_url: str | None
+    hmac_mandatory: bool
+    enable_email_collect: bool
+    csat_survey_enabled: bool
+    working_hours_enabled: bool
+    allow_messages_after_resolved: bool
+    enable_auto_assignment: bool
+    created_at: datetime
+    updated_at: datetime
+    hmac_token: str = absent("Identity verification key; shown to administrators only")
+
+
+class InboxList(Doc):
+    payload: list[InboxObject]

@@ -11,4 +11,6 @@ def hmac_hex(secret: str, value: str) -> str:
 
 
 def hmac_matches(secret: str, value: str, given: str) -> bool:
-    return hmac.compare_digest(hmac_hex(secret, value), given.strip().lower())
+    # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, i.e. a 500).
+    expected = hmac_hex(secret, value).encode()
+    return hmac.compare_digest(expected, given.strip().lower().encode())

@@ -12,11 +12,17 @@ from voxsig.events.payloads import message_json
 from voxsig.events.snapshot import load_message_senders
 from voxsig.kit.schema import Cursor, Id
 from voxsig.messages import service
-from voxsig.messages.schemas import MessageCreate, MessageUpdate
+from voxsig.messages.schemas import MessageCreate, MessageList, MessageUpdate
 from voxsig.models import Conversation, Inbox, Message
+from voxsig.openapi import GUARDED, MessageObject, errors, ok, ok_empty
 
-router = APIRouter(prefix="/api/v1/accounts/{account_id}", tags=["messages"])
+router = APIRouter(
+    prefix="/api/v1/accounts/{account_id}",
+    tags=["messages"],
+    responses={**GUARDED, **errors(401, 404, 422)},
+)
 NESTED = "/conversations/{conversation_id}/messages"
+DELETED = "Deleted (its content is replaced, as Chatwoot does); the body is empty"
 
 
 async def _render(
@@ -30,7 +36,7 @@ async def _render(
     return [message_json(s, ctx.account, inbox, conversation) for s in snaps]
 
 
-@router.get(NESTED)
+@router.get(NESTED, responses=ok(MessageList))
 async def list_messages(
     ctx: Ctx, conversation_id: Id, before: Cursor | None = None, after: Cursor | None = None
 ) -> dict[str, Any]:
@@ -48,7 +54,7 @@ async def list_messages(
     }
 
 
-@router.post(NESTED)
+@router.post(NESTED, responses=ok(MessageObject))
 async def create_message(ctx: Ctx, conversation_id: Id, body: MessageCreate) -> dict[str, Any]:
     conversation = await get_conversation(ctx.session, ctx.account.id, conversation_id)
     created = await service.create_message(
@@ -77,7 +83,7 @@ async def _delete(ctx: AccountContext, message: Message) -> Response:
     return Response(status_code=200)
 
 
-@router.patch(NESTED + "/{message_id}")
+@router.patch(NESTED + "/{message_id}", responses=ok(MessageObject))
 async def update_nested(
     ctx: Ctx, conversation_id: Id, message_id: Id, body: MessageUpdate
 ) -> dict[str, Any]:
@@ -86,20 +92,28 @@ async def update_nested(
     return await _update(ctx, message, body)
 
 
-@router.delete(NESTED + "/{message_id}")
+@router.delete(
+    NESTED + "/{message_id}",
+    response_class=Response,
+    responses=ok_empty(DELETED),
+)
 async def delete_nested(ctx: Ctx, conversation_id: Id, message_id: Id) -> Response:
     conversation = await get_conversation(ctx.session, ctx.account.id, conversation_id)
     message = await service.get_message(ctx.session, ctx.account.id, message_id, conversation)
     return await _delete(ctx, message)
 
 
-@router.patch("/messages/{message_id}")
+@router.patch("/messages/{message_id}", responses=ok(MessageObject))
 async def update_flat(ctx: Ctx, message_id: Id, body: MessageUpdate) -> dict[str, Any]:
     message = await service.get_message(ctx.session, ctx.account.id, message_id)
     return await _update(ctx, message, body)
 
 
-@router.delete("/messages/{message_id}")
+@router.delete(
+    "/messages/{message_id}",
+    response_class=Response,
+    responses=ok_empty(DELETED),
+)
 async def delete_flat(ctx: Ctx, message_id: Id) -> Response:
     message = await service.get_message(ctx.session, ctx.account.id, message_id)
     return await _delete(ctx, message)

@@ -8,6 +8,7 @@ from pydantic import Field, field_validator
 
 from voxsig.kit.schema import Body
 from voxsig.models.message import CONTENT_TYPES, MESSAGE_STATUSES, MESSAGE_TYPES
+from voxsig.openapi import Doc, MessageObject, UnixOrNull
 
 ContentType = Literal[CONTENT_TYPES]  # type: ignore[valid-type]
 MessageStatus = Literal[MESSAGE_STATUSES]  # type: ignore[valid-type]
@@ -35,3 +36,18 @@ class MessageUpdate(Body):
     content: str | None = Field(default=None, max_length=150_000)
     content_attributes: dict[str, Any] | None = None
     status: MessageStatus | None = None
+
+
+# -- what the routes answer (documentation only: /openapi.json) ---------------------------------
+
+
+class MessageListMeta(Doc):
+    contact_last_seen_at: UnixOrNull
+    agent_last_seen_at: UnixOrNull
+
+
+class MessageList(Doc):
+    """Up to a page of messages, oldest first."""
+
+    meta: MessageListMeta
+    payload: list[MessageObject]

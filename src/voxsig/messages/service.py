@@ -124,7 +124,8 @@ async def update_message(session: AsyncSession, message: Message, changes: dict[
         if merged != message.content_attributes:
             message.content_attributes = merged
             changed = True
-    if "status" in changes and changes["status"] != message.status:
+    # A null status changes nothing (the column is never null), as for conversations.
+    if changes.get("status") is not None and changes["status"] != message.status:
         message.status = changes["status"]
         changed = True
     if changed:

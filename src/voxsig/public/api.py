@@ -20,17 +20,31 @@ from voxsig.messages import service as messages
 from voxsig.models import Contact, ContactInbox, Conversation, Inbox, Message
 from voxsig.models.inbox import API
 from voxsig.models.message import INCOMING
+from voxsig.openapi import GUARDED, errors, ok, ok_empty
 from voxsig.public.schemas import (
     PublicContactCreate,
+    PublicContactObject,
     PublicConversationCreate,
+    PublicConversationList,
+    PublicConversationObject,
     PublicMessageCreate,
+    PublicMessageList,
+    PublicMessageObject,
     PublicMessageUpdate,
     public_contact_json,
     public_conversation_json,
     public_message_json,
 )
 
-router = APIRouter(prefix="/public/api/v1/inboxes/{inbox_identifier}", tags=["public"])
+router = APIRouter(
+    prefix="/public/api/v1/inboxes/{inbox_identifier}",
+    tags=["public"],
+    responses={
+        **GUARDED,
+        **errors((404, "No API inbox with this identifier, or nothing of this contact's here")),
+    },
+)
+CONVERSATION = "/contacts/{contact_identifier}/conversations/{conversation_id}"
 
 
 async def _inbox(session: DbSession, inbox_identifier: Annotated[str, Path()]) -> Inbox:
@@ -66,7 +80,13 @@ async def _visitor(
 PublicVisitor = Annotated[Visitor, Depends(_visitor)]
 
 
-@router.post("/contacts")
+@router.post(
+    "/contacts",
+    responses={
+        **ok(PublicContactObject),
+        **errors((401, "identifier_hash does not match, or is missing and mandatory"), 422),
+    },
+)
 async def create_contact(
     session: DbSession, inbox: PublicInbox, body: PublicContactCreate
 ) -> dict[str, Any]:
@@ -89,12 +109,14 @@ async def create_contact(
     return public_contact_json(contact, link)
 
 
-@router.get("/contacts/{contact_identifier}")
+@router.get("/contacts/{contact_identifier}", responses=ok(PublicContactObject))
 async def get_contact(visitor: PublicVisitor) -> dict[str, Any]:
     return public_contact_json(visitor.contact, visitor.link)
 
 
-@router.patch("/contacts/{contact_identifier}")
+@router.patch(
+    "/contacts/{contact_identifier}", responses={**ok(PublicContactObject), **errors(422)}
+)
 async def update_contact(visitor: PublicVisitor, body: PublicContactCreate) -> dict[str, Any]:
     # The identifier is settled when the contact is created (verified), never changed here.
     fields = body.model_dump(exclude_unset=True, exclude={"identifier_hash", "identifier"})
@@ -131,7 +153,7 @@ async def _render(session: AsyncSession, conversation: Conversation) -> dict[str
     return public_conversation_json(conv, [public_message_json(s, conv) for s in snaps])
 
 
-@router.get("/contacts/{contact_identifier}/conversations")
+@router.get("/contacts/{contact_identifier}/conversations", responses=ok(PublicConversationList))
 async def list_conversations(visitor: PublicVisitor) -> list[dict[str, Any]]:
     rows = await visitor.session.scalars(
         select(Conversation)
@@ -141,7 +163,10 @@ async def list_conversations(visitor: PublicVisitor) -> list[dict[str, Any]]:
     return [await _render(visitor.session, c) for c in rows.all()]
 
 
-@router.post("/contacts/{contact_identifier}/conversations")
+@router.post(
+    "/contacts/{contact_identifier}/conversations",
+    responses={**ok(PublicConversationObject), **errors(422)},
+)
 async def create_conversation(
     visitor: PublicVisitor, body: PublicConversationCreate
 ) -> dict[str, Any]:
@@ -151,12 +176,12 @@ async def create_conversation(
     return await _render(visitor.session, conversation)
 
 
-@router.get("/contacts/{contact_identifier}/conversations/{conversation_id}")
+@router.get(CONVERSATION, responses=ok(PublicConversationObject))
 async def get_conversation(visitor: PublicVisitor, conversation_id: Id) -> dict[str, Any]:
     return await _render(visitor.session, await _own_conversation(visitor, conversation_id))
 
 
-@router.post("/contacts/{contact_identifier}/conversations/{conversation_id}/toggle_status")
+@router.post(CONVERSATION + "/toggle_status", responses=ok(PublicConversationObject))
 async def resolve(visitor: PublicVisitor, conversation_id: Id) -> dict[str, Any]:
     conversation = await _own_conversation(visitor, conversation_id)
     await conversations.apply_changes(
@@ -165,13 +190,21 @@ async def resolve(visitor: PublicVisitor, conversation_id: Id) -> dict[str, Any]
     return await _render(visitor.session, conversation)
 
 
-@router.post("/contacts/{contact_identifier}/conversations/{conversation_id}/toggle_typing")
+@router.post(
+    CONVERSATION + "/toggle_typing",
+    response_class=Response,
+    responses=ok_empty("Noted; the body is empty"),
+)
 async def toggle_typing(visitor: PublicVisitor, conversation_id: Id) -> Response:
     await _own_conversation(visitor, conversation_id)
     return Response(status_code=200)
 
 
-@router.post("/contacts/{contact_identifier}/conversations/{conversation_id}/update_last_seen")
+@router.post(
+    CONVERSATION + "/update_last_seen",
+    response_class=Response,
+    responses=ok_empty("Noted; the body is empty"),
+)
 async def update_last_seen(visitor: PublicVisitor, conversation_id: Id) -> Response:
     conversation = await _own_conversation(visitor, conversation_id)
     conversations.mark_seen(conversation, by_agent=False)
@@ -179,7 +212,7 @@ async def update_last_seen(visitor: PublicVisitor, conversation_id: Id) -> Respo
     return Response(status_code=200)
 
 
-@router.get("/contacts/{contact_identifier}/conversations/{conversation_id}/messages")
+@router.get(CONVERSATION + "/messages", responses=ok(PublicMessageList))
 async def list_messages(visitor: PublicVisitor, conversation_id: Id) -> list[dict[str, Any]]:
     conversation = await _own_conversation(visitor, conversation_id)
     conv = (await load_conversations(visitor.session, [conversation]))[0]
@@ -189,7 +222,7 @@ async def list_messages(visitor: PublicVisitor, conversation_id: Id) -> list[dic
     return [public_message_json(s, conv) for s in snaps]
 
 
-@router.post("/contacts/{contact_identifier}/conversations/{conversation_id}/messages")
+@router.post(CONVERSATION + "/messages", responses={**ok(PublicMessageObject), **errors(422)})
 async def create_message(
     visitor: PublicVisitor, conversation_id: Id, body: PublicMessageCreate
 ) -> dict[str, Any]:
@@ -208,7 +241,8 @@ async def create_message(
 
 
 @router.patch(
-    "/contacts/{contact_identifier}/conversations/{conversation_id}/messages/{message_id}"
+    CONVERSATION + "/messages/{message_id}",
+    responses={**ok(PublicMessageObject), **errors(422)},
 )
 async def submit_values(
     visitor: PublicVisitor, conversation_id: Id, message_id: Id, body: PublicMessageUpdate

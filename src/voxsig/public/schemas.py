@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, RootModel
 
 from voxsig.contacts.schemas import ContactFields
 from voxsig.events.snapshot import ConversationSnapshot, MessageSnapshot
 from voxsig.kit.clock import unix
 from voxsig.kit.schema import Body
 from voxsig.models import Contact, ContactInbox
+from voxsig.openapi import (
+    Attributes,
+    ContentType,
+    ConversationStatus,
+    Doc,
+    MessageType,
+    Unix,
+    absent,
+)
 
 
 class PublicContactCreate(ContactFields):
@@ -89,3 +98,73 @@ def public_conversation_json(
             "phone_number": conv.contact.phone_number,
         },
     }
+
+
+# -- what the routes answer (documentation only: /openapi.json) ---------------------------------
+
+
+class PublicContactObject(Doc):
+    """The contact as the contact itself may see it."""
+
+    id: int
+    source_id: str = Field(description="The contact's identifier in this inbox")
+    name: str
+    email: str | None
+    phone_number: str | None
+    pubsub_token: str
+
+
+class PublicContactSender(Doc):
+    id: int
+    name: str
+    type: Literal["contact"]
+
+
+class PublicUserSender(Doc):
+    id: int
+    name: str
+    avatar_url: str
+    type: Literal["user"]
+
+
+PublicSender = Annotated[PublicContactSender | PublicUserSender, Field(discriminator="type")]
+
+
+class PublicMessageObject(Doc):
+    """A message that is not a private note."""
+
+    id: int
+    content: str
+    message_type: MessageType
+    content_type: ContentType
+    content_attributes: Attributes
+    created_at: Unix
+    conversation_id: int
+    attachments: list[dict[str, Any]] = Field(max_length=0, description="Always empty")
+    sender: PublicSender | None = Field(description="Who wrote it; null for activity")
+    echo_id: str = absent("The `echo_id` the request sent, if it sent one")
+
+
+class PublicConversationContact(Doc):
+    id: int
+    name: str
+    email: str | None
+    phone_number: str | None
+
+
+class PublicConversationObject(Doc):
+    id: int = Field(description="The conversation's number in its account")
+    inbox_id: int
+    status: ConversationStatus
+    contact_last_seen_at: Unix
+    agent_last_seen_at: Unix
+    messages: list[PublicMessageObject]
+    contact: PublicConversationContact
+
+
+class PublicConversationList(RootModel[list[PublicConversationObject]]):
+    pass
+
+
+class PublicMessageList(RootModel[list[PublicMessageObject]]):
+    pass

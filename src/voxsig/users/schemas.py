@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, RootModel
 
 from voxsig.kit.schema import Body
 from voxsig.models import Account, AccountUser, User
+from voxsig.openapi import Attributes, Doc, absent
 
 Role = Literal["administrator", "agent"]
 
@@ -53,3 +54,56 @@ def profile_json(user: User, accounts: list[tuple[Account, AccountUser]]) -> dic
         "role": first.role if first else None,
         "accounts": [{"id": a.id, "name": a.name, "role": m.role} for a, m in accounts],
     }
+
+
+# -- what the routes answer (documentation only: /openapi.json) ---------------------------------
+
+
+class AgentObject(Doc):
+    """A member of the account (agent_json)."""
+
+    id: int
+    name: str
+    display_name: str
+    available_name: str
+    email: str
+    account_id: int
+    role: Role
+    confirmed: bool
+    availability_status: Literal["online", "busy", "offline"]
+    avatar_url: str
+    thumbnail: str
+    type: Literal["user"]
+    custom_attributes: Attributes
+
+
+class ProfileAccount(Doc):
+    id: int
+    name: str
+    role: Role
+
+
+NO_ACCOUNT = "Left out for a user who belongs to no account"
+
+
+class ProfileObject(Doc):
+    """The token's user, as an agent of their first account (profile_json)."""
+
+    id: int
+    name: str
+    email: str
+    type: Literal["user"]
+    account_id: int | None
+    role: Role | None
+    accounts: list[ProfileAccount]
+    display_name: str = absent(NO_ACCOUNT)
+    available_name: str = absent(NO_ACCOUNT)
+    confirmed: bool = absent(NO_ACCOUNT)
+    availability_status: Literal["online", "busy", "offline"] = absent(NO_ACCOUNT)
+    avatar_url: str = absent(NO_ACCOUNT)
+    thumbnail: str = absent(NO_ACCOUNT)
+    custom_attributes: Attributes = absent(NO_ACCOUNT)
+
+
+class AgentList(RootModel[list[AgentObject]]):
+    pass

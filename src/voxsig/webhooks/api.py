@@ -9,11 +9,28 @@ from fastapi import APIRouter, Body, Query, Request, Response
 from voxsig.deps import AdminCtx
 from voxsig.kit.clock import iso
 from voxsig.kit.schema import Id
+from voxsig.openapi import GUARDED, errors, ok, ok_empty
 from voxsig.webhooks import deliveries, service
 from voxsig.webhooks.netguard import IPNetwork, parse_networks
-from voxsig.webhooks.schemas import Recover, WebhookCreate, WebhookUpdate, unwrap, webhook_json
+from voxsig.webhooks.schemas import (
+    DeliveryList,
+    DeliveryRedelivered,
+    DeliveryShown,
+    Recover,
+    Recovered,
+    WebhookCreate,
+    WebhookEnvelope,
+    WebhookList,
+    WebhookUpdate,
+    unwrap,
+    webhook_json,
+)
 
-router = APIRouter(prefix="/api/v1/accounts/{account_id}/webhooks", tags=["webhooks"])
+router = APIRouter(
+    prefix="/api/v1/accounts/{account_id}/webhooks",
+    tags=["webhooks"],
+    responses={**GUARDED, **errors(401, 403, 404)},
+)
 
 RawBody = Annotated[dict[str, Any], Body()]
 
@@ -22,7 +39,7 @@ def _allowed(request: Request) -> tuple[IPNetwork, ...]:
     return parse_networks(request.app.state.settings.webhook_allowed_networks)
 
 
-@router.get("")
+@router.get("", responses=ok(WebhookList))
 async def list_webhooks(ctx: AdminCtx) -> dict[str, Any]:
     webhooks = await service.list_webhooks(ctx.session, ctx.account.id)
     return {
@@ -32,7 +49,7 @@ async def list_webhooks(ctx: AdminCtx) -> dict[str, Any]:
     }
 
 
-@router.post("")
+@router.post("", responses={**ok(WebhookEnvelope), **errors(422)})
 async def create_webhook(ctx: AdminCtx, body: RawBody, request: Request) -> dict[str, Any]:
     fields = WebhookCreate.model_validate(unwrap(body))
     webhook = await service.create_webhook(
@@ -43,7 +60,7 @@ async def create_webhook(ctx: AdminCtx, body: RawBody, request: Request) -> dict
     }
 
 
-@router.get("/{webhook_id}")
+@router.get("/{webhook_id}", responses=ok(WebhookEnvelope))
 async def get_webhook(ctx: AdminCtx, webhook_id: Id) -> dict[str, Any]:
     webhook = await service.get_webhook(ctx.session, ctx.account.id, webhook_id)
     return {
@@ -51,8 +68,8 @@ async def get_webhook(ctx: AdminCtx, webhook_id: Id) -> dict[str, Any]:
     }
 
 
-@router.patch("/{webhook_id}")
-@router.put("/{webhook_id}")
+@router.patch("/{webhook_id}", responses={**ok(WebhookEnvelope), **errors(422)})
+@router.put("/{webhook_id}", responses={**ok(WebhookEnvelope), **errors(422)})
 async def update_webhook(
     ctx: AdminCtx, webhook_id: Id, body: RawBody, request: Request
 ) -> dict[str, Any]:
@@ -68,14 +85,18 @@ async def update_webhook(
     return {"payload": {"webhook": body}}
 
 
-@router.delete("/{webhook_id}")
+@router.delete(
+    "/{webhook_id}",
+    response_class=Response,
+    responses=ok_empty("Deleted, with its deliveries; the body is empty"),
+)
 async def delete_webhook(ctx: AdminCtx, webhook_id: Id) -> Response:
     webhook = await service.get_webhook(ctx.session, ctx.account.id, webhook_id)
     await service.delete_webhook(ctx.session, webhook)
     return Response(status_code=200)
 
 
-@router.get("/{webhook_id}/deliveries")
+@router.get("/{webhook_id}/deliveries", responses={**ok(DeliveryList), **errors(422)})
 async def list_deliveries(
     ctx: AdminCtx,
     webhook_id: Id,
@@ -91,7 +112,7 @@ async def list_deliveries(
     }
 
 
-@router.get("/{webhook_id}/deliveries/{delivery_id}")
+@router.get("/{webhook_id}/deliveries/{delivery_id}", responses=ok(DeliveryShown))
 async def get_delivery(ctx: AdminCtx, webhook_id: Id, delivery_id: Id) -> dict[str, Any]:
     webhook = await service.get_webhook(ctx.session, ctx.account.id, webhook_id)
     delivery, event = await deliveries.get_delivery(ctx.session, webhook, delivery_id)
@@ -105,7 +126,10 @@ async def get_delivery(ctx: AdminCtx, webhook_id: Id, delivery_id: Id) -> dict[s
     }
 
 
-@router.post("/{webhook_id}/deliveries/{delivery_id}/redeliver")
+@router.post(
+    "/{webhook_id}/deliveries/{delivery_id}/redeliver",
+    responses={**ok(DeliveryRedelivered), **errors(422)},
+)
 async def redeliver(ctx: AdminCtx, webhook_id: Id, delivery_id: Id) -> dict[str, Any]:
     webhook = await service.get_webhook(ctx.session, ctx.account.id, webhook_id)
     delivery, event = await deliveries.get_delivery(ctx.session, webhook, delivery_id)
@@ -113,13 +137,13 @@ async def redeliver(ctx: AdminCtx, webhook_id: Id, delivery_id: Id) -> dict[str,
     return {"payload": deliveries.delivery_json(delivery, event)}
 
 
-@router.post("/{webhook_id}/recover")
+@router.post("/{webhook_id}/recover", responses={**ok(Recovered), **errors(422)})
 async def recover(ctx: AdminCtx, webhook_id: Id, body: Recover) -> dict[str, Any]:
     webhook = await service.get_webhook(ctx.session, ctx.account.id, webhook_id)
     return {"payload": await deliveries.recover(ctx.session, webhook, body.since)}
 
 
-@router.post("/{webhook_id}/rotate_secret")
+@router.post("/{webhook_id}/rotate_secret", responses=ok(WebhookEnvelope))
 async def rotate_secret(ctx: AdminCtx, webhook_id: Id) -> dict[str, Any]:
     webhook = await service.get_webhook(ctx.session, ctx.account.id, webhook_id)
     deliveries.rotate_secret(webhook)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
@@ -12,6 +12,7 @@ from voxsig.events.names import ALL
 from voxsig.kit.clock import from_unix
 from voxsig.kit.schema import Body, Id
 from voxsig.models import Inbox, Webhook
+from voxsig.openapi import Doc, InboxRef, PageMeta, absent
 
 
 def _check_url(url: str) -> str:
@@ -91,3 +92,99 @@ class Recover(Body):
         if isinstance(value, int | float) and not isinstance(value, bool):
             return from_unix(value)
         return value
+
+
+# -- what the routes answer (documentation only: /openapi.json) ---------------------------------
+
+EventName = Literal[ALL]  # type: ignore[valid-type]
+
+
+class WebhookObject(Doc):
+    """An endpoint (webhook_json): Chatwoot's fields, the signing secret and its health."""
+
+    id: int
+    name: str
+    url: str
+    account_id: int
+    subscriptions: list[EventName]
+    inbox: InboxRef | None = Field(description="Only this inbox's events; null for every inbox")
+    secret: str = Field(description="The Standard Webhooks signing secret (whsec_…)")
+    enabled: bool
+    disabled_reason: str | None
+    disabled_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    recover_since: datetime = absent(
+        "Only when this request re-enabled it: what to POST to .../recover as `since`"
+    )
+
+
+class WebhookPayload(Doc):
+    webhook: WebhookObject
+
+
+class WebhookEnvelope(Doc):
+    payload: WebhookPayload
+
+
+class WebhookListPayload(Doc):
+    webhooks: list[WebhookObject]
+
+
+class WebhookList(Doc):
+    payload: WebhookListPayload
+
+
+class DeliveryObject(Doc):
+    """One event to this endpoint (deliveries.delivery_json)."""
+
+    id: int
+    webhook_id: int
+    event: EventName
+    event_id: int
+    message_id: str = Field(description="The `webhook-id` header, the same on every attempt")
+    status: Literal["pending", "succeeded", "failed"]
+    attempt_count: int = Field(ge=0, description="Attempts in the current round")
+    next_attempt_at: datetime | None = Field(description="When pending: the next attempt")
+    created_at: datetime
+    updated_at: datetime
+
+
+class AttemptObject(Doc):
+    id: int
+    started_at: datetime
+    duration_ms: int
+    response_status: int | None
+    response_headers: dict[str, str]
+    response_body: str = Field(description="The first 4 KiB of the receiver's answer")
+    error_class: str | None = Field(
+        description="timeout, connection, dns, ssrf_blocked, tls or http_status; null on success"
+    )
+    error_message: str | None
+
+
+class DeliveryDetails(DeliveryObject):
+    request_body: str = Field(description="The exact JSON sent (emptied after retention)")
+    attempts: list[AttemptObject]
+
+
+class DeliveryList(Doc):
+    meta: PageMeta
+    payload: list[DeliveryObject]
+
+
+class DeliveryShown(Doc):
+    payload: DeliveryDetails
+
+
+class DeliveryRedelivered(Doc):
+    payload: DeliveryObject
+
+
+class RecoverCounts(Doc):
+    redelivered: int = Field(description="Failed deliveries sent again")
+    recovered: int = Field(description="Events it never got, now delivered")
+
+
+class Recovered(Doc):
+    payload: RecoverCounts

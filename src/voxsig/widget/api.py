@@ -23,15 +23,25 @@ from voxsig.kit.ratelimit import LimitedRoute, TokenBuckets, check
 from voxsig.kit.schema import Cursor, Id
 from voxsig.messages import service as messages
 from voxsig.models import Conversation, Inbox
-from voxsig.public.schemas import PublicMessageUpdate
+from voxsig.openapi import GUARDED, errors, ok, ok_empty
+from voxsig.public.schemas import (
+    PublicConversationList,
+    PublicConversationObject,
+    PublicMessageObject,
+    PublicMessageUpdate,
+)
 from voxsig.widget import live, pages, service, tokens
 from voxsig.widget.browser import browser_info, browser_language
 from voxsig.widget.schemas import (
     EventCreate,
+    IdentifiedContact,
     SetUser,
+    WidgetConfig,
+    WidgetContact,
     WidgetContactUpdate,
     WidgetConversationCreate,
     WidgetMessageCreate,
+    WidgetMessages,
     config_json,
     widget_contact_json,
 )
@@ -43,7 +53,24 @@ PER_VISITOR = (60, 1.0)
 
 LOCALE = r"^[A-Za-z]{2,8}([_-][A-Za-z0-9]{1,8})*$"
 
-api = APIRouter(prefix="/api/v1/widget", tags=["widget"], route_class=LimitedRoute)
+api = APIRouter(
+    prefix="/api/v1/widget",
+    tags=["widget"],
+    route_class=LimitedRoute,
+    responses={
+        **GUARDED,
+        **errors(
+            (
+                401,
+                "The visitor token (X-Auth-Token) is missing, not valid for this widget, or "
+                "names a visitor who no longer exists",
+            ),
+            (404, "No web widget inbox with this website_token, or nothing of this visitor's"),
+            422,
+            429,
+        ),
+    },
+)
 
 
 @dataclass
@@ -123,7 +150,7 @@ def _client(request: Request, referer: str) -> Client:
     )
 
 
-@api.post("/config")
+@api.post("/config", responses=ok(WidgetConfig))
 async def config(
     request: Request,
     session: DbSession,
@@ -138,7 +165,12 @@ async def config(
     return config_json(inbox, visitor.contact, visitor.link, _token(request, visitor))
 
 
-@api.post("/events", status_code=204)
+@api.post(
+    "/events",
+    status_code=204,
+    response_class=Response,
+    responses=ok_empty("Recorded (webwidget_triggered)", 204),
+)
 async def create_event(
     request: Request,
     session: DbSession,
@@ -159,14 +191,14 @@ async def create_event(
     return Response(status_code=204)
 
 
-@api.get("/conversations")
+@api.get("/conversations", responses=ok(PublicConversationList))
 async def list_conversations(session: DbSession, visitor: CurrentVisitor) -> list[dict[str, Any]]:
     """The visitor's conversations, newest first, without their messages (GET messages)."""
     rows = await service.own_conversations(session, visitor.link.id)
     return [await service.render_conversation(session, c) for c in rows]
 
 
-@api.post("/conversations")
+@api.post("/conversations", responses=ok(PublicConversationObject))
 async def create_conversation(
     request: Request, session: DbSession, visitor: CurrentVisitor, body: WidgetConversationCreate
 ) -> dict[str, Any]:
@@ -181,7 +213,11 @@ async def create_conversation(
     return await service.render_conversation(session, conversation, rows)
 
 
-@api.post("/conversations/update_last_seen")
+@api.post(
+    "/conversations/update_last_seen",
+    response_class=Response,
+    responses=ok_empty("Noted; the body is empty"),
+)
 async def update_last_seen(session: DbSession, visitor: CurrentVisitor) -> Response:
     """The visitor has read their conversation: contact_last_seen_at."""
     conversation = await service.current_conversation(session, visitor)
@@ -191,7 +227,7 @@ async def update_last_seen(session: DbSession, visitor: CurrentVisitor) -> Respo
     return Response(status_code=200)
 
 
-@api.get("/messages")
+@api.get("/messages", responses=ok(WidgetMessages))
 async def list_messages(
     session: DbSession,
     visitor: CurrentVisitor,
@@ -210,7 +246,7 @@ async def list_messages(
     }
 
 
-@api.post("/messages")
+@api.post("/messages", responses=ok(PublicMessageObject))
 async def create_message(
     request: Request, session: DbSession, visitor: CurrentVisitor, body: WidgetMessageCreate
 ) -> dict[str, Any]:
@@ -220,7 +256,7 @@ async def create_message(
     return (await service.render_messages(session, conversation, [message], body.echo_id))[0]
 
 
-@api.patch("/messages/{message_id}")
+@api.patch("/messages/{message_id}", responses=ok(PublicMessageObject))
 async def submit_values(
     session: DbSession, visitor: CurrentVisitor, message_id: Id, body: PublicMessageUpdate
 ) -> dict[str, Any]:
@@ -234,12 +270,12 @@ async def submit_values(
     return (await service.render_messages(session, conversation, [message]))[0]
 
 
-@api.get("/contact")
+@api.get("/contact", responses=ok(WidgetContact))
 async def get_contact(visitor: CurrentVisitor) -> dict[str, Any]:
     return widget_contact_json(visitor.contact, visitor.link)
 
 
-@api.patch("/contact")
+@api.patch("/contact", responses=ok(WidgetContact))
 async def update_contact(
     session: DbSession, visitor: CurrentVisitor, body: WidgetContactUpdate
 ) -> dict[str, Any]:
@@ -248,7 +284,7 @@ async def update_contact(
     return widget_contact_json(visitor.contact, visitor.link)
 
 
-@api.patch("/contact/set_user")
+@api.patch("/contact/set_user", responses=ok(IdentifiedContact))
 async def set_user(
     request: Request, session: DbSession, visitor: CurrentVisitor, body: SetUser
 ) -> dict[str, Any]:
@@ -267,7 +303,16 @@ async def set_user(
     }
 
 
-@api.get("/live", response_class=StreamingResponse)
+@api.get(
+    "/live",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "Server-sent events, for up to a minute (then reconnect)",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def live_stream(
     request: Request,
     session: DbSession,

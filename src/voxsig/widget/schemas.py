@@ -10,7 +10,15 @@ from pydantic import Field
 
 from voxsig.kit.schema import Body
 from voxsig.models import Contact, ContactInbox, Inbox
-from voxsig.public.schemas import PublicContactCreate, PublicMessageCreate, public_contact_json
+from voxsig.openapi import Doc
+from voxsig.public.schemas import (
+    PublicContactCreate,
+    PublicContactObject,
+    PublicConversationObject,
+    PublicMessageCreate,
+    PublicMessageObject,
+    public_contact_json,
+)
 
 Referer = Field(default="", max_length=2048)
 
@@ -87,3 +95,44 @@ def config_json(inbox: Inbox, contact: Contact, link: ContactInbox, token: str) 
         "contact": widget_contact_json(contact, link),
         "auth_token": token,
     }
+
+
+# -- what the routes answer (documentation only: /openapi.json) ---------------------------------
+
+
+class WidgetContact(PublicContactObject):
+    """The visitor's contact (widget_contact_json)."""
+
+    identifier: str | None
+    avatar_url: str
+    hmac_verified: bool
+
+
+class IdentifiedContact(WidgetContact):
+    auth_token: str = Field(description="The visitor token to keep from now on")
+
+
+class WebsiteChannelConfig(Doc):
+    website_token: str
+    website_name: str
+    website_url: str
+    widget_color: str
+    welcome_title: str
+    welcome_tagline: str
+    greeting_enabled: bool
+    greeting_message: str
+    hmac_mandatory: bool
+
+
+class WidgetConfig(Doc):
+    website_channel_config: WebsiteChannelConfig
+    contact: WidgetContact
+    auth_token: str = Field(description="The visitor token: send it as X-Auth-Token")
+
+
+class WidgetMessages(Doc):
+    """The visitor's current conversation (null before their first message) and its messages
+    (the conversation's own `messages` is empty here)."""
+
+    conversation: PublicConversationObject | None
+    payload: list[PublicMessageObject]
