@@ -37,6 +37,8 @@ lint: install-dev
 	$(BIN)/ruff format --check src tests bench examples
 	$(BIN)/mypy
 
+# Every benchmark (or BENCH_ARGS="NAME ... --options"), then docs/benchmarks.md from the latest
+# results. On a fresh clone of a 2-core machine: under 10 minutes, install-dev included.
 bench: install-dev
 	$(BIN)/python -m bench $(BENCH_ARGS)
 

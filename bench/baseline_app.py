@@ -2,10 +2,11 @@
 
 POST /conversations/{id}/messages validates a JSON body, then in one transaction inserts one
 message row and one outbox row (the event a webhook worker would deliver), commits, and returns
-the message as JSON. Same stack as Voxsig: FastAPI, async SQLAlchemy ORM over aiosqlite with one
-pooled connection and the same pragmas as `voxsig.db.make_engine` (WAL, synchronous=NORMAL),
-served by `uvicorn.run` in one process, as `voxsig serve` does. No auth, no lookups, no
-rendering: what Voxsig does beyond this is what its ratio to the baseline measures.
+the message as JSON. Same stack as Voxsig: FastAPI, async SQLAlchemy ORM on the very engine
+Voxsig makes (`voxsig.db.make_engine`: its SQLite driver and connection, one pooled connection,
+its pragmas: WAL, synchronous=NORMAL), served by `uvicorn.run` in one process, as `voxsig serve`
+does. So a change to Voxsig's database stack moves both. No auth, no lookups, no rendering: what
+Voxsig does beyond this is what its ratio to the baseline measures.
 
 Run: BENCH_DATA_DIR=/tmp/x BENCH_PORT=8123 python -m bench.baseline_app
 """
@@ -22,9 +23,11 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import JSON, DateTime, Index, String, Text, event, text
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy import JSON, DateTime, Index, String, Text, text
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from voxsig.db import make_engine
 
 
 class Base(DeclarativeBase):
@@ -56,24 +59,8 @@ class MessageIn(BaseModel):
     message_type: str = "outgoing"
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # The same as voxsig.db._sqlite_pragmas.
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.close()
-
-
-def make_engine(url: str) -> AsyncEngine:
-    # The same pool as voxsig.db.make_engine gives SQLite: one connection every request queues for.
-    engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
-    event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-    return engine
-
-
 def create_app(db_path: Path) -> FastAPI:
+    # Voxsig's own engine: for SQLite, one connection every request queues for.
     engine = make_engine(f"sqlite+aiosqlite:///{db_path.resolve()}")
     sessions = async_sessionmaker(engine, expire_on_commit=False)
 

@@ -337,9 +337,13 @@ def run_loadgen(
     headers: Mapping[str, str],
     opts: Options,
     workdir: Path,
+    helpers: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """Run bench.loadgen against `server` in its own process; returns its result, plus the
-    server's CPU use while it ran."""
+    server's CPU use while it ran. `helpers` (name -> pid, e.g. a webhook receiver) are
+    processes the benchmark itself runs: their CPU is reported as `helpers_cpu_percent` and
+    not counted as other processes'."""
+    helpers = dict(helpers or {})
     config = {
         "base_url": server.base_url,
         "headers": dict(headers),
@@ -357,6 +361,7 @@ def run_loadgen(
     total = opts.warmup + opts.seconds
     task = ui.timed_task(f"{label}: warm-up", total=total)
     cpu_before = server.cpu_seconds()
+    helpers_before = {name: cpu_seconds(pid) for name, pid in helpers.items()}
     busy_before = system_busy_seconds()
     wall_before = time.monotonic()
     proc = PROCESSES.start(
@@ -402,6 +407,7 @@ def run_loadgen(
         reader.join(timeout=2.0)
     wall = time.monotonic() - wall_before
     cpu = server.cpu_seconds() - cpu_before
+    helpers_cpu = {name: cpu_seconds(pid) - helpers_before[name] for name, pid in helpers.items()}
     busy = system_busy_seconds() - busy_before
     if proc.returncode != 0 or not out_path.exists():
         raise BenchError(
@@ -413,8 +419,12 @@ def run_loadgen(
     result["server_cpu_percent"] = round(100.0 * cpu / result["wall_s"], 1)
     result["server_cpu_s"] = round(cpu, 3)
     result["loadgen_cpu_percent"] = round(100.0 * result["cpu_s"] / result["wall_s"], 1)
+    result["helpers_cpu_percent"] = {
+        name: round(100.0 * used / wall, 1) if wall > 0 else None
+        for name, used in helpers_cpu.items()
+    }
     # Whatever else ran on the machine meanwhile (other tests, builds) skews the figures.
-    other = max(0.0, busy - cpu - float(result["cpu_s"]))
+    other = max(0.0, busy - cpu - float(result["cpu_s"]) - sum(helpers_cpu.values()))
     result["other_cpu_percent"] = round(100.0 * other / wall, 1) if wall > 0 else None
     result["other_cpu_percent_before"] = other_before
     return result
@@ -468,6 +478,7 @@ def summarize(load: Mapping[str, Any]) -> dict[str, Any]:
         "loadgen_cpu_percent": load["loadgen_cpu_percent"],
         "other_cpu_percent": load["other_cpu_percent"],
         "other_cpu_percent_before": load["other_cpu_percent_before"],
+        "helpers_cpu_percent": load.get("helpers_cpu_percent", {}),
     }
 
 

@@ -2,18 +2,27 @@
 `python -m bench.delivery_publisher CONFIG.json OUT.json`.
 
 CONFIG["mode"] is one of:
-- `setup`: migrate the database, create an account (`accounts.service.create_account`), one API
-  inbox per endpoint and one webhook per endpoint (`webhooks.service.create_webhook`), each
-  scoped to its inbox and subscribed to message_created, so each event has exactly one delivery.
+- `setup`: migrate the database, create an account (`accounts.service.create_account`) and one
+  webhook per endpoint (`webhooks.service.create_webhook`), subscribed to message_created.
+  `scope` "inbox" (the default): one API inbox per endpoint and each webhook scoped to its inbox,
+  so each event (published round robin over the inboxes) has exactly one delivery. "account":
+  one API inbox and account-wide webhooks, so each event has one delivery per endpoint.
+  OUT: the account, its API token and the endpoints (name, url, inbox_id, secret).
 - `bulk`: publish `events` events (`events.publish.publish`), `batch` per transaction
-  (`Database.transaction()`), round robin over the inboxes; the worker is not running yet.
+  (`Database.transaction()`), round robin over the inboxes; OUT has the clock (time.time())
+  before the first transaction began and once the last committed.
 - `prepare`: `setup`, then `bulk`.
 - `trickle`: publish `rate` events a second for `seconds`, one transaction each (as a request
-  would); each payload carries `bench_t`, the clock just before the commit, and OUT gets the
-  clock just after it.
+  would) up to 100 a second, beyond that several per transaction (500/s: 5 every 10 ms); open
+  loop (each transaction in its own task, started on schedule, at most `concurrency` at once:
+  1 on SQLite, a few on PostgreSQL); each payload carries
+  `bench_t`, the clock just before the insert, and OUT gets the clock just after the commit.
 - `api_trickle`: the same rate through the REST API (POST .../messages), the message content
   carrying `bench_seq` and `bench_t` (the clock when the request is sent); OUT gets the clock
   when the response arrived.
+- `api_burst`: `count` messages through the REST API as fast as `clients` clients (one
+  keep-alive connection each, back to back) can send them; OUT: the clock before the first
+  request and after the last answer, the calls/s and the answers' latency.
 Every payload is a message_created body of the size and shape Voxsig renders (about 1.7 KB),
 with `bench_seq` set; the ceiling (bench/delivery_client.py) sends the same bodies.
 """
@@ -22,8 +31,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
+import resource
 import sys
 import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -128,13 +140,24 @@ async def setup(config: dict[str, Any]) -> dict[str, Any]:
             made = await create_account(
                 session, "Bench", "bench@example.com", "bench-password-1", "bench"
             )
+            per_inbox = config.get("scope", "inbox") == "inbox"
+            shared = None
+            if not per_inbox:
+                shared = await create_inbox(session, made.account_id, "API", "api", {})
             endpoints = []
             for name, url in config["endpoints"]:
-                inbox = await create_inbox(session, made.account_id, f"API {name}", "api", {})
+                inbox = shared or await create_inbox(
+                    session, made.account_id, f"API {name}", "api", {}
+                )
                 webhook = await create_webhook(
                     session,
                     made.account_id,
-                    {"url": url, "subscriptions": SUBSCRIPTIONS, "name": "", "inbox_id": inbox.id},
+                    {
+                        "url": url,
+                        "subscriptions": SUBSCRIPTIONS,
+                        "name": "",
+                        "inbox_id": inbox.id if per_inbox else None,
+                    },
                     allowed,
                 )
                 endpoints.append(
@@ -142,7 +165,11 @@ async def setup(config: dict[str, Any]) -> dict[str, Any]:
                 )
     finally:
         await db.dispose()
-    return {"account_id": made.account_id, "endpoints": endpoints}
+    return {
+        "account_id": made.account_id,
+        "api_access_token": made.api_access_token,
+        "endpoints": endpoints,
+    }
 
 
 async def bulk(config: dict[str, Any]) -> dict[str, Any]:
@@ -154,6 +181,7 @@ async def bulk(config: dict[str, Any]) -> dict[str, Any]:
     events, batch = int(config["events"]), int(config["batch"])
     db = Database(str(config["database_url"]))
     published = 0
+    started_at = time.time()
     started = time.perf_counter()
     try:
         for start in range(0, events, batch):
@@ -173,18 +201,44 @@ async def bulk(config: dict[str, Any]) -> dict[str, Any]:
     finally:
         await db.dispose()
     seconds = time.perf_counter() - started
-    return {"published": published, "seconds": round(seconds, 3)}
+    return {
+        "published": published,
+        "seconds": round(seconds, 3),
+        "started_at": started_at,
+        "finished_at": time.time(),
+    }
 
 
-async def _paced(rate: float, seconds: float) -> Any:
-    """Yields 0, 1, 2, ... at `rate` a second for `seconds` (late ones at once, none skipped)."""
-    count = int(rate * seconds)
+MAX_COMMITS_PER_S = 100  # a trickle's transactions; above it, several events share one
+
+
+async def _open_loop(
+    config: dict[str, Any], one: Callable[[int], Coroutine[Any, Any, None]], batch: int = 1
+) -> None:
+    """Starts one(0), one(1), ... at `rate / batch` a second for `seconds` (each handles
+    `batch` events), each as its own task, so a slow one does not delay the next (open loop;
+    late ones start at once, none is skipped), at most `concurrency` (if given) running at
+    once, in order; then waits (at most 40 s) for them all. SQLite wants 1: a transaction holds
+    the database's one write lock from its first write to its commit, and tasks interleaved on
+    a busy loop would hold it much longer."""
+    rate, seconds = float(config["rate"]) / batch, float(config["seconds"])
+    limit = asyncio.Semaphore(int(config.get("concurrency") or 1_000_000))
+    pending: set[asyncio.Task[None]] = set()
+
+    async def limited(tick: int) -> None:
+        async with limit:
+            await one(tick)
+
     start = time.perf_counter()
-    for seq in range(count):
-        delay = start + seq / rate - time.perf_counter()
+    for tick in range(int(rate * seconds)):
+        delay = start + tick / rate - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        yield seq
+        task = asyncio.create_task(limited(tick))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+    if pending:
+        await asyncio.wait(pending, timeout=40.0)
 
 
 async def trickle(config: dict[str, Any]) -> dict[str, Any]:
@@ -193,13 +247,17 @@ async def trickle(config: dict[str, Any]) -> dict[str, Any]:
 
     account_id = int(config["account_id"])
     inboxes = [int(i) for i in config["inbox_ids"]]
+    # At most MAX_COMMITS_PER_S transactions a second: at 500 events/s, 5 events every 10 ms.
+    batch = max(1, math.ceil(float(config["rate"]) / MAX_COMMITS_PER_S))
     db = Database(str(config["database_url"]))
     sent: dict[str, list[float]] = {}
-    try:
-        async for seq in _paced(float(config["rate"]), float(config["seconds"])):
-            inbox = inboxes[seq % len(inboxes)]
-            async with db.transaction() as session:
-                before = time.time()
+
+    async def one(tick: int) -> None:
+        seqs = range(tick * batch, (tick + 1) * batch)
+        async with db.transaction() as session:
+            before = time.time()
+            for seq in seqs:
+                inbox = inboxes[seq % len(inboxes)]
                 await publish(
                     session,
                     account_id,
@@ -208,10 +266,15 @@ async def trickle(config: dict[str, Any]) -> dict[str, Any]:
                     payload(seq, inbox, before),
                     conversation_id=seq % CONVERSATIONS + 1,
                 )
-            sent[str(seq)] = [before, time.time()]
+        after = time.time()
+        for seq in seqs:
+            sent[str(seq)] = [before, after]
+
+    try:
+        await _open_loop(config, one, batch)
     finally:
         await db.dispose()
-    return {"sent": sent, "errors": 0, "error_sample": None}
+    return {"sent": sent, "errors": 0, "error_sample": None, "per_transaction": batch}
 
 
 async def api_trickle(config: dict[str, Any]) -> dict[str, Any]:
@@ -224,39 +287,94 @@ async def api_trickle(config: dict[str, Any]) -> dict[str, Any]:
     errors = 0
     sample: str | None = None
     timeout = aiohttp.ClientTimeout(total=30.0)
-    pending: set[asyncio.Task[None]] = set()
-
-    async def one(session: aiohttp.ClientSession, seq: int) -> None:
-        nonlocal errors, sample
-        conversation = conversations[seq % len(conversations)]
-        before = time.time()
-        body = {
-            "content": f"bench_seq={seq} bench_t={before:.6f}",
-            "message_type": "outgoing",
-        }
-        url = f"{base}/conversations/{conversation}/messages"
-        try:
-            async with session.post(url, json=body, headers=headers) as resp:
-                await resp.read()
-                if resp.status != 200:
-                    errors += 1
-                    sample = sample or f"HTTP {resp.status}"
-                    return
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            errors += 1
-            sample = sample or f"{type(exc).__name__}: {exc}"
-            return
-        sent[str(seq)] = [before, time.time()]
 
     async with aiohttp.ClientSession(timeout=timeout) as session:
-        # Open loop: a slow answer does not delay the next request.
-        async for seq in _paced(float(config["rate"]), float(config["seconds"])):
-            task = asyncio.create_task(one(session, seq))
-            pending.add(task)
-            task.add_done_callback(pending.discard)
-        if pending:
-            await asyncio.wait(pending, timeout=40.0)
+
+        async def one(seq: int) -> None:
+            nonlocal errors, sample
+            conversation = conversations[seq % len(conversations)]
+            before = time.time()
+            body = {
+                "content": f"bench_seq={seq} bench_t={before:.6f}",
+                "message_type": "outgoing",
+            }
+            url = f"{base}/conversations/{conversation}/messages"
+            try:
+                async with session.post(url, json=body, headers=headers) as resp:
+                    await resp.read()
+                    if resp.status != 200:
+                        errors += 1
+                        sample = sample or f"HTTP {resp.status}"
+                        return
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                errors += 1
+                sample = sample or f"{type(exc).__name__}: {exc}"
+                return
+            sent[str(seq)] = [before, time.time()]
+
+        await _open_loop(config, one)
     return {"sent": sent, "errors": errors, "error_sample": sample}
+
+
+async def api_burst(config: dict[str, Any]) -> dict[str, Any]:
+    import aiohttp
+
+    base = str(config["base_url"]).rstrip("/")
+    conversations = [int(c) for c in config["conversations"]]
+    headers = {"api_access_token": str(config["token"])}
+    count, clients = int(config["count"]), int(config["clients"])
+    latencies: list[float] = []
+    errors = 0
+    sample: str | None = None
+    next_seq = 0
+
+    async def client(session: aiohttp.ClientSession) -> None:
+        nonlocal next_seq, errors, sample
+        while next_seq < count:
+            seq = next_seq
+            next_seq += 1
+            conversation = conversations[seq % len(conversations)]
+            url = f"{base}/conversations/{conversation}/messages"
+            body = {"content": f"bench_seq={seq}", "message_type": "outgoing"}
+            before = time.perf_counter()
+            try:
+                async with session.post(url, json=body, headers=headers) as resp:
+                    await resp.read()
+                    ok = resp.status == 200
+                    sample = sample or (None if ok else f"HTTP {resp.status}")
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                ok = False
+                sample = sample or f"{type(exc).__name__}: {exc}"
+            if ok:
+                latencies.append(time.perf_counter() - before)
+            else:
+                errors += 1
+
+    connector = aiohttp.TCPConnector(limit=clients)
+    timeout = aiohttp.ClientTimeout(total=30.0)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        started_at = time.time()
+        started = time.perf_counter()
+        async with asyncio.timeout(60.0 + count / 10.0):
+            await asyncio.gather(*(client(session) for _ in range(clients)))
+        seconds = time.perf_counter() - started
+    latencies.sort()
+
+    def ms(q: float) -> float | None:
+        if not latencies:
+            return None
+        return round(1000.0 * latencies[min(len(latencies) - 1, int(q * len(latencies)))], 1)
+
+    return {
+        "ok": len(latencies),
+        "errors": errors,
+        "error_sample": sample,
+        "started_at": started_at,
+        "finished_at": started_at + seconds,
+        "seconds": round(seconds, 3),
+        "calls_per_s": round(len(latencies) / seconds, 1) if seconds else None,
+        "latency_ms": {"p50": ms(0.5), "p99": ms(0.99), "max": ms(1.0)},
+    }
 
 
 async def prepare(config: dict[str, Any]) -> dict[str, Any]:
@@ -273,6 +391,7 @@ MODES = {
     "prepare": prepare,
     "trickle": trickle,
     "api_trickle": api_trickle,
+    "api_burst": api_burst,
 }
 
 
@@ -287,6 +406,8 @@ def main(argv: list[str]) -> int:
 
         upgrade(str(config["database_url"]))  # alembic runs its own loop: before ours
     result = asyncio.run(mode(config))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    result["cpu_s"] = round(usage.ru_utime + usage.ru_stime, 3)  # the whole process's
     Path(argv[1]).write_text(json.dumps(result))
     return 0
 

@@ -5,11 +5,17 @@ aiohttp (uvloop), 127.0.0.1 only. `POST /hook/{name}` answers 200 with an empty 
 records the arrival: a count, the first and last arrival (time.time(), so that other processes
 on this machine can compare it with their own clock), duplicates by `webhook-id`, and, when the
 body carries `bench_seq` (and `bench_t`, the sender's clock when it committed or sent it), the
-arrival of that sequence number. The first VERIFY_FIRST requests of each run have their Standard
-Webhooks signature checked against the secrets given to `/_reset`.
+arrival of that sequence number, and each endpoint's count and first and last arrival. The first
+VERIFY_FIRST requests of each run have their Standard Webhooks signature checked against the
+secrets given to `/_reset`.
 
-Control (same port): `GET /health`, `POST /_reset` with {"secrets": {name: secret}},
-`GET /_stats` (`?full=1` adds every sequence number's arrival and the arrivals per second).
+An endpoint named in `/_reset`'s `hang` ({name: seconds}) hangs instead: each request to it is
+counted as `hung` (not as an arrival) and answered only after that many seconds, i.e. after the
+sender's timeout; the isolation benchmark uses it.
+
+Control (same port): `GET /health`, `POST /_reset` with {"secrets": {name: secret}, "hang":
+{name: seconds}}, `GET /_stats` (`?full=1` adds the arrivals per second and per endpoint,
+`&seqs=1` every sequence number's arrival).
 """
 
 from __future__ import annotations
@@ -45,6 +51,10 @@ class State:
     # seq -> (arrival, the sender's embedded time or None); the first arrival only.
     by_seq: dict[int, tuple[float, float | None]] = field(default_factory=dict)
     by_path: Counter[str] = field(default_factory=Counter)
+    # name -> [first arrival, last arrival]
+    span_by_path: dict[str, list[float]] = field(default_factory=dict)
+    hang: dict[str, float] = field(default_factory=dict)
+    hung: Counter[str] = field(default_factory=Counter)
     per_second: Counter[int] = field(default_factory=Counter)
     verifiers: dict[str, Verifier] = field(default_factory=dict)
 
@@ -56,13 +66,23 @@ async def hook(request: web.Request) -> web.Response:
     body = await request.read()
     now = time.time()
     st = STATE
+    name = request.match_info["name"]
+    hang = st.hang.get(name)
+    if hang is not None:
+        st.hung[name] += 1
+        await asyncio.sleep(hang)  # the sender gave up long before
+        return web.Response()
     st.count += 1
     if st.first is None:
         st.first = now
     st.last = now
     st.per_second[int(now)] += 1
-    name = request.match_info["name"]
     st.by_path[name] += 1
+    span = st.span_by_path.get(name)
+    if span is None:
+        st.span_by_path[name] = [now, now]
+    else:
+        span[1] = now
     message_id = request.headers.get("webhook-id")
     if not message_id or not request.headers.get("webhook-signature"):
         st.unsigned += 1
@@ -94,7 +114,10 @@ async def health(_request: web.Request) -> web.Response:
 async def reset(request: web.Request) -> web.Response:
     global STATE
     body: dict[str, Any] = await request.json() if request.can_read_body else {}
-    STATE = State(verifiers={k: Verifier(v) for k, v in body.get("secrets", {}).items()})
+    STATE = State(
+        verifiers={k: Verifier(v) for k, v in body.get("secrets", {}).items()},
+        hang={k: float(v) for k, v in body.get("hang", {}).items()},
+    )
     return web.json_response({"ok": True})
 
 
@@ -112,13 +135,17 @@ async def stats(request: web.Request) -> web.Response:
         "last": st.last,
         "sequenced": len(st.by_seq),
         "paths": len(st.by_path),
+        "hung": sum(st.hung.values()),
     }
-    if request.query.get("full"):
+    if request.query.get("seqs"):
         data["by_seq"] = {str(k): list(v) for k, v in st.by_seq.items()}
+    if request.query.get("full"):
         start = min(st.per_second, default=0)
         end = max(st.per_second, default=-1)
         data["per_second"] = [st.per_second.get(s, 0) for s in range(start, end + 1)]
         data["by_path"] = dict(st.by_path)
+        data["span_by_path"] = st.span_by_path
+        data["hung_by_path"] = dict(st.hung)
     return web.json_response(data)
 
 
