@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, exists, or_, select, update
+from sqlalchemy import Select, bindparam, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -29,10 +29,12 @@ class Job:
     body: str
 
 
-def _due(now: datetime, busy: Collection[int]) -> Select[int]:
-    """Pending, due, unleased deliveries of enabled endpoints, each only if no earlier delivery
-    of its conversation to its endpoint is due or in flight (one at a time, in event order; a
-    delivery waiting for its retry holds nothing back)."""
+def _due_ids(*, locking: bool) -> Select[int]:
+    """Pending, due, unleased deliveries of enabled endpoints, oldest due first, each only if no
+    earlier delivery of its conversation to its endpoint is due or in flight (one at a time, in
+    event order; a delivery waiting for its retry holds nothing back); none of an endpoint in
+    `busy` (at its cap) nor any `in_flight` one. Bound: now, busy, in_flight, limit."""
+    now = bindparam("now", type_=Delivery.next_attempt_at.type)
     earlier = aliased(Delivery)
     blocked = exists().where(
         earlier.webhook_id == Delivery.webhook_id,
@@ -50,51 +52,21 @@ def _due(now: datetime, busy: Collection[int]) -> Select[int]:
             or_(Delivery.locked_until.is_(None), Delivery.locked_until < now),
             Webhook.enabled.is_(True),
             or_(Delivery.ordering_key.is_(None), ~blocked),
+            Delivery.webhook_id.not_in(bindparam("busy", expanding=True)),
+            Delivery.id.not_in(bindparam("in_flight", expanding=True)),
         )
         .order_by(Delivery.next_attempt_at, Delivery.id)
+        .limit(bindparam("limit"))
     )
-    if busy:
-        query = query.where(Delivery.webhook_id.not_in(busy))
+    if locking:
+        # PostgreSQL: two workers never take the same row, and neither waits for the other.
+        query = query.with_for_update(of=Delivery, skip_locked=True)
     return query
 
 
-async def claim_due(
-    session: AsyncSession,
-    limit: int,
-    lease_seconds: float,
-    room: Mapping[int, int],
-    cap: int,
-    in_flight: Collection[int] = (),
-) -> list[Job]:
-    """Leases up to `limit` due deliveries, at most `cap - room[endpoint]` more per endpoint
-    (`room` counts what this worker already has in flight per endpoint). Deliveries this worker
-    is still sending are never claimed again, even if their lease has run out."""
-    now = utcnow()
-    due = _due(now, [wid for wid, n in room.items() if n >= cap]).limit(limit)
-    if in_flight:
-        due = due.where(Delivery.id.not_in(in_flight))
-    if session.get_bind().dialect.name == "postgresql":
-        # Two workers never claim the same row, and neither waits for the other's locks.
-        due = due.with_for_update(of=Delivery, skip_locked=True)
-    claimed = (
-        await session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(due.scalar_subquery()))
-            .values(locked_until=now + timedelta(seconds=lease_seconds))
-            .returning(Delivery.id, Delivery.webhook_id, Delivery.next_attempt_at)
-        )
-    ).all()
-    # Oldest due first, as the claim chose them (RETURNING has no order of its own), so a cap
-    # keeps the deliveries that have waited longest.
-    by_due = sorted(claimed, key=lambda row: (row[2], row[0]))
-    keep, excess = _within_cap([(row[0], row[1]) for row in by_due], room, cap)
-    if excess:
-        await session.execute(
-            update(Delivery).where(Delivery.id.in_(excess)).values(locked_until=None)
-        )
-    if not keep:
-        return []
-    rows = await session.execute(
+def _candidates(due: Select[int]) -> Select[*tuple[Any, ...]]:
+    """The due deliveries with everything sending needs, oldest due first."""
+    return (
         select(
             Delivery.id,
             Delivery.webhook_id,
@@ -108,27 +80,57 @@ async def claim_due(
         )
         .join(Event, Event.id == Delivery.event_id)
         .join(Webhook, Webhook.id == Delivery.webhook_id)
-        .where(Delivery.id.in_(keep))
-        .order_by(Delivery.id)
+        .where(Delivery.id.in_(due.scalar_subquery()))
+        .order_by(Delivery.next_attempt_at, Delivery.id)
     )
-    return [
-        Job(did, wid, mid, attempts, url, _secrets(secret, old, expires, now), body)
-        for did, wid, mid, attempts, url, secret, old, expires, body in rows
-    ]
 
 
-def _within_cap(
-    claimed: list[Any], room: Mapping[int, int], cap: int
-) -> tuple[list[int], list[int]]:
+# Built once: the worker claims many times a second, and building these statements costs more
+# CPU than running them.
+_CANDIDATES = _candidates(_due_ids(locking=False))
+_CANDIDATES_LOCKING = _candidates(_due_ids(locking=True))
+_LEASE = (
+    update(Delivery)
+    .where(Delivery.id.in_(bindparam("ids", expanding=True)))
+    .values(locked_until=bindparam("until", type_=Delivery.locked_until.type))
+)
+
+
+async def claim_due(
+    session: AsyncSession,
+    limit: int,
+    lease_seconds: float,
+    room: Mapping[int, int],
+    cap: int,
+    in_flight: Collection[int] = (),
+) -> list[Job]:
+    """Leases up to `limit` due deliveries, at most `cap - room[endpoint]` more per endpoint
+    (`room` counts what this worker already has in flight per endpoint). Deliveries this worker
+    is still sending are never claimed again, even if their lease has run out. Only what is
+    kept is written: the other candidates stay as they were (on PostgreSQL, locked until this
+    transaction ends, so no other worker takes them meanwhile)."""
+    now = utcnow()
+    locking = session.get_bind().dialect.name == "postgresql"
+    rows = await session.execute(
+        _CANDIDATES_LOCKING if locking else _CANDIDATES,
+        {
+            "now": now,
+            "busy": [wid for wid, n in room.items() if n >= cap],
+            "in_flight": list(in_flight),
+            "limit": limit,
+        },
+    )
     counts = dict(room)
-    keep, excess = [], []
-    for delivery_id, webhook_id in claimed:
-        if counts.get(webhook_id, 0) < cap:
-            counts[webhook_id] = counts.get(webhook_id, 0) + 1
-            keep.append(delivery_id)
-        else:
-            excess.append(delivery_id)
-    return keep, excess
+    jobs = []
+    for did, wid, mid, attempts, url, secret, old, expires, body in rows:
+        if counts.get(wid, 0) >= cap:
+            continue  # the endpoint is at its cap: left for a later claim
+        counts[wid] = counts.get(wid, 0) + 1
+        jobs.append(Job(did, wid, mid, attempts, url, _secrets(secret, old, expires, now), body))
+    if jobs:
+        until = now + timedelta(seconds=lease_seconds)
+        await session.execute(_LEASE, {"ids": [j.delivery_id for j in jobs], "until": until})
+    return jobs
 
 
 def _secrets(
