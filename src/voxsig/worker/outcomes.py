@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import insert, update
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxsig.kit.clock import from_unix, utcnow
@@ -13,6 +13,27 @@ from voxsig.models.webhook import FAILED, SUCCEEDED
 from voxsig.webhooks.policy import Policy
 from voxsig.webhooks.transport import Outcome
 from voxsig.worker.claims import Job
+
+# Run for every batch of outcomes: built once.
+_SUCCEEDED = (
+    update(Delivery)
+    .where(
+        Delivery.id.in_(bindparam("ids", expanding=True)),
+        Delivery.message_id.in_(bindparam("message_ids", expanding=True)),
+    )
+    .values(
+        status=SUCCEEDED,
+        attempts=Delivery.attempts + 1,
+        locked_until=None,
+        updated_at=bindparam("now", type_=Delivery.updated_at.type),
+    )
+    .returning(Delivery.id)
+)
+_HEALTHY = (
+    update(Webhook)
+    .where(Webhook.id.in_(bindparam("ids", expanding=True)), Webhook.failing_since.is_not(None))
+    .values(failing_since=None)
+)
 
 
 async def record_batch(
@@ -55,11 +76,7 @@ async def record_batch(
     ]
     if healthy:
         # Any success ends an endpoint's failure streak: one statement for all of them.
-        await session.execute(
-            update(Webhook)
-            .where(Webhook.id.in_(healthy), Webhook.failing_since.is_not(None))
-            .values(failing_since=None)
-        )
+        await session.execute(_HEALTHY, {"ids": healthy})
     for webhook_id, outcomes in by_endpoint.items():
         if webhook_id not in healthy:
             await _endpoint_health(session, webhook_id, outcomes, policy)
@@ -69,15 +86,12 @@ async def _settle_successes(session: AsyncSession, jobs: list[Job]) -> set[int]:
     if not jobs:
         return set()
     rows = await session.scalars(
-        update(Delivery)
-        .where(
-            Delivery.id.in_([j.delivery_id for j in jobs]),
-            Delivery.message_id.in_([j.message_id for j in jobs]),
-        )
-        .values(
-            status=SUCCEEDED, attempts=Delivery.attempts + 1, locked_until=None, updated_at=utcnow()
-        )
-        .returning(Delivery.id)
+        _SUCCEEDED,
+        {
+            "ids": [j.delivery_id for j in jobs],
+            "message_ids": [j.message_id for j in jobs],
+            "now": utcnow(),
+        },
     )
     return set(rows.all())
 
