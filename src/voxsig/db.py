@@ -114,16 +114,17 @@ class Database:
                 await task
 
     @asynccontextmanager
-    async def watching_commits(self, callback: Callable[[], None]) -> AsyncIterator[None]:
-        """On SQLite, calls `callback()` within WATCH_SECONDS of any commit made through another
-        connection (another process, or this one's pool) while the block runs: SQLite has no
-        NOTIFY, but `PRAGMA data_version` changes whenever another connection commits, and it is
-        read from the shared WAL index without a lock. Elsewhere, does nothing (see listening)."""
+    async def watching(self, probe: str, callback: Callable[[], None]) -> AsyncIterator[None]:
+        """On SQLite, calls `callback()` within WATCH_SECONDS of another connection (another
+        process, or this one's pool) committing a change to what `probe` (a query of one cheap
+        value) answers, while the block runs. SQLite has no NOTIFY, but `PRAGMA data_version`
+        changes whenever another connection commits, and is read from the shared WAL index
+        without a lock; `probe` runs only then. Elsewhere, does nothing (see `listening`)."""
         path = make_url(self.url).database if self.is_sqlite else None
         if not path or path == ":memory:":
             yield
             return
-        task = asyncio.create_task(_watch_data_version(path, callback))
+        task = asyncio.create_task(_watch(path, probe, callback))
         try:
             yield
         finally:
@@ -179,20 +180,23 @@ async def _listen_once(
 WATCH_SECONDS = 0.02
 
 
-async def _watch_data_version(path: str, callback: Callable[[], None]) -> None:
-    """Polls `PRAGMA data_version` on a connection of its own; calls `callback` on each change."""
+async def _watch(path: str, probe: str, callback: Callable[[], None]) -> None:
+    """Polls `PRAGMA data_version` on a connection of its own; when it changes, runs `probe`,
+    and calls `callback` if its answer changed too."""
     connection = await sqlite_connection.connect(path)
     try:
-        seen = await connection.run(sqlite_connection.data_version)
+        version, value = await connection.run(sqlite_connection.look, probe, None)
         while True:
             await asyncio.sleep(WATCH_SECONDS)
             try:
-                version = await connection.run(sqlite_connection.data_version)
+                latest, answer = await connection.run(sqlite_connection.look, probe, version)
             except sqlite3.Error as exc:  # e.g. the file is briefly locked: look again
-                log.debug("reading data_version failed: %s", exc)
+                log.debug("watching %r failed: %s", probe, exc)
                 continue
-            if version != seen:
-                seen = version
-                callback()
+            if latest != version:
+                version = latest
+                if answer != value:
+                    value = answer
+                    callback()
     finally:
         await asyncio.shield(connection.close())

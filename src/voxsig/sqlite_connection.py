@@ -55,10 +55,13 @@ def _executemany(connection: sqlite3.Connection, sql: str, parameters: Iterable[
         cursor.close()
 
 
-def data_version(connection: sqlite3.Connection) -> int:
-    """Changes whenever another connection commits to the database (SQLite's PRAGMA)."""
-    row = connection.execute("PRAGMA data_version").fetchone()
-    return int(row[0])
+def look(connection: sqlite3.Connection, probe: str, version: int | None) -> tuple[int, Any]:
+    """`PRAGMA data_version` (it changes whenever another connection commits), and what the
+    one-value query `probe` answers, asked only if the version is not `version` any more."""
+    latest = int(connection.execute("PRAGMA data_version").fetchone()[0])
+    if latest == version:
+        return latest, None
+    return latest, connection.execute(probe).fetchone()[0]
 
 
 class Cursor:

@@ -29,6 +29,7 @@ _SUCCEEDED = (
     )
     .returning(Delivery.id)
 )
+_ATTEMPTS = insert(DeliveryAttempt)
 _HEALTHY = (
     update(Webhook)
     .where(Webhook.id.in_(bindparam("ids", expanding=True)), Webhook.failing_since.is_not(None))
@@ -50,8 +51,10 @@ async def record_batch(
     recorded = [(j, o) for j, o in batch if j.delivery_id in settled]
     if not recorded:
         return
-    await session.execute(
-        insert(DeliveryAttempt),
+    # Core statements on the session's connection: no ORM objects, none of the ORM's overhead.
+    connection = await session.connection()
+    await connection.execute(
+        _ATTEMPTS,
         [
             {
                 "delivery_id": j.delivery_id,
@@ -76,7 +79,7 @@ async def record_batch(
     ]
     if healthy:
         # Any success ends an endpoint's failure streak: one statement for all of them.
-        await session.execute(_HEALTHY, {"ids": healthy})
+        await connection.execute(_HEALTHY, {"ids": healthy})
     for webhook_id, outcomes in by_endpoint.items():
         if webhook_id not in healthy:
             await _endpoint_health(session, webhook_id, outcomes, policy)
@@ -85,7 +88,7 @@ async def record_batch(
 async def _settle_successes(session: AsyncSession, jobs: list[Job]) -> set[int]:
     if not jobs:
         return set()
-    rows = await session.scalars(
+    rows = await (await session.connection()).execute(
         _SUCCEEDED,
         {
             "ids": [j.delivery_id for j in jobs],
@@ -93,7 +96,7 @@ async def _settle_successes(session: AsyncSession, jobs: list[Job]) -> set[int]:
             "now": utcnow(),
         },
     )
-    return set(rows.all())
+    return set(rows.scalars().all())
 
 
 async def _settle_failure(

@@ -20,6 +20,9 @@ from voxsig.worker.loop import Worker
 from voxsig.worker.retention import purge_delivered_bodies
 
 log = logging.getLogger("voxsig.worker")
+# On SQLite, a new delivery committed by another process wakes the worker; its own leases and
+# records, which change no such id, do not.
+NEWEST_DELIVERY = "SELECT max(id) FROM deliveries"
 
 
 def build_worker(settings: Settings, db: Database) -> Worker:
@@ -61,7 +64,7 @@ async def running_worker(settings: Settings, db: Database) -> AsyncIterator[Work
     worker = build_worker(settings, db)
     async with (
         db.listening(WAKE_CHANNEL, lambda _payload: worker.wake()),
-        db.watching_commits(worker.wake),
+        db.watching(NEWEST_DELIVERY, worker.wake),
     ):
         task = asyncio.create_task(worker.run())
         housekeeping = asyncio.create_task(_maintain(settings, db))
