@@ -17,11 +17,9 @@ stored message (and, with the webhook, one message_created event and one deliver
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -45,6 +43,7 @@ from bench.common import (
     start_server,
     summarize,
     venv_script,
+    work_dir,
 )
 
 NAME = "api_messages"
@@ -533,11 +532,9 @@ def _headline(results: dict[str, dict[str, Any]], opts: Options) -> list[dict[st
 
 def run(opts: Options, ui: Ui) -> tuple[dict[str, Any], list[Any]]:
     """Runs the benchmark; returns its JSON data and what to print (a table, then notes)."""
-    workdir = Path(tempfile.mkdtemp(prefix="voxsig-bench-"))
-    keep = opts.keep
     started = time.monotonic()
     results: dict[str, dict[str, Any]] = {}
-    try:
+    with work_dir(opts, ui, NAME) as workdir:
         results["baseline"] = run_baseline(opts, ui, workdir)
         results["voxsig_no_webhook"] = run_voxsig(opts, ui, workdir, "voxsig_no_webhook", None)
         receiver = _start_receiver(ui, workdir)
@@ -548,14 +545,6 @@ def run(opts: Options, ui: Ui) -> tuple[dict[str, Any], list[Any]]:
         finally:
             with ui.step("receiver: stopping"):
                 PROCESSES.stop(receiver.proc)
-    except BenchError:
-        keep = True  # the logs tell why
-        raise
-    finally:
-        if keep:
-            ui.console.print(f"[dim]Data dirs and logs kept in {workdir}[/]")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
     base_rate = results["baseline"]["requests_per_s"]
     base_cpu = results["baseline"]["server_cpu_ms_per_request"]
     for r in results.values():

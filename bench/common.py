@@ -9,10 +9,12 @@ import json
 import math
 import os
 import platform
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -543,3 +545,21 @@ def write_results(name: str, data: Mapping[str, Any]) -> tuple[Path, Path]:
     stamped.write_text(text)
     latest.write_text(text)
     return stamped, latest
+
+
+@contextlib.contextmanager
+def work_dir(opts: Options, ui: Ui, name: str) -> Iterator[Path]:
+    """A temporary dir for one benchmark's databases and logs, removed afterwards unless --keep
+    was given or the benchmark failed (its logs tell why)."""
+    path = Path(tempfile.mkdtemp(prefix=f"voxsig-bench-{name}-"))
+    keep = opts.keep
+    try:
+        yield path
+    except BenchError:
+        keep = True
+        raise
+    finally:
+        if keep:
+            ui.console.print(f"[dim]Data dirs and logs kept in {path}[/]")
+        else:
+            shutil.rmtree(path, ignore_errors=True)

@@ -10,11 +10,9 @@ import contextlib
 import json
 import math
 import re
-import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +37,7 @@ from bench.common import (
     system_busy_seconds,
     venv_script,
     wait_for_quiet,
+    work_dir,
 )
 
 ALLOWED_NETWORKS = "127.0.0.0/8"
@@ -149,9 +148,7 @@ class Ctx:
 def session(opts: Options, ui: Ui, name: str) -> Iterator[Ctx]:
     """A temporary work dir and a running receiver for one benchmark; the dir (data, logs) is
     kept with --keep or when the benchmark fails."""
-    workdir = Path(tempfile.mkdtemp(prefix=f"voxsig-bench-{name}-"))
-    keep = opts.keep
-    try:
+    with work_dir(opts, ui, name) as workdir:
         port = free_port()
         with ui.step("receiver: starting"):
             server = start_server(
@@ -166,14 +163,6 @@ def session(opts: Options, ui: Ui, name: str) -> Iterator[Ctx]:
         finally:
             with ui.step("receiver: stopping"):
                 PROCESSES.stop(server.proc)
-    except BenchError:
-        keep = True  # the logs tell why
-        raise
-    finally:
-        if keep:
-            ui.console.print(f"[dim]Data dirs and logs kept in {workdir}[/]")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
 
 
 @contextlib.contextmanager
