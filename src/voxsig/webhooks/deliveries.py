@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import exists, func, insert, select, update
+from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxsig.db import request_wake_after_commit
@@ -55,12 +56,22 @@ async def get_delivery(
 
 
 async def attempts_of(session: AsyncSession, delivery: Delivery) -> list[DeliveryAttempt]:
-    rows = await session.scalars(
-        select(DeliveryAttempt)
-        .where(DeliveryAttempt.delivery_id == delivery.id)
-        .order_by(DeliveryAttempt.id)
+    """The delivery's attempts, oldest first, and `delivery` read again after them: on
+    PostgreSQL each statement sees what had committed when it began, and an attempt is recorded
+    in the same transaction as the status it led to, so the status shown is never older than
+    the attempts shown (a 200 beside "pending")."""
+    rows = list(
+        await session.scalars(
+            select(DeliveryAttempt)
+            .where(DeliveryAttempt.delivery_id == delivery.id)
+            .order_by(DeliveryAttempt.id)
+        )
     )
-    return list(rows)
+    try:
+        await session.refresh(delivery)
+    except InvalidRequestError:  # deleted meanwhile, with its webhook
+        raise NotFound(f"No delivery {delivery.id} for this webhook", field="delivery_id") from None
+    return rows
 
 
 def _check_enabled(webhook: Webhook) -> None:
