@@ -200,6 +200,18 @@ class PortReceiver(Receiver):
         self._thread.start()
 
 
+def subscribe_unreachable(api: ApiClient, path: str) -> tuple[int, int]:
+    """A webhook on message_created at a free port where nothing listens yet (connection
+    refused until a PortReceiver starts there): its port and id."""
+    port = free_port(HOST)
+    made = api.post(
+        "webhooks",
+        json={"url": f"http://{HOST}:{port}{path}", "subscriptions": ["message_created"]},
+    )
+    assert made.status_code == 200, made.text
+    return port, int(made.json()["payload"]["webhook"]["id"])
+
+
 class DueTimes:
     """Samples every pending delivery's (attempts, next_attempt_at) every 50 ms in a thread of
     its own, so the time each attempt was due is known afterwards: attempt number n + 1 is due
@@ -296,13 +308,7 @@ def test_a_receiver_down_for_several_retries_gets_everything_in_retry_order_once
 ) -> None:
     deployment = deploy({**FAST, "VOXSIG_WEBHOOK_RETRY_SCHEDULE": RETRIES})
     api = deployment.account()
-    port = free_port(HOST)  # nothing listens there yet: connection refused
-    made = api.post(
-        "webhooks",
-        json={"url": f"http://{HOST}:{port}/late", "subscriptions": ["message_created"]},
-    )
-    assert made.status_code == 200, made.text
-    webhook_id = made.json()["payload"]["webhook"]["id"]
+    port, webhook_id = subscribe_unreachable(api, "/late")
     conversations = [new_conversation(api).conversation_id for _ in range(RETRY_CONVERSATIONS)]
     total = RETRY_CONVERSATIONS * RETRY_MESSAGES
 
@@ -406,12 +412,7 @@ def test_retries_queued_behind_a_per_endpoint_cap_go_oldest_due_first(
         }
     )
     api = deployment.account()
-    port = free_port(HOST)  # nothing listens there yet: connection refused
-    made = api.post(
-        "webhooks",
-        json={"url": f"http://{HOST}:{port}/capped", "subscriptions": ["message_created"]},
-    )
-    assert made.status_code == 200, made.text
+    port, _ = subscribe_unreachable(api, "/capped")
     with DueTimes(deployment.database_url) as due_times:
         publish_events(deployment.database_url, api.account_id, {"message_created": BACKLOG})
         wait_until(
