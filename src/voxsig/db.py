@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from voxsig import sqlite_connection
+from voxsig.kit.json_limits import load_stored
 
 log = logging.getLogger("voxsig.db")
 
@@ -50,10 +51,14 @@ def make_engine(url: str) -> AsyncEngine:
             pool_size=1,
             max_overflow=0,
             pool_timeout=60,
+            json_deserializer=load_stored,
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    # load_stored: a JSON value stored too deep (before the limits) must not fail every read.
+    return create_async_engine(
+        url, pool_size=10, max_overflow=10, pool_pre_ping=True, json_deserializer=load_stored
+    )
 
 
 class Database:

@@ -9,6 +9,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxsig.errors import Invalid, Unauthorized
+from voxsig.kit.json_limits import size_problem
 from voxsig.kit.search import ESCAPE, contains
 from voxsig.kit.signatures import hmac_matches
 from voxsig.kit.tokens import new_uuid
@@ -83,6 +84,9 @@ async def update_contact(
     for key, value in fields.items():
         if key in ("custom_attributes", "additional_attributes"):
             value = {**getattr(contact, key), **(value or {})}
+            # Each request is within the limit; what they add up to must be as well.
+            if reason := size_problem(value):
+                raise Invalid(f"{reason} (with the attributes already stored)", field=key)
         elif value is None and key in ("name", "avatar_url"):
             value = ""  # null clears them, as it clears the nullable fields (never stored null)
         setattr(contact, key, value)

@@ -9,7 +9,7 @@ from pydantic import Field, RootModel, field_validator
 
 from voxsig.kit.clock import as_utc, from_unix
 from voxsig.kit.schema import Body, Id
-from voxsig.models.message import CONTENT_TYPES
+from voxsig.models.message import CONTENT_TYPES, MAX_CONTENT
 from voxsig.openapi import Attributes, ConversationObject, Doc, UnixOrNull
 from voxsig.users.schemas import AgentObject
 
@@ -42,7 +42,7 @@ def _timestamp(value: Any) -> datetime | None:
 
 
 class FirstMessage(Body):
-    content: str = Field(min_length=1, max_length=150_000)
+    content: str = Field(min_length=1, max_length=MAX_CONTENT)
     content_type: str = Field(default="text", max_length=32)
     content_attributes: dict[str, Any] = Field(default_factory=dict)
     private: bool = False

@@ -28,34 +28,38 @@ from voxsig.dashboard.web import (
 )
 from voxsig.deps import DbSession
 from voxsig.errors import ApiError
-from voxsig.kit.ratelimit import TokenBuckets
 from voxsig.models import User
+from voxsig.users import attempts
 from voxsig.users.passwords import hash_password, verify_password
-from voxsig.users.service import find_user_by_email, memberships, set_password
+from voxsig.users.service import (
+    change_password,
+    find_user_by_email,
+    memberships,
+    replace_tokens,
+    set_password,
+)
+from voxsig.users.sessions import move_session
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 
 HOME = "/app/conversations"
-# Attempts allowed at once, and refilled over 15 minutes. Per email: slows down guessing one
-# person's password. Per client address: slows down trying one password on many emails, with
-# room for an office behind one address.
-PER_EMAIL = 10
-PER_CLIENT = 50
-REFILL_SECONDS = 15 * 60
 LINK_DAYS = 7
 _dummy_hash: list[str] = []
 
 
-def _limiters(request: Request) -> tuple[TokenBuckets, TokenBuckets]:
-    """The shared kit's buckets, one pair per app (in memory, per process)."""
-    state = request.app.state
-    if not hasattr(state, "login_limiters"):
-        state.login_limiters = (
-            TokenBuckets(PER_EMAIL, PER_EMAIL / REFILL_SECONDS),
-            TokenBuckets(PER_CLIENT, PER_CLIENT / REFILL_SECONDS),
-        )
-    limiters: tuple[TokenBuckets, TokenBuckets] = state.login_limiters
-    return limiters
+def client_address(request: Request) -> str:
+    """The client's address: the peer's, or X-Forwarded-For's only from a trusted proxy
+    (VOXSIG_TRUSTED_PROXIES; uvicorn rewrites the peer then, see cli.serve)."""
+    return request.client.host if request.client else "unknown"
+
+
+def too_many(wait: float, response: Response) -> Response:
+    response.headers["retry-after"] = str(max(1, math.ceil(wait)))
+    return response
+
+
+def _wait_text(wait: float, what: str = "login attempts") -> str:
+    return f"Too many {what}. Try again in {max(1, math.ceil(wait / 60))} minutes."
 
 
 def safe_next(target: str | None) -> str:
@@ -69,7 +73,7 @@ def safe_next(target: str | None) -> str:
 async def home(
     request: Request, session: DbSession, web: Web, next: Annotated[str, Query()] = ""
 ) -> Response:
-    if web.user_id is not None:
+    if web.token is not None:
         return redirect(request, safe_next(next))
     if not await queries.has_account(session):
         return page(request, "onboarding.html", form={}, errors={})
@@ -99,7 +103,7 @@ async def onboard(request: Request, session: DbSession, web: Web, form: Form) ->
         raise Rendered(page(request, "onboarding.html", form=values, errors=errors))
     user = await session.get(User, made.user_id)
     assert user is not None
-    web.login(user, made.account_id)
+    await web.login(session, user, made.account_id)
     return redirect(
         request,
         "/app/settings/inboxes",
@@ -122,20 +126,20 @@ async def _password_matches(user: User | None, password: str) -> bool:
 async def login(request: Request, session: DbSession, web: Web, form: Form) -> Response:
     email, password = forms.text(form, "email"), forms.text(form, "password")
     target = forms.text(form, "next")
-    per_email, per_client = _limiters(request)
-    client = request.client.host if request.client else "unknown"
-    wait = per_client.take(client) or per_email.take(email.lower())
+    # Only failures count (users/attempts.py): checked before the password, so a locked-out
+    # address learns nothing, and given back after a right one.
+    limit = attempts.password_limit(request.app.state)
+    keys = attempts.keys(client_address(request), email)
+    wait = limit.begin(*keys)
     if wait > 0:
-        minutes = max(1, math.ceil(wait / 60))
         limited = page(
             request,
             "login.html",
             status=429,
             form={"email": email, "next": target},
-            errors={"form": f"Too many login attempts. Try again in {minutes} minutes."},
+            errors={"form": _wait_text(wait)},
         )
-        limited.headers["retry-after"] = str(max(1, math.ceil(wait)))
-        return limited
+        return too_many(wait, limited)
     user = await find_user_by_email(session, email)
     if not await _password_matches(user, password) or user is None:
         return page(
@@ -144,6 +148,7 @@ async def login(request: Request, session: DbSession, web: Web, form: Form) -> R
             form={"email": email, "next": target},
             errors={"password": "The email or the password is not right."},
         )
+    limit.succeeded(*keys)
     accounts = await memberships(session, user)
     if not accounts:
         return page(
@@ -152,13 +157,13 @@ async def login(request: Request, session: DbSession, web: Web, form: Form) -> R
             form={"email": email, "next": target},
             errors={"email": "This user is not an agent of any account."},
         )
-    web.login(user, accounts[0][0].id)
+    await web.login(session, user, accounts[0][0].id)
     return redirect(request, safe_next(target))
 
 
 @router.post("/logout")
-async def logout(request: Request, web: Web, form: Form) -> Response:
-    web.logout()
+async def logout(request: Request, session: DbSession, web: Web, form: Form) -> Response:
+    await web.logout(session)
     return redirect(request, "/", "You are logged out.")
 
 
@@ -167,9 +172,44 @@ async def switch_account(request: Request, viewer: CurrentViewer, form: Form) ->
     wanted = forms.number(form, "account_id")
     if wanted not in [account.id for account, _ in viewer.accounts]:
         return error_page(request, 404, "You are not an agent of that account.")
-    viewer.web.account_id = wanted
-    viewer.web.dirty = True
+    assert viewer.web.session_id is not None  # current_viewer looked the session up
+    await move_session(viewer.session, viewer.web.session_id, wanted)
     return redirect(request, HOME)
+
+
+# -- the user's own password -----------------------------------------------------------------
+
+
+@router.post("/app/profile/password")
+async def password_change(request: Request, viewer: CurrentViewer, form: Form) -> Response:
+    """Ends every other session of the user; the API token is kept unless `rotate_token`."""
+    limit = attempts.password_limit(request.app.state)
+    keys = attempts.keys(client_address(request), viewer.user.email)
+    wait = limit.begin(*keys)
+    if wait > 0:
+        errors = {"current_password": _wait_text(wait, "wrong passwords")}
+        return too_many(wait, page(request, "profile.html", viewer, status=429, errors=errors))
+    try:
+        await change_password(
+            viewer.session,
+            viewer.user,
+            forms.text(form, "current_password"),
+            forms.text(form, "password"),
+            forms.text(form, "password_confirmation"),
+            keep_session=viewer.web.session_id,
+        )
+    except ApiError as exc:
+        if exc.field != "current_password":
+            limit.succeeded(*keys)  # the current password was right: not a guess
+        errors = forms.api_errors(exc, "password")
+        raise Rendered(page(request, "profile.html", viewer, errors=errors)) from exc
+    limit.succeeded(*keys)
+    done = "Your password is changed; your other sessions have ended."
+    if forms.text(form, "rotate_token") != "on":
+        return redirect(request, "/app/profile", done)
+    token = await replace_tokens(viewer.session, viewer.user)
+    viewer.web.flash(done)
+    return page(request, "profile.html", viewer, token=token)
 
 
 # -- the set-password link -------------------------------------------------------------------
@@ -223,7 +263,7 @@ async def password_set(
         errors["password_confirmation"] = "The two passwords differ"  # noqa: S105
     else:
         try:
-            await set_password(session, user, password)
+            await set_password(session, user, password)  # ends every session of the user
         except ApiError as exc:
             errors = forms.api_errors(exc, "password")
     if errors:
@@ -231,5 +271,5 @@ async def password_set(
     accounts = await memberships(session, user)
     if not accounts:
         return redirect(request, "/", "Your password is set.")
-    web.login(user, accounts[0][0].id)
+    await web.login(session, user, accounts[0][0].id)
     return redirect(request, HOME, f"Welcome, {user.name}! Your password is set.")

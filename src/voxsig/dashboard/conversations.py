@@ -170,6 +170,8 @@ async def send_message(
     conversation = await service.get_conversation(viewer.session, viewer.account.id, display_id)
     content = forms.text(form, "content")
     mode = "note" if forms.text(form, "mode") == "note" else "reply"
+    # create_message holds the rules of every path (length, NUL, type): a refused message is
+    # shown again under the error, never stored.
     try:
         await create_message(
             viewer.session,
@@ -186,7 +188,7 @@ async def send_message(
                 viewer,
                 conversation,
                 errors={"content": exc.message},
-                draft=content,
+                draft=content.replace("\x00", ""),
                 mode=mode,
             )
         ) from exc

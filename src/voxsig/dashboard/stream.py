@@ -19,10 +19,9 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
-from voxsig.dashboard.web import fingerprint, web_session
+from voxsig.dashboard.web import web_session
 from voxsig.live import Hub
-from voxsig.models import User
-from voxsig.users.service import membership
+from voxsig.users.sessions import live_session
 
 router = APIRouter(include_in_schema=False)
 
@@ -34,15 +33,11 @@ async def _allowed(request: Request) -> int | None:
     """The account the session may watch, checked in a transaction of its own that ends
     before streaming starts."""
     web = web_session(request)
-    if web.user_id is None or web.account_id is None:
+    if web.token is None:
         return None
     async with request.app.state.db.transaction() as session:
-        user = await session.get(User, web.user_id)
-        if user is None or fingerprint(user) != web.password:
-            return None
-        if await membership(session, web.account_id, user.id) is None:
-            return None
-    return web.account_id
+        live = await live_session(session, web.token)
+    return None if live is None else live.account.id
 
 
 async def _events(hub: Hub, account_id: int) -> AsyncIterator[str]:

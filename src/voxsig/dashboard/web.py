@@ -33,9 +33,9 @@ from voxsig.deps import DbSession
 from voxsig.errors import ApiError
 from voxsig.models import Account, AccountUser, User
 from voxsig.users.service import memberships
+from voxsig.users.sessions import SESSION_DAYS, end_session, live_session, start_session
 
 COOKIE = "voxsig_session"
-SESSION_DAYS = 14
 HERE = Path(__file__).parent
 TEMPLATES = Environment(
     loader=FileSystemLoader(HERE / "templates"),
@@ -105,31 +105,40 @@ def _serializer(request: Request) -> URLSafeTimedSerializer:
 
 
 def fingerprint(user: User) -> str:
-    """Changes with the password, so setting a new one ends every other session."""
+    """Changes with the password: a set-password link carries it, so the link works once."""
     return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
 
 
 @dataclass
 class WebSession:
-    """What the signed cookie holds: who is logged in (if anyone), the CSRF token, and flash
-    messages waiting for the next page. Signed, not encrypted: it holds nothing secret from its
-    own owner."""
+    """What the signed cookie holds: the token of the server-side session (users/sessions.py)
+    if someone is logged in, the CSRF token, and flash messages waiting for the next page.
+    Signed, not encrypted: it holds nothing secret from its own owner. Who is logged in, and
+    whether the session still lives, is only ever read from the database."""
 
-    user_id: int | None = None
-    account_id: int | None = None
-    password: str | None = None  # fingerprint() of the user's password when they logged in
+    token: str | None = None
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     flashes: list[tuple[str, str]] = field(default_factory=list)
     dirty: bool = False
+    # The session row's id, once current_viewer has looked it up (never in the cookie).
+    session_id: int | None = None
 
-    def login(self, user: User, account_id: int) -> None:
+    async def login(self, db: AsyncSession, user: User, account_id: int) -> None:
         # A new CSRF token too: one seen before the login is worth nothing after it.
-        self.user_id, self.account_id, self.password = user.id, account_id, fingerprint(user)
+        self.token = await start_session(db, user, account_id)
+        self.session_id = None
         self.csrf = secrets.token_urlsafe(24)
         self.dirty = True
 
-    def logout(self) -> None:
-        self.user_id = self.account_id = self.password = None
+    async def logout(self, db: AsyncSession) -> None:
+        """Ends the session server-side: a copy of the cookie is worth nothing after this."""
+        if self.token is not None:
+            await end_session(db, self.token)
+        self.forget()
+
+    def forget(self) -> None:
+        """Anonymous from now on (the session row is gone already, or is being deleted)."""
+        self.token = self.session_id = None
         self.csrf = secrets.token_urlsafe(24)
         self.dirty = True
 
@@ -146,15 +155,7 @@ class WebSession:
     def apply(self, request: Request, response: Response) -> None:
         if not self.dirty:
             return
-        value = _serializer(request).dumps(
-            {
-                "u": self.user_id,
-                "a": self.account_id,
-                "p": self.password,
-                "c": self.csrf,
-                "f": self.flashes,
-            }
-        )
+        value = _serializer(request).dumps({"s": self.token, "c": self.csrf, "f": self.flashes})
         response.set_cookie(
             COOKIE,
             value,
@@ -177,10 +178,9 @@ def web_session(request: Request) -> WebSession:
     if raw:
         try:
             data = _serializer(request).loads(raw, max_age=SESSION_DAYS * 86400)
+            token = data.get("s")
             session = WebSession(
-                user_id=data.get("u"),
-                account_id=data.get("a"),
-                password=data.get("p"),
+                token=token if isinstance(token, str) else None,
                 csrf=str(data["c"]),
                 flashes=[(str(k), str(t)) for k, t in data.get("f", [])],
             )
@@ -236,24 +236,18 @@ def login_redirect(request: Request) -> RedirectResponse:
 
 
 async def current_viewer(request: Request, session: DbSession, web: Web) -> Viewer:
-    if web.user_id is None:
+    if web.token is None:
         raise Rendered(login_redirect(request))
-    user = await session.get(User, web.user_id)
-    if user is None or web.password != fingerprint(user):
-        web.logout()
+    # One indexed query: the session row with its user, account and role. It finds nothing
+    # once the session was ended (logout, a password change, a removal from the account).
+    live = await live_session(session, web.token)
+    if live is None:
+        web.forget()
         web.flash("Your session has ended. Log in again.", "error")
         raise Rendered(login_redirect(request))
-    accounts = await memberships(session, user)
-    chosen = next((row for row in accounts if row[0].id == web.account_id), None)
-    if chosen is None and accounts:
-        chosen = accounts[0]
-        web.account_id = chosen[0].id
-        web.dirty = True
-    if chosen is None:
-        web.logout()
-        web.flash("You are no longer an agent of any account.", "error")
-        raise Rendered(redirect(request, "/"))
-    return Viewer(session, web, user, chosen[0], chosen[1].role, accounts)
+    web.session_id = live.id
+    accounts = await memberships(session, live.user)
+    return Viewer(session, web, live.user, live.account, live.role, accounts)
 
 
 async def admin_viewer(

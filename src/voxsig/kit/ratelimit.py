@@ -1,5 +1,5 @@
 """In-memory token buckets, and the 429 they lead to, for endpoints anyone on the internet can
-call (the widget API, the dashboard login).
+call (the widget API, the dashboard login, which counts only failures: FailureLimit).
 
 Per process: each Voxsig process counts its own requests, so N processes let through up to N
 times the limit. That is enough to stop a script hammering one server; a shared store would be
@@ -55,6 +55,18 @@ class TokenBuckets:
             self._buckets.popitem(last=False)  # forgetting a bucket refills it: lenient, bounded
         return wait
 
+    def wait(self, key: str, cost: float = 1.0) -> float:
+        """The seconds until `key`'s bucket holds `cost` tokens (0.0 if it does), taking none."""
+        tokens, stamp = self._buckets.get(key, (self.capacity, self._clock()))
+        tokens = min(self.capacity, tokens + (self._clock() - stamp) * self.per_second)
+        return max(0.0, (cost - tokens) / self.per_second)
+
+    def give_back(self, key: str, cost: float = 1.0) -> None:
+        """Returns `cost` tokens taken from `key`'s bucket (never above its capacity)."""
+        found = self._buckets.get(key)
+        if found is not None:
+            self._buckets[key] = (min(self.capacity, found[0] + cost), found[1])
+
 
 class RateLimited(ApiError):
     status = 429
@@ -90,3 +102,30 @@ class LimitedRoute(APIRoute):
                 )
 
         return limited
+
+
+class FailureLimit:
+    """Limits failed attempts only (a login): an attempt reserves one token from every bucket
+    it falls under before it is checked, so concurrent attempts cannot overrun a limit, and a
+    success gives them back, so successes never count. `keys` line up with `buckets`."""
+
+    def __init__(self, *buckets: TokenBuckets) -> None:
+        self.buckets = buckets
+
+    def begin(self, *keys: str) -> float:
+        """Reserves a token under every key and returns 0.0; or, when any bucket is empty,
+        reserves nothing and returns the seconds until all could take one."""
+        taken: list[tuple[TokenBuckets, str]] = []
+        for buckets, key in zip(self.buckets, keys, strict=True):
+            wait = buckets.take(key)
+            if wait > 0:
+                for done, done_key in taken:
+                    done.give_back(done_key)
+                return max([wait, *(b.wait(k) for b, k in zip(self.buckets, keys, strict=True))])
+            taken.append((buckets, key))
+        return 0.0
+
+    def succeeded(self, *keys: str) -> None:
+        """The attempt begun under `keys` succeeded: it does not count."""
+        for buckets, key in zip(self.buckets, keys, strict=True):
+            buckets.give_back(key)

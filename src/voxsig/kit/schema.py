@@ -1,33 +1,53 @@
-"""Request-body base class: unknown fields are ignored, as Chatwoot's API does."""
+"""Request-body base class: unknown fields are ignored, as Chatwoot's API does; every field
+holds no NUL character and no JSON deeper or larger than kit.json_limits allows."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import types
+import typing
+from typing import Annotated, Any, ClassVar
 
 from annotated_types import Interval
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+
+from voxsig.kit import json_limits
 
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    # Fields whose value is itself a Body (InboxCreate.channel, ConversationCreate.message):
+    # their own fields are checked one by one, so a long message is not judged as one blob.
+    _nested_fields: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        cls._nested_fields = frozenset(
+            name for name, field in cls.model_fields.items() if _holds_model(field.annotation)
+        )
 
     @field_validator("*", mode="before")
     @classmethod
-    def _no_nul(cls, data: Any) -> Any:
-        """PostgreSQL stores no NUL character in text or JSON: refuse it for both databases."""
-        if _has_nul(data):
-            raise ValueError("text must not contain the NUL character (\\u0000)")
+    def _storable(cls, data: Any, info: ValidationInfo) -> Any:
+        """PostgreSQL stores no NUL character in text or JSON: refuse it for both databases.
+        Free-form JSON gets one bound on depth and size, so no stored value can break the
+        answers that show it (the serializer gives up at 254 levels)."""
+        if info.field_name in cls._nested_fields:
+            return data
+        reason = json_limits.problem(data)
+        if reason:
+            raise ValueError(reason)
         return data
 
 
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
+def _holds_model(annotation: Any) -> bool:
+    """`FirstMessage`, `FirstMessage | None`, `list[FirstMessage]`: a model inside."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return True
+    origin = typing.get_origin(annotation)
+    if origin is None and not isinstance(annotation, types.UnionType):
+        return False
+    return any(_holds_model(arg) for arg in typing.get_args(annotation))
 
 
 # Every row id fits PostgreSQL's 32-bit integer: a larger one names nothing and must be a

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from voxsig.kit.schema import Body
-from voxsig.models.message import CONTENT_TYPES, MESSAGE_STATUSES, MESSAGE_TYPES
+from voxsig.models.message import CONTENT_TYPES, MAX_CONTENT, MESSAGE_STATUSES, MESSAGE_TYPES
 from voxsig.openapi import Doc, MessageObject, UnixOrNull
 
 ContentType = Literal[CONTENT_TYPES]  # type: ignore[valid-type]
@@ -15,7 +15,10 @@ MessageStatus = Literal[MESSAGE_STATUSES]  # type: ignore[valid-type]
 
 
 class MessageCreate(Body):
-    content: str | None = Field(default=None, max_length=150_000)
+    """Checked again, with the same rules, by messages.service.check_message (the dashboard's
+    composer and the widget reach it without this model)."""
+
+    content: str | None = Field(default=None, max_length=MAX_CONTENT)
     message_type: int | str = Field(default="outgoing", validate_default=True)
     private: bool = False
     content_type: ContentType = "text"
@@ -33,7 +36,7 @@ class MessageCreate(Body):
 
 
 class MessageUpdate(Body):
-    content: str | None = Field(default=None, max_length=150_000)
+    content: str | None = Field(default=None, max_length=MAX_CONTENT)
     content_attributes: dict[str, Any] | None = None
     status: MessageStatus | None = None
 

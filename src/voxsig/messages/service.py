@@ -11,9 +11,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from voxsig.conversations.service import Actor, Changes, apply_changes, touch
 from voxsig.errors import Invalid, NotFound
 from voxsig.events import emit
+from voxsig.kit import json_limits
 from voxsig.kit.clock import utcnow
 from voxsig.models import Contact, Conversation, Message
-from voxsig.models.message import ACTIVITY, DELETED_CONTENT, INCOMING, OUTGOING
+from voxsig.models.message import (
+    ACTIVITY,
+    CONTENT_TYPES,
+    DELETED_CONTENT,
+    INCOMING,
+    MAX_CONTENT,
+    OUTGOING,
+)
 
 PAGE_SIZE = 20
 # Content types whose message is a question to answer, so they need no text.
@@ -38,11 +46,7 @@ async def create_message(
     content_attributes: dict[str, Any] | None = None,
     source_id: str | None = None,
 ) -> NewMessage:
-    if message_type == ACTIVITY:
-        raise Invalid("Activity messages are written by Voxsig itself", field="message_type")
-    if not (content or "").strip() and content_type not in INTERACTIVE:
-        raise Invalid("A message needs content", field="content")
-    _check_interactive(content_type, content_attributes or {})
+    check_message(content, message_type, content_type, content_attributes)
     if message_type == INCOMING:
         private = False
         if actor.contact is None:
@@ -75,6 +79,37 @@ async def create_message(
     await session.flush()
     await emit.message_created(session, message, conversation)
     return NewMessage(message, changes)
+
+
+def check_message(
+    content: str | None,
+    message_type: int,
+    content_type: str = "text",
+    content_attributes: dict[str, Any] | None = None,
+) -> None:
+    """The rules of a new message, whichever way it comes (REST, public client API, widget,
+    dashboard composer): the request models say the same, but not every path has one."""
+    if message_type == ACTIVITY:
+        raise Invalid("Activity messages are written by Voxsig itself", field="message_type")
+    if message_type not in (INCOMING, OUTGOING):
+        raise Invalid("must be 'incoming' or 'outgoing' (or 0 / 1)", field="message_type")
+    if content_type not in CONTENT_TYPES:
+        raise Invalid(f"must be one of {', '.join(CONTENT_TYPES)}", field="content_type")
+    _check_content(content)
+    if not (content or "").strip() and content_type not in INTERACTIVE:
+        raise Invalid("A message needs content", field="content")
+    if reason := json_limits.problem(content_attributes or {}):
+        raise Invalid(reason, field="content_attributes")
+    _check_interactive(content_type, content_attributes or {})
+
+
+def _check_content(content: str | None) -> None:
+    if content is None:
+        return
+    if len(content) > MAX_CONTENT:
+        raise Invalid(f"String should have at most {MAX_CONTENT} characters", field="content")
+    if "\x00" in content:
+        raise Invalid(json_limits.NUL, field="content")
 
 
 def _check_interactive(content_type: str, attributes: dict[str, Any]) -> None:
@@ -117,10 +152,14 @@ async def update_message(session: AsyncSession, message: Message, changes: dict[
     if "content" in changes and changes["content"] != message.content:
         if message.message_type != OUTGOING and message.message_type != INCOMING:
             raise Invalid("Only incoming and outgoing messages can be edited", field="content")
+        _check_content(changes["content"])
         message.content = changes["content"]
         changed = True
     if changes.get("content_attributes"):
         merged = {**(message.content_attributes or {}), **changes["content_attributes"]}
+        # Each update is within the limits (the request models); their sum must be as well.
+        if reason := json_limits.size_problem(merged):
+            raise Invalid(f"{reason} (with the attributes already stored)", "content_attributes")
         if merged != message.content_attributes:
             message.content_attributes = merged
             changed = True

@@ -6,6 +6,7 @@ from voxsig.models.contact import Contact, ContactInbox
 from voxsig.models.conversation import Conversation, ConversationLabel
 from voxsig.models.inbox import Inbox
 from voxsig.models.message import Message
+from voxsig.models.session import DashboardSession
 from voxsig.models.user import AccessToken, AccountUser, User
 from voxsig.models.webhook import Delivery, DeliveryAttempt, Event, Webhook
 
@@ -18,6 +19,7 @@ __all__ = [
     "ContactInbox",
     "Conversation",
     "ConversationLabel",
+    "DashboardSession",
     "Delivery",
     "DeliveryAttempt",
     "Event",

@@ -30,6 +30,8 @@ CONTENT_TYPES = (
 )
 MESSAGE_STATUSES = ("sent", "delivered", "read", "failed")
 DELETED_CONTENT = "This message was deleted"
+# Characters of one message, as Chatwoot allows; every path that writes one checks it.
+MAX_CONTENT = 150_000
 
 
 class Message(Timestamps, Base):

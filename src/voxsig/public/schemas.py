@@ -11,6 +11,7 @@ from voxsig.events.snapshot import ConversationSnapshot, MessageSnapshot
 from voxsig.kit.clock import unix
 from voxsig.kit.schema import Body
 from voxsig.models import Contact, ContactInbox
+from voxsig.models.message import MAX_CONTENT
 from voxsig.openapi import (
     Attributes,
     ContentType,
@@ -31,7 +32,7 @@ class PublicConversationCreate(Body):
 
 
 class PublicMessageCreate(Body):
-    content: str = Field(min_length=1, max_length=150_000)
+    content: str = Field(min_length=1, max_length=MAX_CONTENT)
     echo_id: str | None = Field(default=None, max_length=255)
 
 

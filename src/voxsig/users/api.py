@@ -4,28 +4,71 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from voxsig.deps import AdminCtx, Ctx, CurrentUser, DbSession
+from voxsig.errors import Invalid
+from voxsig.kit.ratelimit import LimitedRoute, RateLimited
 from voxsig.kit.schema import Id
 from voxsig.openapi import GUARDED, errors, ok, ok_empty
-from voxsig.users import service
+from voxsig.users import attempts, service
 from voxsig.users.schemas import (
     AgentCreate,
     AgentList,
     AgentObject,
     AgentUpdate,
+    PasswordChange,
+    ProfileChanged,
     ProfileObject,
     agent_json,
     profile_json,
 )
 
-router = APIRouter(prefix="/api/v1", tags=["agents"], responses={**GUARDED, **errors(401)})
+# LimitedRoute: a 429 (too many wrong current passwords) carries Retry-After.
+router = APIRouter(
+    prefix="/api/v1",
+    tags=["agents"],
+    responses={**GUARDED, **errors(401)},
+    route_class=LimitedRoute,
+)
 
 
 @router.get("/profile", responses=ok(ProfileObject))
 async def get_profile(user: CurrentUser, session: DbSession) -> dict[str, Any]:
     return profile_json(user, await service.memberships(session, user))
+
+
+@router.put(
+    "/profile",
+    responses={
+        **ok(ProfileChanged),
+        **errors((422, "Invalid input, or `current_password` is not right"), 429),
+    },
+)
+async def change_profile_password(
+    user: CurrentUser, session: DbSession, body: PasswordChange, request: Request
+) -> Any:
+    """Changes the token's user's password: every dashboard session of the user ends; the API
+    token is kept unless `rotate_token`. Wrong current passwords count towards the login
+    limit of the email and address."""
+    limit = attempts.password_limit(request.app.state)
+    keys = attempts.keys(request.client.host if request.client else "unknown", user.email)
+    wait = limit.begin(*keys)
+    if wait > 0:
+        raise RateLimited(wait, "Too many failed password attempts")
+    try:
+        await service.change_password(
+            session, user, body.current_password, body.password, body.password_confirmation
+        )
+    except Invalid as exc:
+        if exc.field != "current_password":
+            limit.succeeded(*keys)
+        raise
+    limit.succeeded(*keys)
+    answer = profile_json(user, await service.memberships(session, user))
+    if body.rotate_token:
+        answer["access_token"] = await service.replace_tokens(session, user)
+    return answer
 
 
 @router.get("/accounts/{account_id}/agents", responses={**ok(AgentList), **errors(404)})

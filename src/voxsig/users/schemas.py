@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, RootModel
+from pydantic import Field, RootModel, model_validator
 
 from voxsig.kit.schema import Body
 from voxsig.models import Account, AccountUser, User
@@ -22,6 +22,24 @@ class AgentCreate(Body):
 class AgentUpdate(Body):
     name: str | None = Field(default=None, min_length=1, max_length=255)
     role: Role | None = None
+
+
+class PasswordChange(Body):
+    """PUT /api/v1/profile, as Chatwoot's: the fields bare or wrapped in `profile`."""
+
+    current_password: str = Field(min_length=1, max_length=1024)
+    password: str = Field(min_length=8, max_length=1024)
+    password_confirmation: str = Field(max_length=1024)
+    rotate_token: bool = Field(
+        default=False, description="Also replace the API access token (the answer shows it once)"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unwrap(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("profile"), dict):
+            return data["profile"]
+        return data
 
 
 def agent_json(user: User, membership: AccountUser) -> dict[str, Any]:
@@ -103,6 +121,14 @@ class ProfileObject(Doc):
     avatar_url: str = absent(NO_ACCOUNT)
     thumbnail: str = absent(NO_ACCOUNT)
     custom_attributes: Attributes = absent(NO_ACCOUNT)
+
+
+class ProfileChanged(ProfileObject):
+    """The profile after a password change."""
+
+    access_token: str = absent(
+        "Only when `rotate_token` was true: the new API access token, shown this once"
+    )
 
 
 class AgentList(RootModel[list[AgentObject]]):

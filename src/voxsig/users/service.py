@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, delete, func, select
@@ -10,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from voxsig.errors import Conflict, Invalid, NotFound
 from voxsig.kit.tokens import digest, new_token
 from voxsig.models import AccessToken, Account, AccountUser, User
-from voxsig.users.passwords import hash_password
+from voxsig.users.passwords import hash_password, verify_password
+from voxsig.users.sessions import end_account_sessions, end_user_sessions
 
 
 @dataclass
@@ -161,6 +163,8 @@ async def remove_member(session: AsyncSession, member: Member) -> None:
     if member.membership.role == "administrator":
         await _keep_one_administrator(session, member.membership.account_id)
     await session.delete(member.membership)
+    # The agent's dashboard sessions in this account end with the membership.
+    await end_account_sessions(session, member.user.id, member.membership.account_id)
     await session.flush()
 
 
@@ -169,9 +173,32 @@ async def _keep_one_administrator(session: AsyncSession, account_id: int) -> Non
         raise Invalid("An account needs at least one administrator", field="role")
 
 
-async def set_password(session: AsyncSession, user: User, password: str) -> None:
-    """A user's own new password (the dashboard's set-password link for a new agent)."""
+async def set_password(
+    session: AsyncSession, user: User, password: str, *, keep_session: int | None = None
+) -> None:
+    """A user's own new password (the set-password link, a password change). Every dashboard
+    session of the user ends, but `keep_session` (the one that set it)."""
     if len(password) < 8:
         raise Invalid("The password needs at least 8 characters", field="password")
-    user.password_hash = hash_password(password)
+    user.password_hash = await asyncio.to_thread(hash_password, password)
+    await end_user_sessions(session, user.id, except_id=keep_session)
     await session.flush()
+
+
+async def change_password(
+    session: AsyncSession,
+    user: User,
+    current: str,
+    password: str,
+    confirmation: str,
+    *,
+    keep_session: int | None = None,
+) -> None:
+    """The user's own password change: the current password must be right, the new one given
+    twice. Every dashboard session of the user ends but `keep_session` (the one asking); the
+    API tokens are kept (the caller replaces them when asked)."""
+    if not await asyncio.to_thread(verify_password, user.password_hash, current):
+        raise Invalid("The current password is not right", field="current_password")
+    if password != confirmation:
+        raise Invalid("The two passwords differ", field="password_confirmation")
+    await set_password(session, user, password, keep_session=keep_session)

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from voxsig.kit.schema import Body
 from voxsig.models import Contact, ContactInbox, Inbox
+from voxsig.models.message import MAX_CONTENT
 from voxsig.openapi import Doc
 from voxsig.public.schemas import (
     PublicContactCreate,
@@ -44,7 +45,7 @@ class WidgetMessageCreate(PublicMessageCreate):
 
 
 class WidgetConversationCreate(Body):
-    content: str | None = Field(default=None, min_length=1, max_length=150_000)
+    content: str | None = Field(default=None, min_length=1, max_length=MAX_CONTENT)
     echo_id: str | None = Field(default=None, max_length=255)
     referer: str = Referer
     custom_attributes: dict[str, Any] = Field(default_factory=dict)

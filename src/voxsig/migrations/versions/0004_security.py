@@ -7,10 +7,10 @@ Create Date: 2026-12-01 20:45:00.000000
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa  # noqa: F401  (used by the sections below)
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
-import voxsig.models.base  # noqa: F401
+import voxsig.models.base
 
 revision: str = "0004"
 down_revision: str | None = "0003"
@@ -22,11 +22,41 @@ depends_on: str | Sequence[str] | None = None
 
 
 def _sessions_upgrade() -> None:
-    pass
+    op.create_table(
+        "dashboard_sessions",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("token_digest", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("expires_at", voxsig.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", voxsig.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", voxsig.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["accounts.id"],
+            name=op.f("fk_dashboard_sessions_account_id_accounts"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_dashboard_sessions_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_dashboard_sessions")),
+        sa.UniqueConstraint("token_digest", name=op.f("uq_dashboard_sessions_token_digest")),
+    )
+    with op.batch_alter_table("dashboard_sessions", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_dashboard_sessions_user_id"), ["user_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_dashboard_sessions_account_id"), ["account_id"], unique=False
+        )
 
 
 def _sessions_downgrade() -> None:
-    pass
+    op.drop_table("dashboard_sessions")
 
 
 def _invitations_upgrade() -> None:

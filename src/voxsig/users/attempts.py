@@ -1,0 +1,37 @@
+"""The one limit on password guesses: the dashboard login, and the current password a password
+change asks for (dashboard and API). Only failures count (kit/ratelimit.FailureLimit), per
+address and per (email, address) pair: a stranger's wrong guesses lock out their own address,
+never the user, who logs in from any address that has not failed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from voxsig.kit.ratelimit import FailureLimit, TokenBuckets
+
+# Failures allowed at once, refilled over 15 minutes. Per pair: slows down guessing one
+# person's password. Per address: slows down trying passwords on many emails, with room for
+# an office behind one address.
+PER_PAIR = 10
+PER_ADDRESS = 50
+REFILL_SECONDS = 15 * 60
+
+
+def new_limit() -> FailureLimit:
+    return FailureLimit(
+        TokenBuckets(PER_ADDRESS, PER_ADDRESS / REFILL_SECONDS),
+        TokenBuckets(PER_PAIR, PER_PAIR / REFILL_SECONDS),
+    )
+
+
+def password_limit(state: Any) -> FailureLimit:
+    """The app's limit (in memory, per process), made on first use; `state` is app.state."""
+    limit: FailureLimit | None = getattr(state, "password_limit", None)
+    if limit is None:
+        limit = state.password_limit = new_limit()
+    return limit
+
+
+def keys(address: str, email: str) -> tuple[str, str]:
+    """The limit's keys for an attempt at `email` from `address`, in new_limit()'s order."""
+    return address, f"{email.strip().lower()} {address}"
