@@ -5,10 +5,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from voxsig.dashboard import auth, contacts, conversations, settings, static, stream, webhooks
+from voxsig.dashboard import (
+    accounts,
+    auth,
+    contacts,
+    conversations,
+    settings,
+    static,
+    stream,
+    webhooks,
+)
 
 router = APIRouter()
-for area in (auth, conversations, stream, contacts, settings, webhooks, static):
+for area in (auth, accounts, conversations, stream, contacts, settings, webhooks, static):
     router.include_router(area.router)
 
 __all__ = ["router"]

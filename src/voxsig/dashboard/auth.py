@@ -34,6 +34,7 @@ from voxsig.users.passwords import hash_password, verify_password
 from voxsig.users.service import (
     change_password,
     find_user_by_email,
+    invitations_of,
     memberships,
     replace_tokens,
     set_password,
@@ -158,6 +159,9 @@ async def login(request: Request, session: DbSession, web: Web, form: Form) -> R
             errors={"email": "This user is not an agent of any account."},
         )
     await web.login(session, user, accounts[0][0].id)
+    # Several accounts, or invitations waiting: the user chooses (the first is provisional).
+    if not target and (len(accounts) > 1 or await invitations_of(session, user)):
+        target = "/app/accounts"
     return redirect(request, safe_next(target))
 
 

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from voxsig.dashboard import forms
-from voxsig.dashboard.auth import password_link
+from voxsig.dashboard.accounts import join_link
 from voxsig.dashboard.web import (
     AdminViewer,
     CurrentViewer,
@@ -158,11 +158,22 @@ async def _agents_page(
     invited: Any = None,
     row_error: tuple[int, str] | None = None,
 ) -> Response:
+    agents = await users.list_agents(viewer.session, viewer.account.id)
     return page(
         request,
         "settings/agents.html",
         viewer,
-        members=await users.list_members(viewer.session, viewer.account.id),
+        # What the account may see of each: a pending invitee's typed name, never their own.
+        agents=[
+            {
+                "id": a.user.id,
+                "name": users.shown_name(a),
+                "email": a.user.email,
+                "role": a.membership.role,
+                "joined": not a.pending and users.has_password(a.user),
+            }
+            for a in agents
+        ],
         form=form or {"role": "agent"},
         errors=errors or {},
         invited=invited,
@@ -180,7 +191,6 @@ async def agent_add(request: Request, viewer: AdminViewer, form: Form) -> Respon
     values = {k: forms.text(form, k) for k in ("name", "email", "role")}
     try:
         body = AgentCreate.model_validate(values)
-        is_new = await users.find_user_by_email(viewer.session, body.email) is None
         member = await users.add_member(
             viewer.session, viewer.account.id, body.name, body.email, body.role
         )
@@ -190,20 +200,19 @@ async def agent_add(request: Request, viewer: AdminViewer, form: Form) -> Respon
     except ApiError as exc:
         errors = forms.api_errors(exc, "email")
         raise Rendered(await _agents_page(request, viewer, form=values, errors=errors)) from exc
-    if not is_new:
-        return redirect(
-            request,
-            "/app/settings/agents",
-            f"{member.user.name} was added; they log in with the password they already have.",
-        )
-    # The link is shown on this response only: it is as good as a password until used.
-    invited = {"name": member.user.name, "link": password_link(request, member.user)}
+    # The same answer whether the email had a user or not: the typed name and a join link
+    # (a new user chooses their password through it, an existing one logs in and accepts).
+    # It is shown on this response only: for a new user it is as good as a password.
+    invited = {
+        "name": users.shown_name(member),
+        "link": join_link(request, member.user, viewer.account.id),
+    }
     return await _agents_page(request, viewer, invited=invited)
 
 
 @router.post("/app/settings/agents/{user_id}/role")
 async def agent_role(request: Request, viewer: AdminViewer, form: Form, user_id: Id) -> Response:
-    member = await users.get_member(viewer.session, viewer.account.id, user_id)
+    member = await users.get_agent(viewer.session, viewer.account.id, user_id)
     role = forms.text(form, "role")
     if role not in ("administrator", "agent"):
         role = member.membership.role
@@ -213,19 +222,21 @@ async def agent_role(request: Request, viewer: AdminViewer, form: Form, user_id:
         raise Rendered(
             await _agents_page(request, viewer, row_error=(user_id, exc.message))
         ) from exc
-    return redirect(request, "/app/settings/agents", f"{member.user.name} is now {role}.")
+    name = users.shown_name(member)
+    return redirect(request, "/app/settings/agents", f"{name} is now {role}.")
 
 
 @router.get("/app/settings/agents/{user_id}/remove")
 async def agent_remove_confirm(request: Request, viewer: AdminViewer, user_id: Id) -> Response:
-    member = await users.get_member(viewer.session, viewer.account.id, user_id)
+    member = await users.get_agent(viewer.session, viewer.account.id, user_id)
     return page(
         request,
         "confirm.html",
         viewer,
-        title=f"Remove {member.user.name}?",
-        message=f"{member.user.name} ({member.user.email}) will no longer be able to open this "
-        "account. Conversations assigned to them stay assigned.",
+        title=f"Remove {users.shown_name(member)}?",
+        message=f"{users.shown_name(member)} ({member.user.email}) will no longer be able to "
+        "open this account (an invitation not yet accepted is withdrawn). Conversations "
+        "assigned to them stay assigned.",
         action=f"/app/settings/agents/{user_id}/remove",
         button="Remove agent",
         cancel="/app/settings/agents",
@@ -234,14 +245,14 @@ async def agent_remove_confirm(request: Request, viewer: AdminViewer, user_id: I
 
 @router.post("/app/settings/agents/{user_id}/remove")
 async def agent_remove(request: Request, viewer: AdminViewer, form: Form, user_id: Id) -> Response:
-    member = await users.get_member(viewer.session, viewer.account.id, user_id)
+    member = await users.get_agent(viewer.session, viewer.account.id, user_id)
     try:
         await users.remove_member(viewer.session, member)
     except ApiError as exc:
         raise Rendered(
             await _agents_page(request, viewer, row_error=(user_id, exc.message))
         ) from exc
-    return redirect(request, "/app/settings/agents", f"{member.user.name} was removed.")
+    return redirect(request, "/app/settings/agents", f"{users.shown_name(member)} was removed.")
 
 
 # -- profile ---------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from voxsig.models.base import Base
 from voxsig.models.contact import Contact, ContactInbox
 from voxsig.models.conversation import Conversation, ConversationLabel
 from voxsig.models.inbox import Inbox
+from voxsig.models.invitation import Invitation
 from voxsig.models.message import Message
 from voxsig.models.session import DashboardSession
 from voxsig.models.user import AccessToken, AccountUser, User
@@ -24,6 +25,7 @@ __all__ = [
     "DeliveryAttempt",
     "Event",
     "Inbox",
+    "Invitation",
     "Message",
     "User",
     "Webhook",

@@ -35,6 +35,7 @@ from voxsig.public.schemas import (
     public_conversation_json,
     public_message_json,
 )
+from voxsig.public.visibility import visible_message, visible_to_contact
 
 router = APIRouter(
     prefix="/public/api/v1/inboxes/{inbox_identifier}",
@@ -141,7 +142,7 @@ async def _own_conversation(visitor: Visitor, conversation_id: Id) -> Conversati
 async def _public_messages(session: AsyncSession, conversation: Conversation) -> list[Message]:
     rows = await session.scalars(
         select(Message)
-        .where(Message.conversation_id == conversation.id, Message.private.is_(False))
+        .where(Message.conversation_id == conversation.id, visible_to_contact())
         .order_by(Message.id)
     )
     return list(rows)
@@ -248,10 +249,8 @@ async def submit_values(
     visitor: PublicVisitor, conversation_id: Id, message_id: Id, body: PublicMessageUpdate
 ) -> dict[str, Any]:
     conversation = await _own_conversation(visitor, conversation_id)
-    message = await messages.get_message(
-        visitor.session, conversation.account_id, message_id, conversation
-    )
-    if message.private:
+    message = await visible_message(visitor.session, conversation, message_id)
+    if message is None:
         raise NotFound(f"No message {message_id} here", field="message_id")
     await messages.update_message(
         visitor.session,

@@ -25,6 +25,11 @@ from voxsig.users.schemas import (
 )
 
 # LimitedRoute: a 429 (too many wrong current passwords) carries Retry-After.
+NAME_OR_ROLE = (
+    "The account would have no administrator left, or `name` was given for an agent who has "
+    "joined (only they change their own name)"
+)
+
 router = APIRouter(
     prefix="/api/v1",
     tags=["agents"],
@@ -73,7 +78,8 @@ async def change_profile_password(
 
 @router.get("/accounts/{account_id}/agents", responses={**ok(AgentList), **errors(404)})
 async def list_agents(ctx: Ctx) -> list[dict[str, Any]]:
-    members = await service.list_members(ctx.session, ctx.account.id)
+    # Pending invitations too, looking like the agents a new email makes (not yet joined).
+    members = await service.list_agents(ctx.session, ctx.account.id)
     return [agent_json(m.user, m.membership) for m in members]
 
 
@@ -89,16 +95,19 @@ async def add_agent(ctx: AdminCtx, body: AgentCreate) -> dict[str, Any]:
     "/accounts/{account_id}/agents/{agent_id}", responses={**ok(AgentObject), **errors(404)}
 )
 async def get_agent(ctx: Ctx, agent_id: Id) -> dict[str, Any]:
-    member = await service.get_member(ctx.session, ctx.account.id, agent_id)
+    member = await service.get_agent(ctx.session, ctx.account.id, agent_id)
     return agent_json(member.user, member.membership)
 
 
 @router.patch(
     "/accounts/{account_id}/agents/{agent_id}",
-    responses={**ok(AgentObject), **errors(403, 404, 422)},
+    responses={
+        **ok(AgentObject),
+        **errors(403, 404, (422, NAME_OR_ROLE)),
+    },
 )
 async def update_agent(ctx: AdminCtx, agent_id: Id, body: AgentUpdate) -> dict[str, Any]:
-    member = await service.get_member(ctx.session, ctx.account.id, agent_id)
+    member = await service.get_agent(ctx.session, ctx.account.id, agent_id)
     member = await service.update_member(ctx.session, member, body.name, body.role)
     return agent_json(member.user, member.membership)
 
@@ -112,6 +121,6 @@ async def update_agent(ctx: AdminCtx, agent_id: Id, body: AgentUpdate) -> dict[s
     },
 )
 async def remove_agent(ctx: AdminCtx, agent_id: Id) -> Response:
-    member = await service.get_member(ctx.session, ctx.account.id, agent_id)
+    member = await service.get_agent(ctx.session, ctx.account.id, agent_id)
     await service.remove_member(ctx.session, member)
     return Response(status_code=200)

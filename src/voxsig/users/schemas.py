@@ -7,8 +7,9 @@ from typing import Any, Literal
 from pydantic import Field, RootModel, model_validator
 
 from voxsig.kit.schema import Body
-from voxsig.models import Account, AccountUser, User
+from voxsig.models import Account, AccountUser, Invitation, User
 from voxsig.openapi import Attributes, Doc, absent
+from voxsig.users.service import has_password
 
 Role = Literal["administrator", "agent"]
 
@@ -20,6 +21,8 @@ class AgentCreate(Body):
 
 
 class AgentUpdate(Body):
+    """Chatwoot's fields; `email` (like anything unknown) is ignored: a user's email is theirs."""
+
     name: str | None = Field(default=None, min_length=1, max_length=255)
     role: Role | None = None
 
@@ -42,19 +45,25 @@ class PasswordChange(Body):
         return data
 
 
-def agent_json(user: User, membership: AccountUser) -> dict[str, Any]:
+def agent_json(user: User, membership: AccountUser | Invitation) -> dict[str, Any]:
+    """A pending invitee shows only what the administrator typed (name, email), never the
+    user's own name or avatar; `confirmed` is false until the agent has joined (accepted, or
+    chose their password), alike for a new user and an existing one."""
+    pending = isinstance(membership, Invitation)
+    name = membership.name if isinstance(membership, Invitation) else user.name
+    avatar = "" if pending else user.avatar_url
     return {
         "id": user.id,
-        "name": user.name,
-        "display_name": user.name,
-        "available_name": user.name,
+        "name": name,
+        "display_name": name,
+        "available_name": name,
         "email": user.email,
         "account_id": membership.account_id,
         "role": membership.role,
-        "confirmed": True,
+        "confirmed": not pending and has_password(user),
         "availability_status": "offline",
-        "avatar_url": user.avatar_url,
-        "thumbnail": user.avatar_url,
+        "avatar_url": avatar,
+        "thumbnail": avatar,
         "type": "user",
         "custom_attributes": {},
     }

@@ -25,6 +25,7 @@ from voxsig.models import Contact, ContactInbox, Conversation, Inbox, Message
 from voxsig.models.inbox import WEB_WIDGET
 from voxsig.models.message import INCOMING
 from voxsig.public.schemas import public_conversation_json, public_message_json
+from voxsig.public.visibility import visible_to_contact
 
 PAGE_SIZE = 50
 UNIQUE_FIELDS = ("email", "identifier", "phone_number")
@@ -146,11 +147,10 @@ async def send_message(
 async def public_messages(
     session: AsyncSession, conversation: Conversation, before: int | None, after: int | None
 ) -> list[Message]:
-    """Up to PAGE_SIZE messages a contact may see (no private notes), oldest first: the latest
-    ones, those before an id (older pages), or those after one (catching up)."""
-    query = select(Message).where(
-        Message.conversation_id == conversation.id, Message.private.is_(False)
-    )
+    """Up to PAGE_SIZE messages a contact may see (no private notes, no activity), oldest
+    first: the latest ones, those before an id (older pages), or those after one (catching up).
+    Hidden messages are filtered in the query, before the limit: every page is full."""
+    query = select(Message).where(Message.conversation_id == conversation.id, visible_to_contact())
     if after is not None:
         query = query.where(Message.id > after).order_by(Message.id)
         return list(await session.scalars(query.limit(PAGE_SIZE)))
@@ -166,7 +166,7 @@ async def own_message(session: AsyncSession, visitor: Visitor, message_id: int) 
         .join(Conversation, Conversation.id == Message.conversation_id)
         .where(
             Message.id == message_id,
-            Message.private.is_(False),
+            visible_to_contact(),
             Conversation.contact_inbox_id == visitor.link.id,
         )
     )

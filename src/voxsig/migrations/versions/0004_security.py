@@ -60,11 +60,38 @@ def _sessions_downgrade() -> None:
 
 
 def _invitations_upgrade() -> None:
-    pass
+    op.create_table(
+        "invitations",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("role", sa.String(length=32), nullable=False),
+        sa.Column("created_at", voxsig.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", voxsig.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["accounts.id"],
+            name=op.f("fk_invitations_account_id_accounts"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_invitations_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_invitations")),
+        sa.UniqueConstraint(
+            "account_id", "user_id", name=op.f("uq_invitations_account_id_user_id")
+        ),
+    )
+    with op.batch_alter_table("invitations", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_invitations_user_id"), ["user_id"], unique=False)
 
 
 def _invitations_downgrade() -> None:
-    pass
+    op.drop_table("invitations")
 
 
 def _identities_upgrade() -> None:

@@ -14,6 +14,7 @@
   "use strict";
   var API = "/api/v1/widget/";
   var INCOMING = 0, ACTIVITY = 2;
+  var STREAM_RETRY_MS = 30000;
   var websiteToken = new URLSearchParams(location.search).get("website_token") || "";
   var embedded = window.parent !== window;
   var parentOrigin = null;
@@ -127,13 +128,22 @@
     return call("GET", "messages", undefined, after ? "&after=" + after : "").then(function (data) {
       data.payload.forEach(function (message) { upsert(message, false); });
       if (data.conversation) state.conversationId = data.conversation.id;
+      showStatus(data.conversation);
       markSeen();
     });
   }
 
   function connect() {
     if (source) source.close();
-    source = new EventSource(url("live", "&auth_token=" + encodeURIComponent(state.token)));
+    var opened = new EventSource(url("live", "&auth_token=" + encodeURIComponent(state.token)));
+    source = opened;
+    opened.onerror = function () {
+      // EventSource retries lost connections itself but gives up on an HTTP error (e.g. 429:
+      // too many streams open from this address): try again later, unless replaced meanwhile.
+      if (opened.readyState === EventSource.CLOSED) {
+        setTimeout(function () { if (source === opened) connect(); }, STREAM_RETRY_MS);
+      }
+    };
     source.addEventListener("ready", function () { catchUp().catch(function () { /* next time */ }); });
     ["message.created", "message.updated"].forEach(function (kind) {
       source.addEventListener(kind, function (event) { upsert(JSON.parse(event.data), true); });
@@ -144,12 +154,25 @@
         if (!state.conversationId || conversation.id > state.conversationId) {
           state.conversationId = conversation.id;
         }
-        catchUp().catch(function () { /* next time */ }); // e.g. "Conversation was resolved"
+        catchUp().catch(function () { /* next time */ }); // e.g. an agent's reply meanwhile
       });
     });
   }
 
   // -- showing messages ------------------------------------------------------------------------
+
+  // The server sends a visitor no activity lines (they name agents, labels, priorities): the
+  // widget says itself, from the conversation's status, that it was resolved.
+  var statusNode = null;
+  function showStatus(conversation) {
+    var resolved = conversation && conversation.status === "resolved";
+    if (statusNode) statusNode.remove();
+    statusNode = null;
+    if (!resolved) return;
+    statusNode = messageNode({ content: "This conversation was resolved. Write to reopen it.", message_type: ACTIVITY }, "status");
+    list.append(statusNode);
+    scrollDown();
+  }
 
   function upsert(message, live) {
     if (state.conversationId && message.conversation_id < state.conversationId) return;
