@@ -77,11 +77,3 @@ def is_allowed(address: str, allowed: tuple[IPNetwork, ...] = ()) -> bool:
     except ValueError:
         return False
     return address_allowed(ip, allowed)
-
-
-def is_ip_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True

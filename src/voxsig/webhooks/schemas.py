@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
@@ -13,13 +12,13 @@ from voxsig.kit.clock import from_unix
 from voxsig.kit.schema import Body, Id
 from voxsig.models import Inbox, Webhook
 from voxsig.openapi import Doc, InboxRef, PageMeta, absent
+from voxsig.webhooks.target import normalise
 
 
 def _check_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an absolute http:// or https:// URL")
-    return url
+    """The URL as the HTTP client will see it (target.py): what is checked and stored.
+    target.BadURL is a ValueError, so a bad one is a 422 naming `url`."""
+    return normalise(url)
 
 
 def _check_subscriptions(events: list[str]) -> list[str]:

@@ -6,7 +6,6 @@ import asyncio
 import socket
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,7 +15,8 @@ from voxsig.kit.clock import utcnow
 from voxsig.kit.tokens import new_webhook_secret
 from voxsig.models import Inbox, Webhook
 from voxsig.tenancy import owned
-from voxsig.webhooks.netguard import IPNetwork, is_allowed, is_ip_literal
+from voxsig.webhooks.netguard import IPNetwork, is_allowed
+from voxsig.webhooks.target import BadURL, parse
 
 RESOLVE_TIMEOUT = 3.0
 
@@ -36,28 +36,39 @@ async def inbox_of(session: AsyncSession, webhook: Webhook) -> Inbox | None:
     return await session.get(Inbox, webhook.inbox_id) if webhook.inbox_id else None
 
 
-async def check_target(url: str, allowed: tuple[IPNetwork, ...]) -> None:
-    """Refuses, at save time, a URL whose host is or resolves to a forbidden address. A host
-    that does not resolve yet is accepted: every send checks again."""
-    host = urlsplit(url).hostname or ""
-    if is_ip_literal(host):
-        addresses = [host.strip("[]")]
+async def check_target(url: str, allowed: tuple[IPNetwork, ...]) -> str:
+    """The URL normalised as the HTTP client will see it (target.parse), refused (422, `url`)
+    when its host is or resolves to a forbidden address. A name that does not resolve yet is
+    accepted: every send vets the addresses again (transport.py), as it must anyway since DNS
+    answers change."""
+    try:
+        target = parse(url)
+    except BadURL as exc:
+        raise Invalid(f"url {exc}", field="url") from exc
+    if target.ip is not None:
+        addresses = [str(target.ip)]
     else:
         try:
             infos = await asyncio.wait_for(
-                asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM),
+                asyncio.get_running_loop().getaddrinfo(
+                    # ASCII already: bytes keep Python's IDNA 2003 codec out of it.
+                    target.host.encode("ascii"),
+                    None,
+                    type=socket.SOCK_STREAM,
+                ),
                 RESOLVE_TIMEOUT,
             )
-        except (OSError, TimeoutError):
-            return
+        except (OSError, TimeoutError, UnicodeError):
+            return target.text
         addresses = [str(info[4][0]) for info in infos]
     if addresses and not any(is_allowed(a, allowed) for a in addresses):
         raise Invalid(
-            f"{host} points to {addresses[0]}, a private or reserved address that "
+            f"{target.host} points to {addresses[0]}, a private or reserved address that "
             "webhooks may not reach (an operator can allow it with "
             "VOXSIG_WEBHOOK_ALLOWED_NETWORKS)",
             field="url",
         )
+    return target.text
 
 
 async def _check_unique_url(
@@ -83,9 +94,9 @@ async def _check_inbox(session: AsyncSession, account_id: int, inbox_id: int | N
 async def create_webhook(
     session: AsyncSession, account_id: int, fields: dict[str, Any], allowed: tuple[IPNetwork, ...]
 ) -> Webhook:
+    fields = {**fields, "url": await check_target(fields["url"], allowed)}
     await _check_unique_url(session, account_id, fields["url"])
     await _check_inbox(session, account_id, fields.get("inbox_id"))
-    await check_target(fields["url"], allowed)
     webhook = Webhook(account_id=account_id, secret=new_webhook_secret(), **fields)
     session.add(webhook)
     await session.flush()
@@ -98,8 +109,8 @@ async def update_webhook(
     """Applies the changes; when they re-enable a disabled endpoint, returns the moment it was
     disabled, from which `recover` can send what it missed."""
     if fields.get("url"):
+        fields = {**fields, "url": await check_target(fields["url"], allowed)}
         await _check_unique_url(session, webhook.account_id, fields["url"], webhook.id)
-        await check_target(fields["url"], allowed)
     if "inbox_id" in fields:
         await _check_inbox(session, webhook.account_id, fields["inbox_id"])
     missed_since = None

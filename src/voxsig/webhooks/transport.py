@@ -1,6 +1,14 @@
 """The only code that makes outbound HTTP. Timeouts always set, redirects never followed, and
-every address vetted by netguard at connect time: the resolver hands aiohttp only vetted
-addresses and aiohttp connects to exactly those, so DNS rebinding has no second lookup to use."""
+every address vetted by netguard at connect time, on every send (DNS answers change):
+
+- the URL is parsed by `target.parse`, the same yarl parse aiohttp would make, and that parsed
+  URL is what aiohttp is given, so the host checked is the host connected to;
+- an IP-literal host is vetted here (aiohttp does not resolve it);
+- the resolver hands aiohttp only vetted addresses and aiohttp connects to exactly those, so DNS
+  rebinding has no second lookup to use;
+- the socket factory vets the very address each socket is about to connect to, whatever path
+  led there: the last check, and the one no parsing difference can get around.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +16,22 @@ import asyncio
 import socket
 import time
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 import aiohttp
+from aiohappyeyeballs import AddrInfoType
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
 from voxsig import __version__
-from voxsig.webhooks.netguard import IPNetwork, is_allowed, is_ip_literal
+from voxsig.webhooks.netguard import IPNetwork, address_allowed, is_allowed
+from voxsig.webhooks.target import BadURL, parse
 
 USER_AGENT = f"Voxsig-Webhooks/{__version__} (+https://voxsig.dev)"
 BODY_KEEP = 4096
 
 
 class Blocked(OSError):
-    """The target resolves only to addresses webhooks may not reach."""
+    """The target is, or resolves only to, addresses webhooks may not reach."""
 
 
 class GuardedResolver(AbstractResolver):
@@ -44,6 +53,19 @@ class GuardedResolver(AbstractResolver):
 
     async def close(self) -> None:
         await self._inner.close()
+
+
+class GuardedSockets:
+    """aiohttp's `socket_factory`: a socket exists only for an address webhooks may reach."""
+
+    def __init__(self, allowed: tuple[IPNetwork, ...]) -> None:
+        self._allowed = allowed
+
+    def __call__(self, addr_info: AddrInfoType) -> socket.socket:
+        family, kind, proto, _, address = addr_info
+        if not is_allowed(str(address[0]), self._allowed):
+            raise Blocked(f"{address[0]} is an address webhooks may not reach")
+        return socket.socket(family, kind, proto)
 
 
 @dataclass
@@ -85,6 +107,7 @@ class Transport:
                 # Per-endpoint caps are the worker's (several endpoints may share a host).
                 limit_per_host=0,
                 ttl_dns_cache=30,
+                socket_factory=GuardedSockets(self.allowed),
             )
             timeout = aiohttp.ClientTimeout(
                 total=self.limits.total_timeout, sock_connect=self.limits.connect_timeout
@@ -95,6 +118,7 @@ class Transport:
                 auto_decompress=True,
                 headers={"user-agent": USER_AGENT},
                 cookie_jar=aiohttp.DummyCookieJar(),
+                trust_env=False,  # no HTTP(S)_PROXY: a proxy would connect where we cannot vet
             )
         return self._session
 
@@ -105,15 +129,18 @@ class Transport:
         def done(**kw: object) -> Outcome:
             return Outcome(started, int((time.perf_counter() - clock) * 1000), **kw)  # type: ignore[arg-type]
 
-        host = urlsplit(url).hostname or ""
-        if is_ip_literal(host) and not is_allowed(host.strip("[]"), self.allowed):
+        try:
+            target = parse(url)  # a URL stored before it was normalised may not parse
+        except BadURL as exc:
+            return done(error_class="ssrf_blocked", error_message=f"The URL {exc}"[:1000])
+        if target.ip is not None and not address_allowed(target.ip, self.allowed):
             return done(
                 error_class="ssrf_blocked",
-                error_message=f"{host} is an address webhooks may not reach",
+                error_message=f"{target.host} is an address webhooks may not reach",
             )
         try:
             async with self._client().post(
-                url, data=body, headers=headers, allow_redirects=False
+                target.url, data=body, headers=headers, allow_redirects=False
             ) as response:
                 text = (await response.content.read(BODY_KEEP)).decode("utf-8", "replace")
                 outcome = done(status=response.status, headers=dict(response.headers), body=text)
