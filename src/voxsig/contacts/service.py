@@ -17,6 +17,7 @@ from voxsig.models import Contact, ContactInbox, Inbox
 from voxsig.tenancy import owned
 
 PAGE_SIZE = 15
+UNIQUE_FIELDS = ("email", "identifier", "phone_number")
 
 
 async def get_contact(session: AsyncSession, account_id: int, contact_id: int) -> Contact:
@@ -50,37 +51,65 @@ async def list_contacts(
 
 
 async def _check_unique(
-    session: AsyncSession, account_id: int, fields: dict[str, Any], contact_id: int | None = None
+    session: AsyncSession,
+    account_id: int,
+    fields: dict[str, Any],
+    contact_id: int | None = None,
+    keys: tuple[str, ...] = UNIQUE_FIELDS,
 ) -> None:
-    for key in ("email", "identifier", "phone_number"):
+    """Agents' rule: no two contacts share an e-mail, phone or identifier. Anonymous contacts
+    do not count (a stranger typing a customer's e-mail must not block agents from using it)."""
+    for key in keys:
         value = fields.get(key)
         if not value:
             continue
         column = getattr(Contact, key)
-        query = select(Contact.id).where(Contact.account_id == account_id, column == value)
+        query = select(Contact.id).where(
+            Contact.account_id == account_id, column == value, Contact.anonymous.is_(False)
+        )
         if contact_id is not None:
             query = query.where(Contact.id != contact_id)
-        if await session.scalar(query):
+        if await session.scalar(query.limit(1)):
             raise Invalid(f"{key.replace('_', ' ').capitalize()} has already been taken", field=key)
 
 
-async def create_contact(session: AsyncSession, account_id: int, fields: dict[str, Any]) -> Contact:
+def _unique_keys(anonymous: bool, by_visitor: bool) -> tuple[str, ...]:
+    """What a write is checked against other contacts for. A visitor's own e-mail and phone
+    never are: "already taken" would tell a stranger who is a customer. An anonymous contact's
+    identifier is only a claim, so it is not checked either; a verified one is."""
+    if anonymous:
+        return ()
+    return ("identifier",) if by_visitor else UNIQUE_FIELDS
+
+
+async def create_contact(
+    session: AsyncSession,
+    account_id: int,
+    fields: dict[str, Any],
+    *,
+    anonymous: bool = False,
+    by_visitor: bool = False,
+) -> Contact:
+    """A contact; `anonymous` for one a stranger makes, `by_visitor` when the values come from
+    the (verified) customer rather than an agent."""
     fields = {k: v for k, v in fields.items() if v is not None}
     if fields.get("email"):
         fields["email"] = fields["email"].lower()
-    await _check_unique(session, account_id, fields)
-    contact = Contact(account_id=account_id, **fields)
+    await _check_unique(session, account_id, fields, keys=_unique_keys(anonymous, by_visitor))
+    contact = Contact(account_id=account_id, anonymous=anonymous, **fields)
     session.add(contact)
     await session.flush()
     return contact
 
 
 async def update_contact(
-    session: AsyncSession, contact: Contact, fields: dict[str, Any]
+    session: AsyncSession, contact: Contact, fields: dict[str, Any], *, by_visitor: bool = False
 ) -> Contact:
+    """Applies `fields`; `by_visitor` when the contact itself writes (widget, public API)."""
     if fields.get("email"):
         fields["email"] = fields["email"].lower()
-    await _check_unique(session, contact.account_id, fields, contact.id)
+    keys = _unique_keys(contact.anonymous, by_visitor)
+    await _check_unique(session, contact.account_id, fields, contact.id, keys)
     for key, value in fields.items():
         if key in ("custom_attributes", "additional_attributes"):
             value = {**getattr(contact, key), **(value or {})}
@@ -149,6 +178,40 @@ async def contact_inbox_for(
         .order_by(ContactInbox.id.desc())
         .limit(1)
     )
+
+
+async def verified_customer(
+    session: AsyncSession, account_id: int, identifier: str
+) -> Contact | None:
+    """The contact a verified login with `identifier` is: never an anonymous one, whose
+    identifier is only what some visitor typed."""
+    return await session.scalar(
+        select(Contact)
+        .where(
+            Contact.account_id == account_id,
+            Contact.identifier == identifier,
+            Contact.anonymous.is_(False),
+        )
+        .order_by(Contact.id)
+        .limit(1)
+    )
+
+
+async def verified_link(session: AsyncSession, contact: Contact, inbox: Inbox) -> ContactInbox:
+    """The contact's verified contact_inbox in `inbox`, made if none. Only verified logins
+    ever get a token for it: a link a visitor used before verifying is never reused, so
+    nothing an unverified token can read ever becomes the customer's."""
+    link = await session.scalar(
+        select(ContactInbox)
+        .where(
+            ContactInbox.contact_id == contact.id,
+            ContactInbox.inbox_id == inbox.id,
+            ContactInbox.hmac_verified.is_(True),
+        )
+        .order_by(ContactInbox.id.desc())
+        .limit(1)
+    )
+    return link or await link_to_inbox(session, contact, inbox, hmac_verified=True)
 
 
 async def inbox_links(

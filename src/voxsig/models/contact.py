@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from voxsig.models.base import Base, Timestamps
@@ -26,6 +26,10 @@ class Contact(Timestamps, Base):
     custom_attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     additional_attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     last_activity_at: Mapped[datetime | None]
+    # Made by a stranger (a widget visitor, the public API without identifier_hash): its
+    # e-mail, phone and identifier are that visitor's word. They are not unique against other
+    # contacts (the answer would tell who is a customer) and a verified login never joins it.
+    anonymous: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class ContactInbox(Timestamps, Base):

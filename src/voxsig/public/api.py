@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,12 +15,14 @@ from voxsig.conversations.service import Actor
 from voxsig.deps import DbSession
 from voxsig.errors import NotFound
 from voxsig.events.snapshot import load_conversation, load_conversations, load_message_senders
+from voxsig.kit.ratelimit import LimitedRoute
 from voxsig.kit.schema import Id
 from voxsig.messages import service as messages
 from voxsig.models import Contact, ContactInbox, Conversation, Inbox, Message
 from voxsig.models.inbox import API
 from voxsig.models.message import INCOMING
 from voxsig.openapi import GUARDED, errors, ok, ok_empty
+from voxsig.public import answers, limits
 from voxsig.public.schemas import (
     PublicContactCreate,
     PublicContactObject,
@@ -40,15 +42,22 @@ from voxsig.public.visibility import visible_message, visible_to_contact
 router = APIRouter(
     prefix="/public/api/v1/inboxes/{inbox_identifier}",
     tags=["public"],
+    # Open to the internet like the widget: per-address limits, 429 with Retry-After.
+    route_class=LimitedRoute,
     responses={
         **GUARDED,
-        **errors((404, "No API inbox with this identifier, or nothing of this contact's here")),
+        **errors(
+            (404, "No API inbox with this identifier, or nothing of this contact's here"), 429
+        ),
     },
 )
 CONVERSATION = "/contacts/{contact_identifier}/conversations/{conversation_id}"
 
 
-async def _inbox(session: DbSession, inbox_identifier: Annotated[str, Path()]) -> Inbox:
+async def _inbox(
+    request: Request, session: DbSession, inbox_identifier: Annotated[str, Path()]
+) -> Inbox:
+    limits.check_address(request)
     inbox = await session.scalar(
         select(Inbox).where(Inbox.inbox_identifier == inbox_identifier, Inbox.channel_type == API)
     )
@@ -89,25 +98,28 @@ PublicVisitor = Annotated[Visitor, Depends(_visitor)]
     },
 )
 async def create_contact(
-    session: DbSession, inbox: PublicInbox, body: PublicContactCreate
+    request: Request, session: DbSession, inbox: PublicInbox, body: PublicContactCreate
 ) -> dict[str, Any]:
+    """A contact for this inbox and its source_id. With a valid identifier_hash, the customer
+    with that identifier (made if none) in a new verified contact_inbox; without, an anonymous
+    contact of its own, whose e-mail and phone are kept as given (whoever else has them)."""
+    limits.check_new_contact(request)
     verified = contacts.verify_identity(inbox, body.identifier, body.identifier_hash)
-    # An identifier is a claim to be a known customer: only a verified one (identifier_hash)
-    # may resume that customer's contact, or anyone could read and change it.
-    fields = body.model_dump(
-        exclude={"identifier_hash"} if verified else {"identifier_hash", "identifier"}
-    )
-    contact = None
-    if verified:
-        contact = await session.scalar(
-            select(Contact).where(
-                Contact.account_id == inbox.account_id, Contact.identifier == body.identifier
-            )
+    fields = body.model_dump(exclude={"identifier_hash", "identifier"})
+    identifier = body.identifier if verified else None
+    if identifier is None:
+        # An unverified identifier would be a claim to be a known customer: dropped.
+        contact = await contacts.create_contact(session, inbox.account_id, fields, anonymous=True)
+        link = await contacts.link_to_inbox(session, contact, inbox)
+        return public_contact_json(contact, link)
+    customer = await contacts.verified_customer(session, inbox.account_id, identifier)
+    if customer is None:
+        customer = await contacts.create_contact(
+            session, inbox.account_id, {**fields, "identifier": identifier}, by_visitor=True
         )
-    if contact is None:
-        contact = await contacts.create_contact(session, inbox.account_id, fields)
-    link = await contacts.link_to_inbox(session, contact, inbox, hmac_verified=verified)
-    return public_contact_json(contact, link)
+    # Always a fresh source_id: whoever held an earlier one of this contact reads nothing new.
+    link = await contacts.link_to_inbox(session, customer, inbox, hmac_verified=True)
+    return public_contact_json(customer, link)
 
 
 @router.get("/contacts/{contact_identifier}", responses=ok(PublicContactObject))
@@ -121,7 +133,7 @@ async def get_contact(visitor: PublicVisitor) -> dict[str, Any]:
 async def update_contact(visitor: PublicVisitor, body: PublicContactCreate) -> dict[str, Any]:
     # The identifier is settled when the contact is created (verified), never changed here.
     fields = body.model_dump(exclude_unset=True, exclude={"identifier_hash", "identifier"})
-    await contacts.update_contact(visitor.session, visitor.contact, fields)
+    await contacts.update_contact(visitor.session, visitor.contact, fields, by_visitor=True)
     return public_contact_json(visitor.contact, visitor.link)
 
 
@@ -252,11 +264,7 @@ async def submit_values(
     message = await visible_message(visitor.session, conversation, message_id)
     if message is None:
         raise NotFound(f"No message {message_id} here", field="message_id")
-    await messages.update_message(
-        visitor.session,
-        message,
-        {"content_attributes": {"submitted_values": body.submitted_values}},
-    )
+    await answers.submit(visitor.session, message, body.submitted_values)
     conv = await load_conversation(visitor.session, conversation)
     snap = (await load_message_senders(visitor.session, [message]))[0]
     return public_message_json(snap, conv)

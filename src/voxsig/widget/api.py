@@ -21,9 +21,9 @@ from voxsig.errors import Unauthorized
 from voxsig.events import emit
 from voxsig.kit.ratelimit import LimitedRoute, TokenBuckets, check
 from voxsig.kit.schema import Cursor, Id
-from voxsig.messages import service as messages
 from voxsig.models import Conversation, Inbox
 from voxsig.openapi import GUARDED, errors, ok, ok_empty
+from voxsig.public import answers, limits
 from voxsig.public.schemas import (
     PublicConversationList,
     PublicConversationObject,
@@ -161,6 +161,7 @@ async def config(
     and the (new) visitor token."""
     visitor = await _resume(request, session, inbox, x_auth_token) if x_auth_token else None
     if visitor is None:
+        limits.check_new_contact(request)
         visitor = await service.start_visitor(session, inbox)
     return config_json(inbox, visitor.contact, visitor.link, _token(request, visitor))
 
@@ -260,11 +261,10 @@ async def create_message(
 async def submit_values(
     session: DbSession, visitor: CurrentVisitor, message_id: Id, body: PublicMessageUpdate
 ) -> dict[str, Any]:
-    """The visitor answers an input_select / input_email / form message: message_updated."""
+    """The visitor answers a question (input_*, form, cards with actions), once:
+    message_updated. Any other message is a 422."""
     message = await service.own_message(session, visitor, message_id)
-    await messages.update_message(
-        session, message, {"content_attributes": {"submitted_values": body.submitted_values}}
-    )
+    await answers.submit(session, message, body.submitted_values)
     conversation = await session.get(Conversation, message.conversation_id)
     assert conversation is not None
     return (await service.render_messages(session, conversation, [message]))[0]

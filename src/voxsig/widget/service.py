@@ -28,7 +28,6 @@ from voxsig.public.schemas import public_conversation_json, public_message_json
 from voxsig.public.visibility import visible_to_contact
 
 PAGE_SIZE = 50
-UNIQUE_FIELDS = ("email", "identifier", "phone_number")
 
 
 @dataclass
@@ -59,7 +58,7 @@ async def widget_inbox(session: AsyncSession, website_token: str) -> Inbox:
 async def start_visitor(session: AsyncSession, inbox: Inbox) -> Visitor:
     # A name agents can tell apart until the website calls setUser (Chatwoot invents one too).
     contact = await contacts.create_contact(
-        session, inbox.account_id, {"name": f"Visitor {secrets.token_hex(2)}"}
+        session, inbox.account_id, {"name": f"Visitor {secrets.token_hex(2)}"}, anonymous=True
     )
     link = await contacts.link_to_inbox(session, contact, inbox)
     return Visitor(inbox, link, contact)
@@ -194,74 +193,46 @@ async def render_conversation(
     return public_conversation_json(conv, [public_message_json(s, conv) for s in snaps])
 
 
-async def _unclaimed(
-    session: AsyncSession, contact: Contact, fields: dict[str, Any]
-) -> dict[str, Any]:
-    """`fields` without the e-mail, phone or identifier of another contact: a visitor's word
-    never takes over someone else's contact (only a verified identifier does)."""
-    kept = dict(fields)
-    for key in UNIQUE_FIELDS:
-        value = kept.get(key)
-        if not value:
-            continue
-        column = getattr(Contact, key)
-        value = value.lower() if key == "email" else value
-        other = await session.scalar(
-            select(Contact.id)
-            .where(
-                Contact.account_id == contact.account_id, column == value, Contact.id != contact.id
-            )
-            .limit(1)
-        )
-        if other is not None:
-            del kept[key]
-    return kept
-
-
 async def update_profile(session: AsyncSession, contact: Contact, fields: dict[str, Any]) -> None:
-    await contacts.update_contact(session, contact, await _unclaimed(session, contact, fields))
+    """The visitor's own profile fields, kept as given: whether another contact has the same
+    e-mail or phone changes nothing, so the answer never tells a visitor who is a customer."""
+    await contacts.update_contact(session, contact, fields, by_visitor=True)
 
 
 async def identify(
     session: AsyncSession, visitor: Visitor, identifier: str, verified: bool
 ) -> Visitor:
-    """setUser: a verified identifier makes the visitor that customer (their contact, with its
-    history); an unverified one is only recorded on the visitor's own contact, if free."""
-    if not verified:
-        if visitor.contact.identifier in (None, identifier):
-            await update_profile(session, visitor.contact, {"identifier": identifier})
-        return visitor
-    if visitor.contact.identifier != identifier:
-        visitor = await _become(session, visitor, identifier)
-    visitor.link.hmac_verified = True
-    await session.flush()
+    """setUser. A verified identifier makes the visitor that customer: their contact (never an
+    anonymous one) and their verified contact_inbox, with its history; what the visitor did
+    before stays on their anonymous contact. An unverified identifier is only a label on the
+    visitor's own anonymous contact: it reaches no one else and no one reaches it."""
+    if verified:
+        if visitor.link.hmac_verified and visitor.contact.identifier == identifier:
+            return visitor  # already them
+        return await _become(session, visitor, identifier)
+    if visitor.contact.anonymous and visitor.contact.identifier in (None, identifier):
+        await update_profile(session, visitor.contact, {"identifier": identifier})
     return visitor
 
 
 async def _become(session: AsyncSession, visitor: Visitor, identifier: str) -> Visitor:
-    owner = await session.scalar(
-        select(Contact).where(
-            Contact.account_id == visitor.inbox.account_id, Contact.identifier == identifier
-        )
-    )
-    if owner is None and visitor.contact.identifier is None:
-        visitor.contact.identifier = identifier  # the anonymous visitor turns out to be them
-        return visitor
+    account_id = visitor.inbox.account_id
+    owner = await contacts.verified_customer(session, account_id, identifier)
     if owner is None:
         owner = await contacts.create_contact(
-            session, visitor.inbox.account_id, {"identifier": identifier}
+            session, account_id, {"identifier": identifier}, by_visitor=True
         )
-    link = await contacts.contact_inbox_for(session, owner.id, visitor.inbox.id)
-    if link is None:
-        link = await contacts.link_to_inbox(session, owner, visitor.inbox)
+    link = await contacts.verified_link(session, owner, visitor.inbox)
     await _forget_if_empty(session, visitor.contact)
     return Visitor(visitor.inbox, link, owner)
 
 
 async def _forget_if_empty(session: AsyncSession, contact: Contact) -> None:
     """An anonymous visitor who never wrote leaves no contact behind once identified."""
+    if not contact.anonymous:
+        return  # a customer's contact, whatever it holds
     wrote = await session.scalar(
         select(Conversation.id).where(Conversation.contact_id == contact.id).limit(1)
     )
-    if wrote is None and contact.identifier is None:
+    if wrote is None:
         await contacts.delete_contact(session, contact)

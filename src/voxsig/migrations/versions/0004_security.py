@@ -95,11 +95,36 @@ def _invitations_downgrade() -> None:
 
 
 def _identities_upgrade() -> None:
-    pass
+    with op.batch_alter_table("contacts", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("anonymous", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
+    # Existing widget visitors nobody verified are anonymous; contacts agents made (even if
+    # linked to an API inbox) and verified customers stay as they were.
+    contacts = sa.table("contacts", sa.column("id"), sa.column("anonymous", sa.Boolean()))
+    links = sa.table(
+        "contact_inboxes",
+        sa.column("contact_id"),
+        sa.column("inbox_id"),
+        sa.column("hmac_verified", sa.Boolean()),
+    )
+    inboxes = sa.table("inboxes", sa.column("id"), sa.column("channel_type"))
+    in_widget = (
+        sa.select(links.c.contact_id)
+        .join(inboxes, inboxes.c.id == links.c.inbox_id)
+        .where(inboxes.c.channel_type == "Channel::WebWidget")
+    )
+    verified = sa.select(links.c.contact_id).where(links.c.hmac_verified.is_(sa.true()))
+    op.execute(
+        contacts.update()
+        .where(contacts.c.id.in_(in_widget), contacts.c.id.not_in(verified))
+        .values(anonymous=sa.true())
+    )
 
 
 def _identities_downgrade() -> None:
-    pass
+    with op.batch_alter_table("contacts", schema=None) as batch_op:
+        batch_op.drop_column("anonymous")
 
 
 def upgrade() -> None:

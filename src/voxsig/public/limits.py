@@ -1,0 +1,50 @@
+"""Rate limits for strangers: every request of the public client API per client address (the
+widget's numbers), and new contacts per address, shared by both ways a stranger makes one (the
+public API's POST contacts and the widget's first POST config): each writes a contact and a
+contact_inbox, so one script must not make them by the thousand.
+
+The buckets live on the app (`kit/ratelimit.py`: per process, bounded memory). A route that
+checks them must use `LimitedRoute`, which adds `Retry-After` to the 429.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from voxsig.kit.ratelimit import RateLimited, TokenBuckets, check
+
+PER_ADDRESS = (600, 10.0)  # burst, then requests per second (the widget's per-IP limit)
+# An office behind one address starts a few new visitors a minute; a script, thousands.
+NEW_CONTACTS = (100, 1.0)
+
+
+@dataclass
+class Limits:
+    per_address: TokenBuckets
+    new_contacts: TokenBuckets
+
+
+def _limits(request: Request) -> Limits:
+    limits: Limits | None = getattr(request.app.state, "public_limits", None)
+    if limits is None:
+        limits = Limits(TokenBuckets(*PER_ADDRESS), TokenBuckets(*NEW_CONTACTS))
+        request.app.state.public_limits = limits
+    return limits
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "-"
+
+
+def check_address(request: Request) -> None:
+    """Any public API request: before any database work."""
+    check(_limits(request).per_address, client_address(request), "address")
+
+
+def check_new_contact(request: Request) -> None:
+    """A stranger is about to make a contact (429 past the limit)."""
+    wait = _limits(request).new_contacts.take(client_address(request))
+    if wait > 0:
+        raise RateLimited(wait, "Too many new contacts from this address")
