@@ -86,5 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def prometheus_metrics() -> Response:
         return Response(await metrics.render(app.state.db), media_type=CONTENT_TYPE_LATEST)
 
-    app.add_middleware(RequestGuard, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestGuard, max_bytes=settings.max_body_bytes, body_timeout=settings.body_timeout
+    )
     return app

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import errno
 import json
+import os
 import socket
 import sys
 from pathlib import Path
@@ -24,6 +25,9 @@ cli = typer.Typer(
     pretty_exceptions_enable=False,
 )
 err = Console(stderr=True)
+# The request line and headers together, as received: twice what the request guard accepts
+# once parsed (32 KiB), so the guard's 431 with its JSON body is what clients normally see.
+HEADER_BLOCK_BYTES = 64 * 1024
 
 
 def fail(message: str) -> NoReturn:
@@ -110,6 +114,7 @@ def serve(
     import uvicorn
 
     from voxsig.app import create_app
+    from voxsig.kit.header_deadline import protocol_class
 
     settings = get_settings()
     if no_worker:
@@ -120,6 +125,15 @@ def serve(
         _lock_sqlite_worker(url)
     _migrate_or_fail(url)
     settings.resolved_secret_key()
+    try:
+        proxies = settings.trusted_proxy_list()
+    except ValueError as exc:
+        fail(str(exc))
+    if os.environ.get("FORWARDED_ALLOW_IPS") and not proxies:
+        err.print(
+            "[yellow]warning:[/] FORWARDED_ALLOW_IPS is ignored; set VOXSIG_TRUSTED_PROXIES "
+            "to your proxies' addresses instead"
+        )
     _check_port_free(settings.host, settings.port)
     base = f"http://{settings.host}:{settings.port}"
     err.print(
@@ -139,6 +153,17 @@ def serve(
         access_log=False,
         # Live streams (widget, dashboard) stay open; do not let them hold a shutdown for long.
         timeout_graceful_shutdown=5,
+        # X-Forwarded-For/-Proto only from the proxies the operator named: uvicorn's default
+        # (believe 127.0.0.1) lets anyone behind a same-host proxy that does not set the header
+        # choose the address every per-address limit sees.
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or None,
+        # Slow clients: headers complete within header_timeout (uvicorn has no such deadline;
+        # kit/header_deadline.py), bodies within body_timeout (kit/request_guard.py), an idle
+        # kept-alive connection closed after 5 s, and no header block over 64 KiB.
+        http=protocol_class(settings.header_timeout, HEADER_BLOCK_BYTES),
+        timeout_keep_alive=5,
+        h11_max_incomplete_event_size=HEADER_BLOCK_BYTES,
     )
 
 

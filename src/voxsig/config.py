@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +23,12 @@ class Settings(BaseSettings):
     # Comma-separated CIDRs that webhook targets may resolve into even though they are private.
     webhook_allowed_networks: str = ""
     run_worker: bool = Field(default=True)
+    # Comma-separated IPs or CIDRs of the reverse proxies whose X-Forwarded-For and
+    # X-Forwarded-Proto are believed. Empty: none is, and every address is the peer's own.
+    trusted_proxies: str = ""
+    # Seconds a client may take to send a request's headers, and then its whole body.
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
     # Delivery (webhooks/policy.py reads these).
     webhook_retry_schedule: str = "5,300,1800,7200,18000,36000,36000"
     webhook_connect_timeout: float = 5.0
@@ -38,6 +45,19 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'voxsig.db').resolve()}"
+
+    def trusted_proxy_list(self) -> list[str]:
+        """VOXSIG_TRUSTED_PROXIES as networks; ValueError naming the first entry that is not
+        an IP address or a CIDR."""
+        networks = []
+        for entry in filter(None, (part.strip() for part in self.trusted_proxies.split(","))):
+            try:
+                networks.append(str(ipaddress.ip_network(entry, strict=False)))
+            except ValueError as exc:
+                raise ValueError(
+                    f"VOXSIG_TRUSTED_PROXIES: {entry!r} is not an IP address or a CIDR"
+                ) from exc
+        return networks
 
     def resolved_secret_key(self) -> str:
         """VOXSIG_SECRET_KEY, or a key generated once into the data dir and reused after."""

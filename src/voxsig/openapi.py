@@ -71,7 +71,7 @@ class ErrorBody(Doc):
 
     error: str = Field(
         description="validation_failed, malformed_json, unauthorized, forbidden, not_found, "
-        "payload_too_large, headers_too_large, rate_limited, bad_request, …"
+        "payload_too_large, headers_too_large, request_timeout, rate_limited, bad_request, …"
     )
     message: str
     errors: list[ErrorItem]
@@ -82,6 +82,7 @@ ERRORS: dict[int, str] = {
     401: "No API access token (header `api_access_token`), or not a valid one",
     403: "Only administrators of this account may do this",
     404: "Not found in your account (another account, or an id that names nothing)",
+    408: "The request body did not arrive within VOXSIG_BODY_TIMEOUT (30 s by default)",
     413: "The request body is larger than VOXSIG_MAX_BODY_BYTES (1 MiB by default)",
     422: "Invalid input; `errors` names each field at fault",
     429: "Too many requests; `Retry-After` says in how many seconds to try again",
@@ -109,7 +110,7 @@ def errors(*statuses: int | tuple[int, str]) -> Responses:
 
 
 # What the request guard (kit/request_guard.py) may answer on any route, before it runs.
-GUARDED = errors(400, 413, 431)
+GUARDED = errors(400, 408, 413, 431)
 
 
 def ok(model: Any, description: str = "Successful Response") -> Responses:

@@ -1,9 +1,15 @@
-"""ASGI middleware that refuses, before any route runs, request bodies over a size limit (413,
-streamed or not), headers over a size limit (431) and URLs carrying a NUL character (400: no
-database can store it)."""
+"""ASGI middleware that runs before any route: it refuses request bodies over a size limit (413,
+streamed or not), bodies that do not arrive within a deadline (408), headers over a size limit
+(431) and URLs carrying a NUL character (400: no database can store it).
+
+It reads the whole body before the route runs (bounded by the size limit), so no route, and no
+database connection a route's dependencies opened, ever waits on a slow client: on SQLite one
+connection serves every account, and a form trickled in a byte at a time would hold it. (The
+headers' deadline is the protocol's: kit/header_deadline.py.)"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 
@@ -12,15 +18,22 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Every header together, names and values: far above what browsers and SDKs send.
 MAX_HEADER_BYTES = 32 * 1024
+# Seconds for a whole body (VOXSIG_BODY_TIMEOUT): 1 MiB at 35 KB/s.
+BODY_TIMEOUT = 30.0
 
 
 class RequestGuard:
     def __init__(
-        self, app: ASGIApp, max_bytes: int, max_header_bytes: int = MAX_HEADER_BYTES
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        max_header_bytes: int = MAX_HEADER_BYTES,
+        body_timeout: float = BODY_TIMEOUT,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.max_header_bytes = max_header_bytes
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -44,29 +57,53 @@ class RequestGuard:
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._refuse(send)
             return
-        seen = 0
-        refused = False
+        body = await self._read_body(receive, send)
+        if body is None:
+            return  # refused (413, 408) or the client left
+        waiting: Message | None = {"type": "http.request", "body": body, "more_body": False}
 
-        async def limited_receive() -> Message:
-            nonlocal seen, refused
-            if refused:
-                return {"type": "http.disconnect"}
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    # Answer 413 now and tell the app the client left, so it stops reading.
-                    refused = True
-                    await self._refuse(send)
-                    return {"type": "http.disconnect"}
-            return message
-
-        async def guarded_send(message: Message) -> None:
-            if not refused:  # after a 413 the app's own answer has nowhere to go
-                await send(message)
+        # The app gets the whole body at once, then the connection's own messages (e.g. the
+        # disconnect a live stream waits for).
+        async def replay() -> Message:
+            nonlocal waiting
+            if waiting is not None:
+                message, waiting = waiting, None
+                return message
+            return await receive()
 
         with contextlib.suppress(ClientDisconnect):
-            await self.app(scope, limited_receive, guarded_send)
+            await self.app(scope, replay, send)
+
+    async def _read_body(self, receive: Receive, send: Send) -> bytes | None:
+        """The whole request body, read before any route runs: no route (and no database
+        connection a route's dependencies opened) ever waits on a slow client. None when it
+        was refused: larger than max_bytes (413), or not complete within body_timeout (408)."""
+        chunks: list[bytes] = []
+        seen = 0
+        try:
+            async with asyncio.timeout(self.body_timeout):
+                while True:
+                    message = await receive()
+                    if message["type"] != "http.request":
+                        return None  # the client left
+                    chunk = message.get("body", b"")
+                    seen += len(chunk)
+                    if seen > self.max_bytes:
+                        await self._refuse(send, close=True)
+                        return None
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        return b"".join(chunks)
+        except TimeoutError:
+            await self._refuse(
+                send,
+                408,
+                "request_timeout",
+                "body",
+                f"The request body did not arrive within {self.body_timeout:g} seconds",
+                close=True,
+            )
+            return None
 
     async def _refuse(
         self,
@@ -75,7 +112,11 @@ class RequestGuard:
         code: str = "payload_too_large",
         field: str = "body",
         message: str = "",
+        *,
+        close: bool = False,
     ) -> None:
+        """The error answer; `close`: the rest of the body is not read, so the connection
+        cannot carry another request."""
         message = message or f"The request body is larger than {self.max_bytes} bytes"
         body = json.dumps(
             {"error": code, "message": message, "errors": [{"field": field, "message": message}]}
@@ -87,6 +128,7 @@ class RequestGuard:
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),
+                    *([(b"connection", b"close")] if close else []),
                 ],
             }
         )
