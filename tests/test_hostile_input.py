@@ -347,8 +347,23 @@ def widget_visitor(api: ApiClient, website_token: str) -> str:
     return token
 
 
-def widget_message(api: ApiClient, website_token: str, visitor: str) -> int:
-    """The visitor writes (starting a conversation): the message's id."""
+def agent_question(api: ApiClient, conversation_id: int) -> int:
+    """An agent's input_select in the conversation: a message a contact may answer (once)."""
+    response = api.post(
+        f"conversations/{conversation_id}/messages",
+        json={
+            "content": "Which one?",
+            "content_type": "input_select",
+            "content_attributes": {"items": [{"title": "A", "value": "a"}]},
+        },
+    )
+    assert response.status_code == 200, response.text
+    message_id: int = response.json()["id"]
+    return message_id
+
+
+def widget_question(api: ApiClient, website_token: str, visitor: str) -> int:
+    """The visitor writes (starting a conversation) and an agent asks them: the question's id."""
     response = api.post(
         "/api/v1/widget/messages",
         params={"website_token": website_token},
@@ -356,8 +371,7 @@ def widget_message(api: ApiClient, website_token: str, visitor: str) -> int:
         json={"content": "Hello from the widget"},
     )
     assert response.status_code == 200, response.text
-    message_id: int = response.json()["id"]
-    return message_id
+    return agent_question(api, response.json()["conversation_id"])
 
 
 def public_contact(api: ApiClient) -> dict[str, Any]:
@@ -378,7 +392,8 @@ def public_contact(api: ApiClient) -> dict[str, Any]:
         "inbox_identifier": inbox.json()["inbox_identifier"],
         "contact_identifier": contact.json()["source_id"],
         "conversation_id": conversation_id,
-        "message_id": message.json()["id"],
+        # The message the contact may PATCH (submitted_values): a question.
+        "message_id": agent_question(api, conversation_id),
     }
 
 
@@ -480,7 +495,7 @@ def test_every_api_operation_fuzzed_with_a_valid_token_answers_as_documented(
             return Pins(values, query)  # no visitor token: a real stream would last a minute
         # A visitor of its own per operation, so the per-visitor rate limit is not reached.
         visitor = widget_visitor(api, token)
-        mine = {**values, "message_id": widget_message(api, token, visitor)}
+        mine = {**values, "message_id": widget_question(api, token, visitor)}
         return Pins(mine, query, {"X-Auth-Token": visitor})
 
     headers = {"api_access_token": api.token}
