@@ -172,3 +172,17 @@ def test_the_other_dashboard_forms_refuse_nul_as_the_api_does(
     assert re.search(rf'id="\w+-{field}-error">[^<]*NUL', answer.text), answer.text[-3000:]
     assert len(ok(api.get("inboxes"))["payload"]) == before["inboxes"]
     assert len(ok(api.get("agents"))) == before["agents"]
+
+
+def test_logging_in_with_a_nul_in_the_email_is_a_wrong_login(backend: Backend) -> None:
+    """The login form has no request model; PostgreSQL cannot compare a NUL (it was a 500)."""
+    http = httpx.Client(base_url=backend.url, timeout=60.0)
+    try:
+        found = CSRF.search(http.get("/").text)
+        assert found
+        data = {"csrf_token": found.group(1), "email": "a\x00b@example.com", "password": "x"}
+        answer = http.post("/login", data=data)
+        assert answer.status_code == 200, answer.text[:300]
+        assert "<form" in answer.text
+    finally:
+        http.close()

@@ -100,8 +100,19 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body("validation_failed", summary, errors), status_code=422)
 
 
+# FastAPI's answer when decoding the body raised something other than a JSON syntax error:
+# e.g. RecursionError for `[[[[…` nested a hundred thousand levels.
+UNPARSABLE = "There was an error parsing the body"
+
+
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == UNPARSABLE:
+        message = "The body cannot be read as JSON (nested too deeply, or not JSON at all)"
+        return JSONResponse(
+            error_body("malformed_json", message, [{"field": "body", "message": message}]),
+            status_code=400,
+        )
     codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
     code = codes.get(exc.status_code, "http_error")
     return JSONResponse(

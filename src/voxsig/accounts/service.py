@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxsig.errors import Invalid
+from voxsig.kit.json_limits import NUL
 from voxsig.models import Account, AccountUser
 from voxsig.users.service import create_user, issue_token
 
@@ -23,6 +24,10 @@ async def create_account(
 ) -> NewAccount:
     if not name.strip():
         raise Invalid("The account needs a name", field="name")
+    # The onboarding form and the CLI have no request model: the rule of every body here.
+    for field, value in (("name", name), ("email", email), ("user_name", user_name or "")):
+        if "\x00" in value:
+            raise Invalid(NUL, field=field)
     if "@" not in email:
         raise Invalid(f"{email!r} is not an email address", field="email")
     if len(password) < 8:

@@ -39,7 +39,8 @@ def pretty_json(text: str | None) -> str:
         return ""
     try:
         return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # Bodies stored before the depth limits can be too deep to indent: shown as stored.
         return text
 
 
