@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     webhook_max_in_flight: int = 256
     webhook_max_per_endpoint: int = 16
     worker_poll_seconds: float = 1.0
+    # Open widget live streams (GET /api/v1/widget/live) per client address and per visitor:
+    # an office behind one address has many visitors; one visitor, a few tabs.
+    widget_live_streams_per_address: int = Field(default=100, ge=1)
+    widget_live_streams_per_visitor: int = Field(default=8, ge=1)
 
     def resolved_database_url(self) -> str:
         """The configured URL, or the embedded SQLite file under the data dir."""

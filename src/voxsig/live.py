@@ -31,6 +31,9 @@ class Signal:
     kind: str  # conversation.created | conversation.updated | message.created | message.updated
     account_id: int
     conversation_id: int  # the row id
+    # The conversation's contact_inbox: the one widget visitor it concerns. The hub hands a
+    # signal only to that visitor's streams, so the others do no work at all for it.
+    contact_inbox_id: int
     message_id: int | None = None
 
 
@@ -45,14 +48,24 @@ async def signal(session: AsyncSession, sig: Signal) -> None:
         session.info.setdefault("live", []).append(sig)
 
 
+Queue = asyncio.Queue[Signal]
+
+
 class Hub:
-    """Fan-out to the watchers of each account, in this process."""
+    """Fan-out in this process: to the watchers of each account (the dashboard) and to those
+    of each contact_inbox (widget visitors). Publishing costs one queue put per concerned
+    watcher, whatever the number of other visitors watching the same account."""
 
     def __init__(self) -> None:
-        self._watchers: dict[int, set[asyncio.Queue[Signal]]] = {}
+        self._watchers: dict[int, set[Queue]] = {}
+        self._visitors: dict[int, set[Queue]] = {}
 
     def publish(self, sig: Signal) -> None:
-        for queue in self._watchers.get(sig.account_id, ()):
+        concerned = (
+            *self._watchers.get(sig.account_id, ()),
+            *self._visitors.get(sig.contact_inbox_id, ()),
+        )
+        for queue in concerned:
             with contextlib.suppress(asyncio.QueueFull):  # a stalled viewer misses updates only
                 queue.put_nowait(sig)
 
@@ -66,14 +79,23 @@ class Hub:
         except (ValueError, TypeError):
             log.warning("ignoring a malformed live signal: %.200s", payload)
 
-    @contextlib.asynccontextmanager
-    async def watch(self, account_id: int) -> AsyncIterator[asyncio.Queue[Signal]]:
-        queue: asyncio.Queue[Signal] = asyncio.Queue(QUEUE_SIZE)
-        self._watchers.setdefault(account_id, set()).add(queue)
-        try:
-            yield queue
-        finally:
-            watchers = self._watchers.get(account_id, set())
-            watchers.discard(queue)
-            if not watchers:
-                self._watchers.pop(account_id, None)
+    def watch(self, account_id: int) -> contextlib.AbstractAsyncContextManager[Queue]:
+        """Every signal of the account."""
+        return _watching(self._watchers, account_id)
+
+    def watch_visitor(self, contact_inbox_id: int) -> contextlib.AbstractAsyncContextManager[Queue]:
+        """The signals of one contact_inbox's conversations only."""
+        return _watching(self._visitors, contact_inbox_id)
+
+
+@contextlib.asynccontextmanager
+async def _watching(watchers: dict[int, set[Queue]], key: int) -> AsyncIterator[Queue]:
+    queue: Queue = asyncio.Queue(QUEUE_SIZE)
+    watchers.setdefault(key, set()).add(queue)
+    try:
+        yield queue
+    finally:
+        watching = watchers.get(key, set())
+        watching.discard(queue)
+        if not watching:
+            watchers.pop(key, None)

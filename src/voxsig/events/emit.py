@@ -35,7 +35,14 @@ async def _live(
     session: AsyncSession, kind: str, conversation: Conversation, message_id: int | None = None
 ) -> None:
     """Live views update for every change, whoever subscribes to webhooks."""
-    await signal(session, Signal(kind, conversation.account_id, conversation.id, message_id))
+    sig = Signal(
+        kind,
+        conversation.account_id,
+        conversation.id,
+        contact_inbox_id=conversation.contact_inbox_id,
+        message_id=message_id,
+    )
+    await signal(session, sig)
 
 
 async def _publish(

@@ -19,7 +19,7 @@ from voxsig.conversations import service as conversations
 from voxsig.deps import DbSession
 from voxsig.errors import Unauthorized
 from voxsig.events import emit
-from voxsig.kit.ratelimit import LimitedRoute, TokenBuckets, check
+from voxsig.kit.ratelimit import LimitedRoute, RateLimited, TokenBuckets, check
 from voxsig.kit.schema import Cursor, Id
 from voxsig.models import Conversation, Inbox
 from voxsig.openapi import GUARDED, errors, ok, ok_empty
@@ -78,25 +78,34 @@ class WidgetState:
     secret_key: str
     per_ip: TokenBuckets
     per_visitor: TokenBuckets
+    streams_per_ip: live.StreamSlots
+    streams_per_visitor: live.StreamSlots
 
 
 def _state(request: Request) -> WidgetState:
     """One per app, made on first use: the key is read once, the buckets live with the app."""
     state: WidgetState | None = getattr(request.app.state, "widget", None)
     if state is None:
+        settings = request.app.state.settings
         state = WidgetState(
-            request.app.state.settings.resolved_secret_key(),
+            settings.resolved_secret_key(),
             TokenBuckets(*PER_IP),
             TokenBuckets(*PER_VISITOR),
+            live.StreamSlots(settings.widget_live_streams_per_address),
+            live.StreamSlots(settings.widget_live_streams_per_visitor),
         )
         request.app.state.widget = state
     return state
 
 
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "-"
+
+
 async def _inbox(
     request: Request, session: DbSession, website_token: Annotated[str, Query(max_length=64)]
 ) -> Inbox:
-    check(_state(request).per_ip, request.client.host if request.client else "-", "address")
+    check(_state(request).per_ip, _address(request), "address")
     return await service.widget_inbox(session, website_token)
 
 
@@ -310,7 +319,14 @@ async def set_user(
         200: {
             "description": "Server-sent events, for up to a minute (then reconnect)",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
-        }
+        },
+        **errors(
+            (
+                429,
+                "Too many requests, or too many live streams already open from this address "
+                "or for this visitor",
+            )
+        ),
     },
 )
 async def live_stream(
@@ -321,14 +337,41 @@ async def live_stream(
 ) -> StreamingResponse:
     """Server-sent events: `message.created`, `message.updated` (public message JSON),
     `conversation.created`, `conversation.updated` (conversation JSON) of the visitor's own
-    conversations; `ready` once subscribed."""
-    visitor = await _visitor_of(request, session, inbox, auth_token)
-    watch = live.Watch(inbox.account_id, visitor.link.id)
-    return StreamingResponse(
+    conversations (never a private note or an activity line); `ready` once subscribed. Open
+    streams are capped per address and per visitor (429 over the cap)."""
+    state = _state(request)
+    held: list[tuple[live.StreamSlots, str]] = []
+
+    def release() -> None:
+        for slots, key in held:
+            slots.give_back(key)
+
+    try:
+        _open_stream(held, state.streams_per_ip, _address(request), "address")
+        visitor = await _visitor_of(request, session, inbox, auth_token)
+        _open_stream(held, state.streams_per_visitor, str(visitor.link.id), "visitor")
+        watch = await live.watch(session, visitor.link.id)
+    except BaseException:
+        release()
+        raise
+    return live.ReleasingStream(
         live.stream(request.app.state.db, request.app.state.hub, watch),
+        release,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+def _open_stream(
+    held: list[tuple[live.StreamSlots, str]], slots: live.StreamSlots, key: str, what: str
+) -> None:
+    """Takes one of `key`'s stream slots into `held`, or refuses with 429 when all are taken
+    (a slot frees when a stream ends, within LIFETIME seconds)."""
+    if not slots.take(key):
+        raise RateLimited(
+            live.LIFETIME, f"Too many live streams open for this {what} (at most {slots.limit})"
+        )
+    held.append((slots, key))
 
 
 # What app.py includes: the Widget API and the pages (widget, preview, SDK).

@@ -1,10 +1,16 @@
 """The visitor's live stream (server-sent events): agents' replies and status changes of the
 visitor's own conversations, as they are committed, with no polling.
 
-Signals from `voxsig.live` say only what changed; each is checked against the visitor's
-conversations and the row reloaded and rendered as the public JSON, so private notes and other
-visitors' messages never leave. Every signal opens its own short transaction: a stream holds no
-database connection while it waits (SQLite has only one).
+Signals from `voxsig.live` say only what changed and whose conversation it is (its
+contact_inbox). The hub hands a stream only its own visitor's signals, and the stream checks
+that again from the signal alone, so the streams of other visitors cost no database work: an
+account with hundreds of open widgets does one load per signal for the one visitor concerned.
+That load reloads the row, scoped to the visitor, and renders what a contact may see
+(`voxsig.public.visibility`: no private note, no activity line). Each load is its own short
+transaction: a stream holds no database connection while it waits (SQLite has only one).
+
+Open streams are capped per client address and per visitor (VOXSIG_WIDGET_LIVE_STREAMS_PER_*),
+so one address cannot hold an unbounded number of connections and coroutines.
 
 A stream ends by itself after LIFETIME seconds and the browser reconnects (EventSource does
 that on its own, after `retry` ms): a server shutting down waits for open responses, so none may
@@ -16,30 +22,50 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from prometheus_client import Counter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from voxsig.db import Database
+from voxsig.events.snapshot import load_conversations
 from voxsig.live import Hub, Signal
-from voxsig.models import Conversation, Message
+from voxsig.metrics import REGISTRY
+from voxsig.models import Conversation
+from voxsig.public.schemas import public_conversation_json
+from voxsig.public.visibility import visible_message
 from voxsig.widget import service
 
 LIFETIME = 55.0  # below the 60 s idle timeout of common proxies
 HEARTBEAT = 20.0
 RETRY_MS = 1000
 
+LOADS = Counter(
+    "voxsig_widget_live_loads",
+    "Signals a widget live stream loaded from the database (only its own visitor's)",
+    registry=REGISTRY,
+)
+
 
 @dataclass
 class Watch:
-    """One visitor's stream: their account, contact_inbox, and the conversations known theirs."""
+    """One visitor's stream: their contact_inbox, and their conversations as last shown to
+    them (by row id), so that a change they cannot see sends them nothing."""
 
-    account_id: int
     link_id: int
-    own: set[int] = field(default_factory=set)
+    shown: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+
+async def watch(session: AsyncSession, link_id: int) -> Watch:
+    """A stream's starting point, read in the request's own transaction."""
+    rows = await service.own_conversations(session, link_id)
+    snaps = await load_conversations(session, rows)
+    return Watch(link_id, {s.conversation.id: public_conversation_json(s, []) for s in snaps})
 
 
 def sse(event: str, data: Any) -> str:
@@ -47,9 +73,7 @@ def sse(event: str, data: Any) -> str:
 
 
 async def stream(db: Database, hub: Hub, watch: Watch) -> AsyncIterator[str]:
-    async with hub.watch(watch.account_id) as queue:
-        async with db.transaction() as session:
-            watch.own = {c.id for c in await service.own_conversations(session, watch.link_id)}
+    async with hub.watch_visitor(watch.link_id) as queue:
         yield f"retry: {RETRY_MS}\n" + sse("ready", {})
         loop = asyncio.get_running_loop()
         deadline = loop.time() + LIFETIME
@@ -59,14 +83,16 @@ async def stream(db: Database, hub: Hub, watch: Watch) -> AsyncIterator[str]:
             except TimeoutError:
                 yield ": keep-alive\n\n"
                 continue
-            if event := await _render(db, watch, sig):
+            if event := await render(db, watch, sig):
                 yield event
 
 
-async def _render(db: Database, watch: Watch, sig: Signal) -> str | None:
-    """The signal as this visitor may see it, or None when it is none of theirs."""
-    if sig.conversation_id not in watch.own and sig.kind != "conversation.created":
-        return None  # the common case, decided without a query
+async def render(db: Database, watch: Watch, sig: Signal) -> str | None:
+    """The signal as this visitor may see it, or None when it is none of theirs (decided from
+    the signal alone, before any query) or nothing they may see."""
+    if sig.contact_inbox_id != watch.link_id:
+        return None
+    LOADS.inc()
     async with db.transaction() as session:
         conversation = await session.scalar(
             select(Conversation).where(
@@ -76,17 +102,56 @@ async def _render(db: Database, watch: Watch, sig: Signal) -> str | None:
         )
         if conversation is None:
             return None
-        watch.own.add(conversation.id)
         if sig.message_id is None:
-            return sse(sig.kind, await service.render_conversation(session, conversation))
-        return await _message_event(session, conversation, sig)
+            data = await service.render_conversation(session, conversation)
+            if watch.shown.get(conversation.id) == data:
+                # Agents' internal changes (labels, priority, assignee) signal
+                # conversation.updated too; the contact's view is unchanged by them.
+                return None
+            watch.shown[conversation.id] = data
+            return sse(sig.kind, data)
+        message = await visible_message(session, conversation, sig.message_id)
+        if message is None:
+            return None  # a private note or an activity line
+        rendered = await service.render_messages(session, conversation, [message])
+        return sse(sig.kind, rendered[0])
 
 
-async def _message_event(
-    session: AsyncSession, conversation: Conversation, sig: Signal
-) -> str | None:
-    message = await session.get(Message, sig.message_id)
-    if message is None or message.private or message.conversation_id != conversation.id:
-        return None
-    rendered = await service.render_messages(session, conversation, [message])
-    return sse(sig.kind, rendered[0])
+class StreamSlots:
+    """How many streams each key (an address, a visitor) holds open, at most `limit` each."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._open: dict[str, int] = {}
+
+    def take(self, key: str) -> bool:
+        held = self._open.get(key, 0)
+        if held >= self.limit:
+            return False
+        self._open[key] = held + 1
+        return True
+
+    def give_back(self, key: str) -> None:
+        held = self._open.get(key, 0) - 1
+        if held > 0:
+            self._open[key] = held
+        else:
+            self._open.pop(key, None)
+
+    def held(self, key: str) -> int:
+        return self._open.get(key, 0)
+
+
+class ReleasingStream(StreamingResponse):
+    """A streaming response that runs `release` once it is over, however it ends (finished,
+    client gone, server stopping), even if its body was never started."""
+
+    def __init__(self, content: AsyncIterator[str], release: Callable[[], None], **kw: Any) -> None:
+        super().__init__(content, **kw)
+        self._release = release
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._release()
