@@ -163,9 +163,11 @@ def test_a_burst_of_new_contacts_from_one_address_is_refused_with_retry_after(
     # The widget's new visitors come out of the same allowance; known visitors are not refused.
     refused = WidgetVisitor(url, website["website_token"], ip=address)
     closing.append(refused)
-    blocked = refused.request("POST", "config")
-    assert blocked.status_code == 429, blocked.text
-    assert int(blocked.headers["retry-after"]) >= 1
+    # (One contact a second refills: a slow machine may have earned one since the last 429.)
+    tries = [refused.request("POST", "config") for _ in range(3)]
+    blocked = [r for r in tries if r.status_code == 429]
+    assert blocked, [r.status_code for r in tries]
+    assert int(blocked[0].headers["retry-after"]) >= 1
     elsewhere = PublicContact(url, inbox["inbox_identifier"])
     closing.append(elsewhere)
     assert elsewhere.request("POST", json={"name": "Other address"}).status_code == 200
