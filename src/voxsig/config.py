@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     # Seconds a client may take to send a request's headers, and then its whole body.
     header_timeout: float = 10.0
     body_timeout: float = 30.0
+    # Wrong passwords allowed per client address and per (email, address), refilled over
+    # 15 minutes (users/attempts.py).
+    login_failures_per_address: int = Field(default=50, ge=1)
+    login_failures_per_pair: int = Field(default=10, ge=1)
     # Delivery (webhooks/policy.py reads these).
     webhook_retry_schedule: str = "5,300,1800,7200,18000,36000,36000"
     webhook_connect_timeout: float = 5.0

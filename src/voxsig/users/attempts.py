@@ -17,18 +17,22 @@ PER_ADDRESS = 50
 REFILL_SECONDS = 15 * 60
 
 
-def new_limit() -> FailureLimit:
+def new_limit(per_address: int = PER_ADDRESS, per_pair: int = PER_PAIR) -> FailureLimit:
     return FailureLimit(
-        TokenBuckets(PER_ADDRESS, PER_ADDRESS / REFILL_SECONDS),
-        TokenBuckets(PER_PAIR, PER_PAIR / REFILL_SECONDS),
+        TokenBuckets(per_address, per_address / REFILL_SECONDS),
+        TokenBuckets(per_pair, per_pair / REFILL_SECONDS),
     )
 
 
 def password_limit(state: Any) -> FailureLimit:
-    """The app's limit (in memory, per process), made on first use; `state` is app.state."""
+    """The app's limit (in memory, per process), made on first use; `state` is app.state,
+    whose settings may change the two numbers (VOXSIG_LOGIN_FAILURES_PER_ADDRESS, _PER_PAIR)."""
     limit: FailureLimit | None = getattr(state, "password_limit", None)
     if limit is None:
-        limit = state.password_limit = new_limit()
+        settings = state.settings
+        limit = state.password_limit = new_limit(
+            settings.login_failures_per_address, settings.login_failures_per_pair
+        )
     return limit
 
 
