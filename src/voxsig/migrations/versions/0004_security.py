@@ -95,10 +95,11 @@ def _invitations_downgrade() -> None:
 
 
 def _identities_upgrade() -> None:
-    with op.batch_alter_table("contacts", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("anonymous", sa.Boolean(), server_default=sa.false(), nullable=False)
-        )
+    # A plain ADD COLUMN, not a batch: on SQLite a batch copies and drops `contacts`, and with
+    # foreign keys on, the drop cascades to every contact_inbox, conversation and message.
+    op.add_column(
+        "contacts", sa.Column("anonymous", sa.Boolean(), server_default=sa.false(), nullable=False)
+    )
     # Existing widget visitors nobody verified are anonymous; contacts agents made (even if
     # linked to an API inbox) and verified customers stay as they were.
     contacts = sa.table("contacts", sa.column("id"), sa.column("anonymous", sa.Boolean()))
@@ -123,8 +124,8 @@ def _identities_upgrade() -> None:
 
 
 def _identities_downgrade() -> None:
-    with op.batch_alter_table("contacts", schema=None) as batch_op:
-        batch_op.drop_column("anonymous")
+    # DROP COLUMN in place (SQLite 3.35+ and PostgreSQL), for the same reason.
+    op.execute("ALTER TABLE contacts DROP COLUMN anonymous")
 
 
 def upgrade() -> None:
