@@ -81,10 +81,12 @@
 
   // -- starting: config, history, live stream -----------------------------------------------
 
+  var startup = null; // settles once start() has connected (or failed): setUser waits for it
+
   function start() {
     if (state.started) return;
     state.started = true;
-    call("POST", "config").catch(function (error) {
+    startup = call("POST", "config").catch(function (error) {
       if (error.status !== 401 || !state.token) throw error;
       state.token = ""; // a token of another server or inbox: become a new visitor
       return call("POST", "config");
@@ -412,8 +414,18 @@
     },
     setUser: function (m) {
       var body = Object.assign({}, m.user || {}, { identifier: String(m.identifier) });
-      call("PATCH", "contact/set_user", body).then(function (contact) {
-        if (setToken(contact.auth_token)) return reload().then(connect);
+      // A verified login may end the anonymous visitor (and its token): its stream must not
+      // reconnect with that token meanwhile.
+      (startup || Promise.resolve()).then(function () {
+        var streaming = !!source;
+        if (source) { source.close(); source = null; }
+        return call("PATCH", "contact/set_user", body).then(function (contact) {
+          if (setToken(contact.auth_token)) return reload().then(connect);
+          if (streaming) connect();
+        }, function (error) {
+          if (streaming) connect();
+          throw error;
+        });
       }).catch(fail);
     },
     setCustomAttributes: function (m) {
