@@ -214,3 +214,15 @@ def test_removal_in_the_dashboard_ends_the_sessions_too(api: ApiClient) -> None:
     assert not opens(api.url, copied)
     admin.close()
     agent.close()
+
+
+def test_wrong_current_passwords_are_limited_per_user(api: ApiClient) -> None:
+    change = {"password": NEW_PASSWORD, "password_confirmation": NEW_PASSWORD}
+    for n in range(10):
+        wrong = api.put("/api/v1/profile", json={**change, "current_password": f"guess-{n}"})
+        assert wrong.status_code == 422
+    limited = api.put("/api/v1/profile", json={**change, "current_password": "guess-x"})
+    assert limited.status_code == 429
+    assert int(limited.headers["retry-after"]) > 0
+    # The login budget of the address is not spent by them: the user still logs in.
+    logged_in(api).close()

@@ -187,8 +187,8 @@ async def switch_account(request: Request, viewer: CurrentViewer, form: Form) ->
 @router.post("/app/profile/password")
 async def password_change(request: Request, viewer: CurrentViewer, form: Form) -> Response:
     """Ends every other session of the user; the API token is kept unless `rotate_token`."""
-    limit = attempts.password_limit(request.app.state)
-    keys = attempts.keys(client_address(request), viewer.user.email)
+    limit = attempts.change_limit(request.app.state)
+    keys = (attempts.change_key(viewer.user.id),)
     wait = limit.begin(*keys)
     if wait > 0:
         errors = {"current_password": _wait_text(wait, "wrong passwords")}

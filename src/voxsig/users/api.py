@@ -54,10 +54,10 @@ async def change_profile_password(
     user: CurrentUser, session: DbSession, body: PasswordChange, request: Request
 ) -> Any:
     """Changes the token's user's password: every dashboard session of the user ends; the API
-    token is kept unless `rotate_token`. Wrong current passwords count towards the login
-    limit of the email and address."""
-    limit = attempts.password_limit(request.app.state)
-    keys = attempts.keys(request.client.host if request.client else "unknown", user.email)
+    token is kept unless `rotate_token`. Wrong current passwords are limited per user
+    (users/attempts.py): 429 after 10 in 15 minutes."""
+    limit = attempts.change_limit(request.app.state)
+    keys = (attempts.change_key(user.id),)
     wait = limit.begin(*keys)
     if wait > 0:
         raise RateLimited(wait, "Too many failed password attempts")

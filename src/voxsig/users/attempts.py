@@ -1,7 +1,11 @@
-"""The one limit on password guesses: the dashboard login, and the current password a password
-change asks for (dashboard and API). Only failures count (kit/ratelimit.FailureLimit), per
-address and per (email, address) pair: a stranger's wrong guesses lock out their own address,
-never the user, who logs in from any address that has not failed."""
+"""Limits on password guesses. Only failures count (kit/ratelimit.FailureLimit).
+
+The login: per address and per (email, address) pair, so a stranger's wrong guesses lock out
+their own address, never the user, who logs in from any address that has not failed.
+
+A password change (dashboard and API) asks for the current password; only someone holding the
+user's session or token can try, so wrong ones count per user (PER_PAIR of them), not against
+the address's login budget."""
 
 from __future__ import annotations
 
@@ -39,3 +43,18 @@ def password_limit(state: Any) -> FailureLimit:
 def keys(address: str, email: str) -> tuple[str, str]:
     """The limit's keys for an attempt at `email` from `address`, in new_limit()'s order."""
     return address, f"{email.strip().lower()} {address}"
+
+
+def change_limit(state: Any) -> FailureLimit:
+    """Wrong current passwords of password changes, per user (`change_key`)."""
+    limit: FailureLimit | None = getattr(state, "password_change_limit", None)
+    if limit is None:
+        per_user = state.settings.login_failures_per_pair
+        limit = state.password_change_limit = FailureLimit(
+            TokenBuckets(per_user, per_user / REFILL_SECONDS)
+        )
+    return limit
+
+
+def change_key(user_id: int) -> str:
+    return f"user {user_id}"
