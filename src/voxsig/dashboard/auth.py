@@ -34,6 +34,7 @@ from voxsig.users.passwords import hash_password, verify_password
 from voxsig.users.service import (
     change_password,
     find_user_by_email,
+    has_password,
     invitations_of,
     memberships,
     replace_tokens,
@@ -113,9 +114,10 @@ async def onboard(request: Request, session: DbSession, web: Web, form: Form) ->
 
 
 async def _password_matches(user: User | None, password: str) -> bool:
-    """argon2 on a thread (it takes tens of milliseconds); an unknown email costs the same
-    time as a known one, so timing does not tell which emails have users."""
-    if user is None:
+    """argon2 on a thread (it takes tens of milliseconds); an unknown email, or a user who has
+    not chosen a password yet, costs the same time as a known one, so timing does not tell
+    which emails have users."""
+    if user is None or not has_password(user):
         if not _dummy_hash:
             _dummy_hash.append(hash_password("not-a-password"))
         await asyncio.to_thread(verify_password, _dummy_hash[0], password)
