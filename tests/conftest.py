@@ -90,7 +90,9 @@ def backend(
         url = cluster.create_database(PG_DATABASE)
     else:
         url = f"sqlite+aiosqlite:///{work_dir / 'voxsig.db'}"
-    server = VoxsigServer(url, work_dir)
+    # The tests play the part of a reverse proxy: each simulated client sends its own
+    # X-Forwarded-For, so a test that exhausts one address's bucket leaves the others alone.
+    server = VoxsigServer(url, work_dir, extra_env={"VOXSIG_TRUSTED_PROXIES": "127.0.0.1"})
     try:
         server.start()
         yield Backend(name, url, server, cluster)

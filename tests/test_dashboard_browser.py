@@ -276,7 +276,7 @@ def test_agent_cannot_open_settings_or_webhooks(
     form.get_by_label("Name").fill("Jane Agent")
     form.get_by_label("Email").fill("jane@example.com")
     form.get_by_role("button", name="Add agent").click()
-    link = page.get_by_label("Set-password link").input_value()
+    link = page.get_by_label("Invitation link").input_value()
     expect(page.get_by_role("cell", name="jane@example.com")).to_be_visible()
 
     # Jane, in her own browser: chooses a password, then logs out and in again.

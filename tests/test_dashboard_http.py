@@ -150,10 +150,10 @@ def test_session_cookie_is_httponly_samesite_and_secure_behind_https(api: ApiCli
     assert "httponly" in cookie
     assert "samesite=lax" in cookie
     assert "secure" not in cookie  # plain http: the browser would drop a Secure cookie
-    # X-Forwarded-Proto counts only from VOXSIG_TRUSTED_PROXIES (none by default; the trusted
-    # case is in test_login_limits.py).
-    spoofed = httpx.get(f"{api.url}/", headers={"x-forwarded-proto": "https"})
-    assert "secure" not in spoofed.headers["set-cookie"].lower()
+    # The suite's server trusts the tests as its proxy (conftest); that no other address is
+    # believed by default is in test_login_limits.py.
+    behind_tls = httpx.get(f"{api.url}/", headers={"x-forwarded-proto": "https"})
+    assert "secure" in behind_tls.headers["set-cookie"].lower()
     # A cookie that was tampered with is no session at all.
     value = dashboard.http.cookies["voxsig_session"]
     forged = httpx.get(f"{api.url}/app/conversations", cookies={"voxsig_session": "x" + value[1:]})

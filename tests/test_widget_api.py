@@ -52,8 +52,8 @@ def new_widget_inbox(api: ApiClient, **channel: Any) -> JSON:
 
 
 def unique_ip() -> str:
-    """A client address of its own (uvicorn trusts X-Forwarded-For from 127.0.0.1), so a test
-    that exhausts a bucket leaves the other tests' buckets alone."""
+    """A client address of its own (the suite's server trusts X-Forwarded-For from 127.0.0.1),
+    so a test that exhausts a bucket leaves the other tests' buckets alone."""
     n = uuid.uuid4().int
     return f"10.{n % 250}.{(n >> 8) % 250}.{(n >> 16) % 250 + 1}"
 
