@@ -1,8 +1,8 @@
 """The delivery ceiling, run as its own process: `python -m bench.delivery_client CONFIG OUT`.
 
-Voxsig's own HTTP client (`voxsig.webhooks.transport.Transport`, allowed networks 127.0.0.0/8,
+Voxsig's own HTTP client (`voxsig.outbox.transport.Transport`, allowed networks 127.0.0.0/8,
 the limits `voxsig worker` builds) sends `events` signed message_created bodies (the ones
-bench/delivery_publisher.py publishes, signed with `voxsig.webhooks.signing.signature_header`
+bench/delivery_publisher.py publishes, signed with `voxsig.outbox.signing.signature_header`
 and a fresh timestamp, each with its own `webhook-id`, as the worker sends them) round robin to
 the endpoints, `concurrency` in flight, and nothing is stored: what one process can push
 through to the receiver, the limit the worker's rate is compared with.
@@ -28,12 +28,11 @@ from bench.delivery_publisher import payload
 
 async def run(config: dict[str, Any]) -> dict[str, Any]:
     from voxsig.config import Settings
-    from voxsig.events.publish import render
-    from voxsig.kit.tokens import new_message_id
-    from voxsig.webhooks.netguard import parse_networks
-    from voxsig.webhooks.policy import Policy
-    from voxsig.webhooks.signing import signature_header
-    from voxsig.webhooks.transport import Limits, Transport
+    from voxsig.outbox.netguard import parse_networks
+    from voxsig.outbox.policy import Policy
+    from voxsig.outbox.publish import render
+    from voxsig.outbox.signing import new_message_id, signature_header
+    from voxsig.outbox.transport import Limits, Transport
 
     endpoints: list[dict[str, Any]] = config["endpoints"]
     events = int(config["events"])

@@ -130,7 +130,7 @@ async def setup(config: dict[str, Any]) -> dict[str, Any]:
     from voxsig.accounts.service import create_account
     from voxsig.db import Database
     from voxsig.inboxes.service import create_inbox
-    from voxsig.webhooks.netguard import parse_networks
+    from voxsig.outbox.netguard import parse_networks
     from voxsig.webhooks.service import create_webhook
 
     allowed = parse_networks(str(config["allowed_networks"]))
@@ -174,7 +174,7 @@ async def setup(config: dict[str, Any]) -> dict[str, Any]:
 
 async def bulk(config: dict[str, Any]) -> dict[str, Any]:
     from voxsig.db import Database
-    from voxsig.events.publish import publish
+    from voxsig.outbox.publish import publish
 
     account_id = int(config["account_id"])
     inboxes = [int(i) for i in config["inbox_ids"]]
@@ -243,7 +243,7 @@ async def _open_loop(
 
 async def trickle(config: dict[str, Any]) -> dict[str, Any]:
     from voxsig.db import Database
-    from voxsig.events.publish import publish
+    from voxsig.outbox.publish import publish
 
     account_id = int(config["account_id"])
     inboxes = [int(i) for i in config["inbox_ids"]]

@@ -22,11 +22,11 @@ from voxsig.inboxes.api import router as inboxes_router
 from voxsig.kit.request_guard import RequestGuard
 from voxsig.live import Hub
 from voxsig.messages.api import router as messages_router
+from voxsig.outbox.runtime import running_worker
 from voxsig.public.api import router as public_router
 from voxsig.users.api import router as users_router
 from voxsig.webhooks.api import router as webhooks_router
 from voxsig.widget.api import router as widget_router
-from voxsig.worker.runtime import running_worker
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -170,7 +170,7 @@ def serve(
 @cli.command()
 def worker() -> None:
     """Run the delivery worker alone (several may run side by side on PostgreSQL)."""
-    from voxsig.worker.runtime import run_forever
+    from voxsig.outbox.runtime import run_forever
 
     settings = get_settings()
     url = settings.resolved_database_url()

@@ -23,6 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 log = logging.getLogger("voxsig.live")
 CHANNEL = "voxsig_live"
+# session.info key: the signals of this transaction, sent by `Hub.committed` (SQLite).
+PENDING_SIGNALS = "live"
 QUEUE_SIZE = 1000
 
 
@@ -45,7 +47,7 @@ async def signal(session: AsyncSession, sig: Signal) -> None:
             {"channel": CHANNEL, "payload": json.dumps(asdict(sig))},
         )
     else:
-        session.info.setdefault("live", []).append(sig)
+        session.info.setdefault(PENDING_SIGNALS, []).append(sig)
 
 
 Queue = asyncio.Queue[Signal]
@@ -70,7 +72,7 @@ class Hub:
                 queue.put_nowait(sig)
 
     def committed(self, info: dict[str, Any]) -> None:
-        for sig in info.pop("live", ()):
+        for sig in info.pop(PENDING_SIGNALS, ()):
             self.publish(sig)
 
     def notified(self, payload: str) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from alembic import command
@@ -21,8 +20,3 @@ def alembic_config(database_url: str) -> Config:
 def upgrade(database_url: str) -> None:
     """Brings the database to the newest schema; safe to run on every start."""
     command.upgrade(alembic_config(database_url), "head")
-
-
-async def upgrade_async(database_url: str) -> None:
-    # env.py runs its own event loop, so it needs a thread of its own when called from a loop.
-    await asyncio.to_thread(upgrade, database_url)

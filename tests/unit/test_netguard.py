@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from yarl import URL
 
-from voxsig.webhooks.netguard import is_allowed, parse_networks
+from voxsig.outbox.netguard import is_allowed, parse_networks
+from voxsig.outbox.target import BadURL, parse
+from voxsig.outbox.transport import Blocked, GuardedSockets, Transport, classify
 from voxsig.webhooks.schemas import WebhookCreate
-from voxsig.webhooks.target import BadURL, parse
-from voxsig.webhooks.transport import Blocked, GuardedSockets, Transport, classify
 
 LOOPBACK_SPELLINGS = [
     "127.0.0.\U0001fbf1",

@@ -19,8 +19,10 @@ from voxsig.inboxes.service import list_inboxes
 from voxsig.kit.schema import Id
 from voxsig.models import Webhook
 from voxsig.models.webhook import FAILED, PENDING, SUCCEEDED
+from voxsig.outbox import replay
+from voxsig.outbox.endpoints import of_webhook
+from voxsig.outbox.netguard import IPNetwork, parse_networks
 from voxsig.webhooks import deliveries, service
-from voxsig.webhooks.netguard import IPNetwork, parse_networks
 from voxsig.webhooks.schemas import WebhookCreate, WebhookUpdate
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
@@ -155,7 +157,7 @@ async def webhook_enable(
     )
     message = "Webhook enabled."
     if missed_since is not None and forms.text(form, "recover") == "on":
-        done = await deliveries.recover(viewer.session, webhook, missed_since)
+        done = await replay.recover(viewer.session, of_webhook(webhook), missed_since)
         again, missed = done["redelivered"], done["recovered"]
         message += (
             f" {again} failed deliver{'y' if again == 1 else 'ies'} sent again, {missed} missed "
@@ -278,7 +280,7 @@ async def redeliver(
     delivery, _ = await deliveries.get_delivery(viewer.session, webhook, delivery_id)
     target = f"{_base(webhook)}/deliveries/{delivery.id}"
     try:
-        await deliveries.redeliver(viewer.session, webhook, delivery)
+        await replay.redeliver(viewer.session, of_webhook(webhook), delivery)
     except ApiError as exc:
         viewer.web.flash(exc.message, "error")
         raise Rendered(redirect(request, target)) from exc

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import secrets
 import uuid
@@ -19,12 +18,3 @@ def digest(token: str) -> str:
 
 def new_uuid() -> str:
     return str(uuid.uuid4())
-
-
-def new_webhook_secret() -> str:
-    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-
-
-def new_message_id() -> str:
-    """A Standard Webhooks message id: unique, opaque, stable across retries of a delivery."""
-    return "msg_" + uuid.uuid4().hex

@@ -12,11 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxsig.errors import Invalid
 from voxsig.kit.clock import utcnow
-from voxsig.kit.tokens import new_webhook_secret
 from voxsig.models import Inbox, Webhook
+from voxsig.outbox.netguard import IPNetwork, is_allowed
+from voxsig.outbox.signing import new_secret
+from voxsig.outbox.target import BadURL, parse
 from voxsig.tenancy import owned
-from voxsig.webhooks.netguard import IPNetwork, is_allowed
-from voxsig.webhooks.target import BadURL, parse
 
 RESOLVE_TIMEOUT = 3.0
 
@@ -97,7 +97,7 @@ async def create_webhook(
     fields = {**fields, "url": await check_target(fields["url"], allowed)}
     await _check_unique_url(session, account_id, fields["url"])
     await _check_inbox(session, account_id, fields.get("inbox_id"))
-    webhook = Webhook(account_id=account_id, secret=new_webhook_secret(), **fields)
+    webhook = Webhook(account_id=account_id, secret=new_secret(), **fields)
     session.add(webhook)
     await session.flush()
     return webhook

@@ -23,11 +23,12 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
 from voxsig import __version__
-from voxsig.webhooks.netguard import IPNetwork, address_allowed, is_allowed
-from voxsig.webhooks.target import BadURL, parse
+from voxsig.outbox.netguard import IPNetwork, address_allowed, is_allowed
+from voxsig.outbox.target import BadURL, parse
 
 USER_AGENT = f"Voxsig-Webhooks/{__version__} (+https://voxsig.dev)"
 BODY_KEEP = 4096
+MESSAGE_MAX = 1000  # within the String(1024) of `delivery_attempts.error_message`
 
 
 class Blocked(OSError):
@@ -126,13 +127,22 @@ class Transport:
         started = time.time()
         clock = time.perf_counter()
 
-        def done(**kw: object) -> Outcome:
-            return Outcome(started, int((time.perf_counter() - clock) * 1000), **kw)  # type: ignore[arg-type]
+        def done(
+            status: int | None = None,
+            headers: dict[str, str] | None = None,
+            body: str = "",
+            error_class: str | None = None,
+            error_message: str | None = None,
+        ) -> Outcome:
+            elapsed_ms = int((time.perf_counter() - clock) * 1000)
+            return Outcome(
+                started, elapsed_ms, status, headers or {}, body, error_class, error_message
+            )
 
         try:
             target = parse(url)  # a URL stored before it was normalised may not parse
         except BadURL as exc:
-            return done(error_class="ssrf_blocked", error_message=f"The URL {exc}"[:1000])
+            return done(error_class="ssrf_blocked", error_message=f"The URL {exc}"[:MESSAGE_MAX])
         if target.ip is not None and not address_allowed(target.ip, self.allowed):
             return done(
                 error_class="ssrf_blocked",
@@ -150,7 +160,7 @@ class Transport:
                 return outcome
         except Exception as exc:  # every failure is recorded as an attempt, never raised
             kind, message = classify(exc)
-            return done(error_class=kind, error_message=message[:1000])
+            return done(error_class=kind, error_message=message[:MESSAGE_MAX])
 
     async def close(self) -> None:
         if self._session is not None:

@@ -7,15 +7,14 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from datetime import UTC, datetime
 
 from voxsig import metrics
 from voxsig.db import Database
-from voxsig.webhooks.policy import Policy
-from voxsig.webhooks.signing import signature_header
-from voxsig.webhooks.transport import Outcome, Transport
-from voxsig.worker.claims import Job, claim_due, renew_leases
-from voxsig.worker.outcomes import record_batch
+from voxsig.outbox.claims import Job, claim_due, renew_leases
+from voxsig.outbox.outcomes import record_batch
+from voxsig.outbox.policy import Policy
+from voxsig.outbox.signing import signed_headers
+from voxsig.outbox.transport import Outcome, Transport
 
 log = logging.getLogger("voxsig.worker")
 CLAIM_BATCH = 100
@@ -96,8 +95,8 @@ class Worker:
                 in_flight=list(self._in_flight),
             )
         for job in jobs:
-            self._in_flight[job.delivery_id] = job.webhook_id
-            self._per_endpoint[job.webhook_id] += 1
+            self._in_flight[job.delivery_id] = job.endpoint.id
+            self._per_endpoint[job.endpoint.id] += 1
             self._idle.clear()
             task = asyncio.create_task(self._send(job))
             self._tasks.add(task)
@@ -117,14 +116,8 @@ class Worker:
                 log.exception("renewing leases failed")
 
     async def _send(self, job: Job) -> None:
-        now = datetime.now(UTC)
-        headers = {
-            "content-type": "application/json",
-            "webhook-id": job.message_id,
-            "webhook-timestamp": str(int(now.timestamp())),
-            "webhook-signature": signature_header(job.secrets, job.message_id, now, job.body),
-        }
-        outcome = await self.transport.post(job.url, job.body.encode(), headers)
+        headers = signed_headers(job.endpoint.secrets, job.message_id, job.body)
+        outcome = await self.transport.post(job.endpoint.url, job.body.encode(), headers)
         await self._outcomes.put((job, outcome))
 
     async def _record_loop(self) -> None:
@@ -146,9 +139,9 @@ class Worker:
             label = "succeeded" if outcome.succeeded else outcome.error_class or "failed"
             metrics.observe(label, outcome.duration_ms / 1000)
             self._in_flight.pop(job.delivery_id, None)
-            self._per_endpoint[job.webhook_id] -= 1
-            if self._per_endpoint[job.webhook_id] <= 0:
-                del self._per_endpoint[job.webhook_id]
+            self._per_endpoint[job.endpoint.id] -= 1
+            if self._per_endpoint[job.endpoint.id] <= 0:
+                del self._per_endpoint[job.endpoint.id]
         if not self._in_flight:
             self._idle.set()
         self.wake()

@@ -8,11 +8,15 @@ from sqlalchemy import bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxsig.kit.clock import from_unix, utcnow
-from voxsig.models import Delivery, DeliveryAttempt, Webhook
+from voxsig.models import Delivery, DeliveryAttempt
 from voxsig.models.webhook import FAILED, SUCCEEDED
-from voxsig.webhooks.policy import Policy
-from voxsig.webhooks.transport import Outcome
-from voxsig.worker.claims import Job
+from voxsig.outbox import endpoints
+from voxsig.outbox.claims import Job
+from voxsig.outbox.policy import Policy
+from voxsig.outbox.transport import Outcome
+
+# The receiver says it is gone for good: its endpoint is disabled at once.
+GONE = 410
 
 # Run for every batch of outcomes: built once.
 _SUCCEEDED = (
@@ -30,11 +34,6 @@ _SUCCEEDED = (
     .returning(Delivery.id)
 )
 _ATTEMPTS = insert(DeliveryAttempt)
-_HEALTHY = (
-    update(Webhook)
-    .where(Webhook.id.in_(bindparam("ids", expanding=True)), Webhook.failing_since.is_not(None))
-    .values(failing_since=None)
-)
 
 
 async def record_batch(
@@ -71,18 +70,18 @@ async def record_batch(
     )
     by_endpoint: dict[int, list[Outcome]] = {}
     for job, outcome in recorded:
-        by_endpoint.setdefault(job.webhook_id, []).append(outcome)
+        by_endpoint.setdefault(job.endpoint.id, []).append(outcome)
     healthy = [
-        wid
-        for wid, outcomes in by_endpoint.items()
-        if any(o.succeeded for o in outcomes) and not any(o.status == 410 for o in outcomes)
+        eid
+        for eid, outcomes in by_endpoint.items()
+        if any(o.succeeded for o in outcomes) and not any(o.status == GONE for o in outcomes)
     ]
     if healthy:
         # Any success ends an endpoint's failure streak: one statement for all of them.
-        await connection.execute(_HEALTHY, {"ids": healthy})
-    for webhook_id, outcomes in by_endpoint.items():
-        if webhook_id not in healthy:
-            await _endpoint_health(session, webhook_id, outcomes, policy)
+        await endpoints.healthy(connection, healthy)
+    for endpoint_id, outcomes in by_endpoint.items():
+        if endpoint_id not in healthy:
+            await _endpoint_health(session, endpoint_id, outcomes, policy)
 
 
 async def _settle_successes(session: AsyncSession, jobs: list[Job]) -> set[int]:
@@ -121,34 +120,20 @@ async def _settle_failure(
 
 
 async def _endpoint_health(
-    session: AsyncSession, webhook_id: int, outcomes: list[Outcome], policy: Policy
+    session: AsyncSession, endpoint_id: int, outcomes: list[Outcome], policy: Policy
 ) -> None:
     """For an endpoint with no success in the batch: 410 Gone disables at once; otherwise a
     streak of failures as long as `disable_after` disables the endpoint (it keeps its events
     for a recovery)."""
     now = utcnow()
-    this = update(Webhook).where(Webhook.id == webhook_id)
-    if any(o.status == 410 for o in outcomes):
-        await disable(session, webhook_id, "The endpoint answered 410 Gone")
+    if any(o.status == GONE for o in outcomes):
+        await endpoints.disable(session, endpoint_id, "The endpoint answered 410 Gone", now)
         return
     outcome = outcomes[-1]
-    await session.execute(this.where(Webhook.failing_since.is_(None)).values(failing_since=now))
-    cutoff = now - timedelta(seconds=policy.disable_after)
+    await endpoints.failing(session, endpoint_id, now)
     reason = (
         f"Every attempt failed for {policy.disable_after_text}; last error: "
         f"{outcome.error_message or outcome.error_class or 'unknown'}"
     )
-    await session.execute(
-        update(Webhook)
-        .where(Webhook.id == webhook_id, Webhook.enabled.is_(True), Webhook.failing_since <= cutoff)
-        .values(enabled=False, disabled_at=now, updated_at=now, disabled_reason=reason[:1000])
-    )
-
-
-async def disable(session: AsyncSession, webhook_id: int, reason: str) -> None:
-    now = utcnow()
-    await session.execute(
-        update(Webhook)
-        .where(Webhook.id == webhook_id, Webhook.enabled.is_(True))
-        .values(enabled=False, disabled_reason=reason, disabled_at=now, updated_at=now)
-    )
+    cutoff = now - timedelta(seconds=policy.disable_after)
+    await endpoints.disable(session, endpoint_id, reason, now, failing_by=cutoff)

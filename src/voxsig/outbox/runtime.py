@@ -12,12 +12,12 @@ from collections.abc import AsyncIterator
 
 from voxsig.config import Settings
 from voxsig.db import Database
-from voxsig.events.publish import WAKE_CHANNEL
-from voxsig.webhooks.netguard import parse_networks
-from voxsig.webhooks.policy import Policy
-from voxsig.webhooks.transport import Limits, Transport
-from voxsig.worker.loop import Worker
-from voxsig.worker.retention import purge_delivered_bodies
+from voxsig.outbox.loop import Worker
+from voxsig.outbox.netguard import parse_networks
+from voxsig.outbox.policy import Policy
+from voxsig.outbox.retention import purge_forever
+from voxsig.outbox.transport import Limits, Transport
+from voxsig.outbox.wake import CHANNEL, wake_on_commit
 
 log = logging.getLogger("voxsig.worker")
 # On SQLite, a new delivery committed by another process wakes the worker; its own leases and
@@ -41,21 +41,8 @@ def build_worker(settings: Settings, db: Database) -> Worker:
         max_per_endpoint=settings.webhook_max_per_endpoint,
         poll_seconds=settings.worker_poll_seconds,
     )
-    db.on_commit(lambda info: worker.wake() if info.get("wake_worker") else None)
+    wake_on_commit(db, worker.wake)
     return worker
-
-
-async def _maintain(settings: Settings, db: Database) -> None:
-    """Hourly housekeeping beside the worker (idempotent, so several workers may run it)."""
-    while True:
-        try:
-            async with db.transaction() as session:
-                purged = await purge_delivered_bodies(session, settings.webhook_retention_days)
-            if purged:
-                log.info("purged the bodies of %d delivered events", purged)
-        except Exception:  # housekeeping must never stop delivery
-            log.exception("retention purge failed; trying again in an hour")
-        await asyncio.sleep(3600)
 
 
 @contextlib.asynccontextmanager
@@ -63,11 +50,11 @@ async def running_worker(settings: Settings, db: Database) -> AsyncIterator[Work
     """Runs a worker for the duration of the block, then stops it gracefully."""
     worker = build_worker(settings, db)
     async with (
-        db.listening(WAKE_CHANNEL, lambda _payload: worker.wake()),
+        db.listening(CHANNEL, lambda _payload: worker.wake()),
         db.watching(NEWEST_DELIVERY, worker.wake),
     ):
         task = asyncio.create_task(worker.run())
-        housekeeping = asyncio.create_task(_maintain(settings, db))
+        housekeeping = asyncio.create_task(purge_forever(db, settings.webhook_retention_days))
         try:
             yield worker
         finally:

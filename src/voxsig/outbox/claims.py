@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Select, bindparam, exists, or_, select, update
@@ -12,8 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from voxsig.kit.clock import utcnow
-from voxsig.models import Delivery, Event, Webhook
+from voxsig.models import Delivery, Event
 from voxsig.models.webhook import PENDING
+from voxsig.outbox import endpoints
+from voxsig.outbox.endpoints import Endpoint
 
 
 @dataclass(frozen=True)
@@ -21,11 +23,9 @@ class Job:
     """A claimed delivery with everything needed to send it, so sending touches no database."""
 
     delivery_id: int
-    webhook_id: int
+    endpoint: Endpoint
     message_id: str
     attempts: int
-    url: str
-    secrets: tuple[str, ...]
     body: str
 
 
@@ -45,12 +45,12 @@ def _due_ids(*, locking: bool) -> Select[int]:
     )
     query = (
         select(Delivery.id)
-        .join(Webhook, Webhook.id == Delivery.webhook_id)
+        .join(endpoints.TABLE, endpoints.TABLE.id == Delivery.webhook_id)
         .where(
             Delivery.status == PENDING,
             Delivery.next_attempt_at <= now,
             or_(Delivery.locked_until.is_(None), Delivery.locked_until < now),
-            Webhook.enabled.is_(True),
+            endpoints.TABLE.enabled.is_(True),
             or_(Delivery.ordering_key.is_(None), ~blocked),
             Delivery.webhook_id.not_in(bindparam("busy", expanding=True)),
             Delivery.id.not_in(bindparam("in_flight", expanding=True)),
@@ -72,14 +72,11 @@ def _candidates(due: Select[int]) -> Select[*tuple[Any, ...]]:
             Delivery.webhook_id,
             Delivery.message_id,
             Delivery.attempts,
-            Webhook.url,
-            Webhook.secret,
-            Webhook.previous_secret,
-            Webhook.previous_secret_expires_at,
             Event.body,
+            *endpoints.SENDING,
         )
         .join(Event, Event.id == Delivery.event_id)
-        .join(Webhook, Webhook.id == Delivery.webhook_id)
+        .join(endpoints.TABLE, endpoints.TABLE.id == Delivery.webhook_id)
         .where(Delivery.id.in_(due.scalar_subquery()))
         .order_by(Delivery.next_attempt_at, Delivery.id)
     )
@@ -124,23 +121,16 @@ async def claim_due(
     )
     counts = dict(room)
     jobs = []
-    for did, wid, mid, attempts, url, secret, old, expires, body in rows:
+    for did, wid, mid, attempts, body, url, secret, previous, expires in rows:
         if counts.get(wid, 0) >= cap:
             continue  # the endpoint is at its cap: left for a later claim
         counts[wid] = counts.get(wid, 0) + 1
-        jobs.append(Job(did, wid, mid, attempts, url, _secrets(secret, old, expires, now), body))
+        endpoint = endpoints.to_send(wid, url, secret, previous, expires, now)
+        jobs.append(Job(did, endpoint, mid, attempts, body))
     if jobs:
         until = now + timedelta(seconds=lease_seconds)
         await connection.execute(_LEASE, {"ids": [j.delivery_id for j in jobs], "until": until})
     return jobs
-
-
-def _secrets(
-    secret: str, previous: str | None, expires: datetime | None, now: datetime
-) -> tuple[str, ...]:
-    if previous and expires and expires > now:
-        return (secret, previous)
-    return (secret,)
 
 
 async def renew_leases(

@@ -53,10 +53,6 @@ class Policy:
         except (TypeError, ValueError):
             return None
 
-    @property
-    def max_attempts(self) -> int:
-        return len(self.schedule) + 1
-
     def retry_delay(self, attempts_made: int, asked: float | None = None) -> float | None:
         """Seconds until the next try after `attempts_made` failures, None when none is left.
         A receiver's Retry-After (`asked`) is honoured within the schedule's bounds."""

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from yarl import URL
 
-from voxsig.webhooks.netguard import IPAddress
+from voxsig.outbox.netguard import IPAddress
 
 MAX_URL = 2048
 MAX_NAME = 253

@@ -1,1 +1,0 @@
-"""The delivery worker: claim due deliveries, sign and send them, record each attempt."""
