@@ -12,14 +12,26 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from subprocess import CompletedProcess
+from typing import Any
 
+import httpx
 import pytest
 
+from harness.postgres import PostgresCluster
+from harness.processes import ServerFailed
+from harness.server import VoxsigServer, run_cli
 from tests.support.browser import browser, page  # noqa: F401  (fixtures)
-from tests.support.client import ApiClient, create_account, unique_email
-from tests.support.postgres import PostgresCluster
+from tests.support.client import (
+    AccountCredentials,
+    ApiClient,
+    create_account,
+    issue_token_for,
+    ok,
+    unique_email,
+)
+from tests.support.deployment import deploy  # noqa: F401  (fixture)
 from tests.support.receiver import Receiver
-from tests.support.server import ServerFailed, VoxsigServer, run_cli
+from tests.support.widget import anon, inbox, visitors  # noqa: F401  (fixtures)
 
 BACKENDS = ("sqlite", "postgresql")
 BACKEND_IDS = ("sqlite", "pg")
@@ -126,6 +138,35 @@ def make_account(backend: Backend) -> Iterator[Callable[..., ApiClient]]:
 def api(make_account: Callable[..., ApiClient]) -> ApiClient:
     """A fresh account's administrator, so no test sees another test's data."""
     return make_account("Acme", "Ada Admin")
+
+
+@pytest.fixture
+def make_member(backend: Backend, api: ApiClient) -> Iterator[Callable[..., ApiClient]]:
+    """Adds a user to `api`'s account through POST agents and returns a client with their token."""
+    clients: list[ApiClient] = []
+
+    def make(role: str = "agent", name: str = "Andy Agent") -> ApiClient:
+        email = unique_email(role)
+        agent = ok(api.post("agents", json={"name": name, "email": email, "role": role}))
+        assert agent["role"] == role
+        token = issue_token_for(backend.database_url, agent["id"])
+        client = ApiClient(
+            backend.url, AccountCredentials(api.account_id, agent["id"], token, email, "")
+        )
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def openapi(backend: Backend) -> dict[str, Any]:
+    """The running server's own OpenAPI document, which the walks and the fuzz follow."""
+    backend.ensure_running()
+    document: dict[str, Any] = ok(httpx.get(f"{backend.url}/openapi.json", timeout=10))
+    return document
 
 
 @pytest.fixture

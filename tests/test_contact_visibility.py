@@ -12,24 +12,14 @@ import httpx
 import pytest
 
 from tests.conftest import Backend
-from tests.support.client import ApiClient
-from tests.support.widget_visitor import LiveStream, WidgetVisitor, new_widget_inbox
+from tests.support.client import ApiClient, ok
+from tests.support.factories import post_message, widget_inbox
+from tests.support.widget import LiveStream, WidgetVisitor
 
 JSON = dict[str, Any]
 ACTIVITY = 2
 NOTE = "INTERNAL-NOTE refund approved by finance"
 PAGE_SIZE = 50  # the widget's page of history
-
-
-def ok(response: httpx.Response) -> Any:
-    assert response.status_code == 200, response.text
-    return response.json() if response.content else None
-
-
-def agent_reply(api: ApiClient, cid: int, content: str, private: bool = False) -> JSON:
-    body = {"content": content, "private": private}
-    message: JSON = ok(api.post(f"conversations/{cid}/messages", json=body))
-    return message
 
 
 def internal_work(api: ApiClient, cid: int) -> None:
@@ -43,7 +33,7 @@ def internal_notes(api: ApiClient, cid: int) -> None:
     ok(api.post(f"conversations/{cid}/labels", json={"labels": ["billing", "refund"]}))
     ok(api.post(f"conversations/{cid}/toggle_priority", json={"priority": "urgent"}))
     ok(api.post(f"conversations/{cid}/assignments", json={"assignee_id": api.user_id}))
-    agent_reply(api, cid, NOTE, private=True)
+    post_message(api, cid, NOTE, private=True)
 
 
 def agents_see_activity(api: ApiClient, cid: int) -> None:
@@ -65,7 +55,7 @@ def assert_contact_view(messages: list[JSON]) -> None:
 
 @pytest.fixture
 def visitor(backend: Backend, api: ApiClient) -> Iterator[WidgetVisitor]:
-    inbox = new_widget_inbox(api)
+    inbox = widget_inbox(api)
     made = WidgetVisitor(backend.url, inbox["website_token"]).start()
     yield made
     made.close()
@@ -88,7 +78,7 @@ def test_the_widget_history_and_stream_show_no_internal_activity(
         until("conversation.updated", "status", "resolved")
         ok(api.post(f"conversations/{cid}/toggle_status", json={"status": "open"}))
         until("conversation.updated", "status", "open")
-        sentinel = agent_reply(api, cid, "We have refunded you")
+        sentinel = post_message(api, cid, "We have refunded you")
         until("message.created", "id", sentinel["id"])
     finally:
         stream.close()
@@ -125,8 +115,8 @@ def test_every_page_of_history_is_full_of_visible_messages(
         # An activity line and a note between every two replies: more hidden than visible.
         priority = "high" if n % 2 else "low"
         ok(api.post(f"conversations/{cid}/toggle_priority", json={"priority": priority}))
-        agent_reply(api, cid, f"note {n}", private=True)
-        visible.append(agent_reply(api, cid, f"reply {n}")["id"])
+        post_message(api, cid, f"note {n}", private=True)
+        visible.append(post_message(api, cid, f"reply {n}")["id"])
 
     latest = visitor.ok("GET", "messages")["payload"]
     assert [m["id"] for m in latest] == visible[-PAGE_SIZE:]
@@ -173,7 +163,7 @@ def test_the_public_client_api_shows_no_internal_activity(api: ApiClient) -> Non
         path = f"{conversations}/{number}"
         ok(anon.post(f"{path}/messages", json={"content": "My invoice is wrong"}))
         internal_work(api, number)
-        agent_reply(api, number, "We have refunded you")
+        post_message(api, number, "We have refunded you")
         agents_see_activity(api, number)
 
         listed = ok(anon.get(f"{path}/messages"))

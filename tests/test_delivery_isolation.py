@@ -7,37 +7,18 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import defaultdict
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import Backend
-from tests.support.client import ApiClient
+from tests.support.client import JSON, ApiClient, ok
+from tests.support.deliveries import publish_events, wait_for_attempts, webhook_ids
+from tests.support.deployment import FAST, DeployFactory
+from tests.support.factories import api_inbox, new_conversation, post_message, subscribe
 from tests.support.receiver import Receiver
-from tests.test_delivery_faults import (
-    FAST,
-    JSON,
-    DeployFactory,
-    deployments,
-    ok,
-    post_message,
-    publish_events,
-    wait_for_attempts,
-    wait_until,
-    webhook_ids,
-)
-from tests.test_webhook_events import new_conversation, new_inbox, subscribe
-
-
-@pytest.fixture
-def deploy(backend: Backend, tmp_path: Path) -> Iterator[DeployFactory]:
-    """deploy(server_env, worker_env=None): a Voxsig on a fresh database (see the faults tests)."""
-    yield from deployments(backend, tmp_path)
+from tests.support.waiting import wait_until
 
 
 def find_delivery(api: ApiClient, webhook_id: int, message_id: str, pages: int = 20) -> JSON:
@@ -120,7 +101,7 @@ def test_events_of_each_conversation_arrive_in_order_under_concurrency(
     api: ApiClient, receiver: Receiver
 ) -> None:
     subscribe(api, receiver, "/order", ["conversation_created", "message_created"])
-    inbox_id = new_inbox(api)
+    inbox_id = api_inbox(api)["id"]
     local = threading.local()
 
     def client() -> ApiClient:

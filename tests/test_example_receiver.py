@@ -8,9 +8,9 @@ from pathlib import Path
 
 import httpx
 
+from harness.processes import free_port
 from tests.support.client import ApiClient
-from tests.support.postgres import free_port
-from tests.test_webhook_events import new_conversation
+from tests.support.factories import new_conversation
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "receiver.py"
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +16,8 @@ import httpx
 import pytest
 
 from tests.conftest import Backend
-from tests.support.client import ApiClient
+from tests.support.client import ApiClient, ok
+from tests.support.widget import WidgetVisitor
 
 JSON = dict[str, Any]
 MAX_DEPTH = 10
@@ -31,11 +31,6 @@ def deep(levels: int) -> JSON:
     for _ in range(levels - 1):
         value = {"a": value}
     return value
-
-
-def ok(response: httpx.Response) -> Any:
-    assert response.status_code == 200, f"{response.request.url}: {response.text[:500]}"
-    return response.json() if response.content else None
 
 
 def refused(response: httpx.Response, field: str, status: int = 422) -> JSON:
@@ -66,33 +61,6 @@ def log(backend: Backend) -> Log:
     return Log(backend)
 
 
-class Visitor:
-    """A widget visitor on its own address (rate limits are per address)."""
-
-    def __init__(self, backend: Backend, website_token: str) -> None:
-        n = uuid.uuid4().int
-        self.ip = f"10.{n % 250}.{(n >> 8) % 250}.{(n >> 16) % 250 + 1}"
-        self.http = httpx.Client(base_url=backend.url, timeout=60.0)
-        self.website_token = website_token
-        self.token = ""
-
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {"X-Forwarded-For": self.ip, **kwargs.pop("headers", {})}
-        if self.token:
-            headers["X-Auth-Token"] = self.token
-        return self.http.request(
-            method,
-            f"/api/v1/widget/{path}",
-            params={"website_token": self.website_token},
-            headers=headers,
-            **kwargs,
-        )
-
-    def start(self) -> Visitor:
-        self.token = ok(self.request("POST", "config"))["auth_token"]
-        return self
-
-
 @pytest.fixture
 def site(api: ApiClient) -> JSON:
     inbox: JSON = ok(
@@ -105,8 +73,8 @@ def site(api: ApiClient) -> JSON:
 
 
 @pytest.fixture
-def visitor(backend: Backend, site: JSON) -> Iterator[Visitor]:
-    made = Visitor(backend, site["website_token"]).start()
+def visitor(backend: Backend, site: JSON) -> Iterator[WidgetVisitor]:
+    made = WidgetVisitor(backend.url, site["website_token"], timeout=60.0).start()
     yield made
     made.http.close()
 
@@ -135,7 +103,7 @@ def deep_body(levels: int, field: str, in_list: bool = False, **fields: Any) -> 
 
 @pytest.mark.parametrize("levels", [MAX_DEPTH + 1, 300, 600, 950])
 def test_over_deep_attributes_are_refused_on_every_path(
-    api: ApiClient, backend: Backend, site: JSON, visitor: Visitor, log: Log, levels: int
+    api: ApiClient, backend: Backend, site: JSON, visitor: WidgetVisitor, log: Log, levels: int
 ) -> None:
     contact_id, display_id = _conversation(api, site["id"])
     conversation = {"inbox_id": site["id"], "contact_id": contact_id}
@@ -184,7 +152,9 @@ def test_over_deep_attributes_are_refused_on_every_path(
     log.assert_no_traceback()
 
 
-def test_the_limits_themselves(api: ApiClient, site: JSON, visitor: Visitor, log: Log) -> None:
+def test_the_limits_themselves(
+    api: ApiClient, site: JSON, visitor: WidgetVisitor, log: Log
+) -> None:
     contact_id, display_id = _conversation(api, site["id"])
     at_limit = deep(MAX_DEPTH)
     saved = ok(
@@ -219,7 +189,7 @@ def test_the_limits_themselves(api: ApiClient, site: JSON, visitor: Visitor, log
 
 
 def test_merging_cannot_grow_attributes_past_the_limit(
-    api: ApiClient, site: JSON, visitor: Visitor, log: Log
+    api: ApiClient, site: JSON, visitor: WidgetVisitor, log: Log
 ) -> None:
     """The widget and the contact API merge custom_attributes: each request within the limit
     must not add up to a stored value over it."""
@@ -242,7 +212,7 @@ def test_merging_cannot_grow_attributes_past_the_limit(
 
 @pytest.mark.parametrize("levels", [10_000, 100_000])
 def test_a_body_too_deep_to_parse_is_a_4xx_without_a_traceback(
-    api: ApiClient, visitor: Visitor, log: Log, levels: int
+    api: ApiClient, visitor: WidgetVisitor, log: Log, levels: int
 ) -> None:
     for text in ("[" * levels + "]" * levels, '{"custom_attributes": ' + "[" * levels):
         headers = {"content-type": "application/json"}
@@ -319,7 +289,7 @@ def _dashboard(api: ApiClient) -> httpx.Client:
 
 @pytest.mark.parametrize("levels", [300, 3000])
 def test_rows_stored_too_deep_are_still_readable(
-    api: ApiClient, backend: Backend, site: JSON, visitor: Visitor, log: Log, levels: int
+    api: ApiClient, backend: Backend, site: JSON, visitor: WidgetVisitor, log: Log, levels: int
 ) -> None:
     message = ok(visitor.request("POST", "messages", json={"content": "hello"}))
     display_id = message["conversation_id"]

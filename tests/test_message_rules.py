@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import Backend
-from tests.support.client import ApiClient, unique_email
+from tests.support.client import ApiClient, ok, unique_email
 
 JSON = dict[str, Any]
 MAX_CONTENT = 150_000
@@ -21,11 +21,6 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 CONTENT_ERROR = re.compile(r'<p class="error" id="f-content-error">([^<]*)</p>')
 TOO_LONG = "x" * 200_000
 WITH_NUL = "before\x00after"
-
-
-def ok(response: httpx.Response) -> Any:
-    assert response.status_code == 200, f"{response.request.url}: {response.text[:500]}"
-    return response.json() if response.content else None
 
 
 def refused(response: httpx.Response, field: str = "content") -> None:

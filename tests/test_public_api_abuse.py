@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 
+from harness.server import VoxsigServer
 from tests.conftest import Backend
 from tests.support.client import ApiClient, create_account, unique_email
+from tests.support.factories import api_inbox, subscribe, widget_inbox
 from tests.support.receiver import Receiver
-from tests.support.server import VoxsigServer
-from tests.support.widget import PublicContact, WidgetVisitor, api_inbox, unique_ip, widget_inbox
+from tests.support.widget import PublicContact, WidgetVisitor, unique_ip
 
 JSON = dict[str, Any]
 NEW_CONTACTS_BURST = 100  # voxsig.public.limits.NEW_CONTACTS
@@ -208,12 +209,6 @@ def refused_field(response: Any) -> list[str]:
     return [e["field"] for e in response.json()["errors"]]
 
 
-def subscribe(api: ApiClient, receiver: Receiver, path: str) -> None:
-    body = {"url": receiver.url(path), "subscriptions": ["message_updated"]}
-    response = api.post("webhooks", json=body)
-    assert response.status_code == 200, response.text
-
-
 def test_widget_visitors_answer_only_questions_and_only_once(
     api: ApiClient, backend: Backend, closing: list[Any], receiver: Receiver
 ) -> None:
@@ -222,7 +217,7 @@ def test_widget_visitors_answer_only_questions_and_only_once(
     closing.append(visitor)
     own = visitor.say("Which plan should I take?")
     conversation_id = own["conversation_id"]
-    subscribe(api, receiver, "/updated")
+    subscribe(api, receiver, "/updated", ["message_updated"])
     plain = agent_says(api, conversation_id, "The pro plan, I would say")
     bare_cards = agent_says(
         api, conversation_id, "Plans", content_type="cards", content_attributes={"items": [{}]}
@@ -277,7 +272,7 @@ def test_public_contacts_answer_only_questions_and_only_once(
     contact.create(name="Pat")
     conversation = contact.ok("POST", "/conversations", json={})
     base = f"/conversations/{conversation['id']}/messages"
-    subscribe(api, receiver, "/public-updated")
+    subscribe(api, receiver, "/public-updated", ["message_updated"])
     plain = agent_says(api, conversation["id"], "Thanks for writing")
     question = agent_says(api, conversation["id"], "Your e-mail?", content_type="input_email")
     answer = {"submitted_values": {"email": "pat@example.org"}}

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from tests.support.client import ApiClient, unique_email
+from tests.support.client import ApiClient, ok, unique_email
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 LINK = re.compile(r'id="invite-link" readonly value="([^"]+)"')
@@ -44,11 +44,6 @@ class Dashboard:
 
     def get(self, path: str) -> httpx.Response:
         return self.http.get(path)
-
-
-def ok(response: httpx.Response) -> Any:
-    assert response.status_code == 200, f"{response.status_code}: {response.text}"
-    return response.json()
 
 
 def invite(api: ApiClient, name: str, email: str, role: str = "agent") -> dict[str, Any]:

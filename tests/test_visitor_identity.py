@@ -12,7 +12,8 @@ import pytest
 
 from tests.conftest import Backend
 from tests.support.client import ApiClient, unique_email
-from tests.support.widget import LiveEvents, PublicContact, WidgetVisitor, api_inbox, widget_inbox
+from tests.support.factories import api_inbox, post_message, widget_inbox
+from tests.support.widget import LiveStream, PublicContact, WidgetVisitor
 from voxsig.kit.signatures import hmac_hex
 
 JSON = dict[str, Any]
@@ -31,13 +32,6 @@ def visitor(backend: Backend, inbox: JSON, closing: list[Any]) -> WidgetVisitor:
     made = WidgetVisitor(backend.url, inbox["website_token"]).start()
     closing.append(made)
     return made
-
-
-def agent_reply(api: ApiClient, conversation_id: int, content: str) -> JSON:
-    response = api.post(f"conversations/{conversation_id}/messages", json={"content": content})
-    assert response.status_code == 200, response.text
-    message: JSON = response.json()
-    return message
 
 
 def contents(messages: list[JSON]) -> list[str]:
@@ -75,12 +69,12 @@ def test_claiming_an_identifier_first_does_not_take_over_the_verified_customer(
     customer.token = logged_in["auth_token"]
     assert (logged_in["hmac_verified"], logged_in["identifier"]) == (True, identifier)
     assert logged_in["id"] != claimed["id"]
-    attacker_live, customer_live = LiveEvents(attacker), LiveEvents(customer)
+    attacker_live, customer_live = LiveStream(attacker), LiveStream(customer)
     closing.extend([attacker_live, customer_live])
 
     secret = customer.say("My card ends in 4242")
     assert secret["conversation_id"] != planted["conversation_id"]
-    reply = agent_reply(api, secret["conversation_id"], "Refund sent to card 4242")
+    reply = post_message(api, secret["conversation_id"], "Refund sent to card 4242")
 
     # The customer's stream gets the reply; then the attacker's has had every chance to.
     seen: list[tuple[str, Any]] = []
@@ -181,7 +175,7 @@ def test_the_public_api_identifier_flow_is_not_taken_over_either(
     conversation = customer.ok("POST", "/conversations", json={})
     path = f"/conversations/{conversation['id']}/messages"
     customer.ok("POST", path, json={"content": "My card ends in 4242"})
-    agent_reply(api, conversation["id"], "Refund sent to card 4242")
+    post_message(api, conversation["id"], "Refund sent to card 4242")
 
     listed = attacker.ok("GET", "/conversations")
     assert [c["id"] for c in listed] == [planted["id"]]

@@ -4,8 +4,6 @@ server, checked against the spec's schema, signatures verified with `standardweb
 from __future__ import annotations
 
 import asyncio
-import time
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -13,78 +11,17 @@ from standardwebhooks.webhooks import Webhook as Verifier
 
 from tests.conftest import Backend
 from tests.support.client import ApiClient
-from tests.support.receiver import Received, Receiver
-from tests.webhook_schema import EVENTS, validate_event
-
-
-@dataclass
-class Setup:
-    inbox_id: int
-    contact_id: int
-    conversation_id: int
-
-
-def subscribe(
-    api: ApiClient,
-    receiver: Receiver,
-    path: str,
-    events: list[str] | None = None,
-    inbox_id: int | None = None,
-) -> dict[str, Any]:
-    body: dict[str, Any] = {"url": receiver.url(path), "subscriptions": events or EVENTS}
-    if inbox_id is not None:
-        body["inbox_id"] = inbox_id
-    response = api.post("webhooks", json=body)
-    assert response.status_code == 200, response.text
-    webhook: dict[str, Any] = response.json()["payload"]["webhook"]
-    return webhook
-
-
-def new_inbox(api: ApiClient, name: str = "API") -> int:
-    response = api.post("inboxes", json={"name": name, "channel": {"type": "api"}})
-    assert response.status_code == 200, response.text
-    inbox_id: int = response.json()["id"]
-    return inbox_id
-
-
-def new_conversation(api: ApiClient, inbox_id: int | None = None) -> Setup:
-    inbox_id = inbox_id or new_inbox(api)
-    contact = api.post("contacts", json={"name": "Bob", "inbox_id": inbox_id})
-    assert contact.status_code == 200, contact.text
-    contact_id = contact.json()["payload"]["contact"]["id"]
-    conversation = api.post("conversations", json={"inbox_id": inbox_id, "contact_id": contact_id})
-    assert conversation.status_code == 200, conversation.text
-    return Setup(inbox_id, contact_id, conversation.json()["id"])
-
-
-def events_of(requests: list[Received]) -> list[str]:
-    return [r.json()["event"] for r in requests]
-
-
-def by_event(requests: list[Received], name: str) -> list[dict[str, Any]]:
-    return [r.json() for r in requests if r.json()["event"] == name]
-
-
-def settle(
-    receiver: Receiver, api: ApiClient, setup: Setup, path: str, since: int
-) -> list[Received]:
-    """Fires a sentinel (a new message), waits for it, and returns what arrived at `path` from
-    request number `since` (counted before the action under test) up to it: with deliveries of
-    one conversation in order, proof that nothing else is on its way."""
-    before = since
-    marker = f"sentinel-{time.monotonic_ns()}"
-    response = api.post(f"conversations/{setup.conversation_id}/messages", json={"content": marker})
-    assert response.status_code == 200, response.text
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        arrived = receiver.requests(path)[before:]
-        if any(r.json().get("content") == marker for r in arrived):
-            time.sleep(0.3)  # anything sent earlier has had time to land too
-            return [
-                r for r in receiver.requests(path)[before:] if r.json().get("content") != marker
-            ]
-        time.sleep(0.02)
-    raise AssertionError("the sentinel message_created never arrived")
+from tests.support.factories import (
+    Setup,
+    api_inbox,
+    by_event,
+    events_of,
+    new_conversation,
+    settle,
+    subscribe,
+)
+from tests.support.receiver import Receiver
+from tests.support.webhook_schema import EVENTS, validate_event
 
 
 def test_every_event_arrives_signed_and_matches_the_spec(
@@ -185,7 +122,7 @@ def test_an_endpoint_gets_only_the_events_it_subscribed_to(
 def test_an_inbox_scoped_webhook_gets_only_its_inbox_events(
     api: ApiClient, receiver: Receiver
 ) -> None:
-    first, second = new_inbox(api, "First"), new_inbox(api, "Second")
+    first, second = api_inbox(api, "First")["id"], api_inbox(api, "Second")["id"]
     webhook = subscribe(api, receiver, "/scoped", inbox_id=first)
     assert webhook["inbox"] == {"id": first, "name": "First"}
     subscribe(api, receiver, "/all")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from tests.support.client import ApiClient
 from tests.support.receiver import Receiver
-from tests.webhook_schema import EVENTS
+from tests.support.webhook_schema import EVENTS
 
 
 def create(api: ApiClient, **body: Any) -> Any:
@@ -110,10 +111,10 @@ def test_private_targets_are_refused_on_save(api: ApiClient, url: str) -> None:
     assert "VOXSIG_WEBHOOK_ALLOWED_NETWORKS" in response.json()["message"]
 
 
-def test_agents_cannot_manage_webhooks(api: ApiClient, backend: Any, receiver: Receiver) -> None:
-    from tests.test_worker_process import token_for_new_agent
-
-    agent = token_for_new_agent(api, backend)
+def test_agents_cannot_manage_webhooks(
+    api: ApiClient, make_member: Callable[..., ApiClient], receiver: Receiver
+) -> None:
+    agent = make_member("agent", "Sam Agent")
     assert agent.get("webhooks").status_code == 403
     response = agent.post("webhooks", json={"url": receiver.url("/x"), "subscriptions": EVENTS})
     assert response.status_code == 403

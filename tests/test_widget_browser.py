@@ -20,10 +20,9 @@ from playwright.sync_api import Browser, ConsoleMessage, FrameLocator, Page, exp
 from tests.conftest import Backend
 from tests.support.browser import SCREENSHOTS
 from tests.support.client import ApiClient, create_account, unique_email
+from tests.support.factories import by_event, post_message, subscribe, widget_inbox
 from tests.support.receiver import Receiver
-from tests.test_webhook_events import by_event, subscribe
-from tests.test_widget_api import agent_says, new_widget_inbox
-from tests.webhook_schema import validate_event
+from tests.support.webhook_schema import validate_event
 from voxsig.kit.signatures import hmac_hex
 
 JSON = dict[str, Any]
@@ -121,11 +120,6 @@ def api(backend: Backend) -> Iterator[ApiClient]:
 
 
 @pytest.fixture
-def inbox(api: ApiClient) -> JSON:
-    return new_widget_inbox(api)
-
-
-@pytest.fixture
 def site(inbox: JSON) -> Iterator[Site]:
     made = Site(inbox)
     yield made
@@ -218,9 +212,9 @@ def test_a_visitor_and_an_agent_chat_live_and_a_reload_shows_the_history(
     assert attributes["initiated_at"]["timestamp"]
 
     conversation_id = created["id"]
-    agent_says(api, conversation_id, "Visitor asks about Pro, check their account", private=True)
-    reply = agent_says(api, conversation_id, "Yes, it does: replies within one hour, 24/7.")
-    agent_says(
+    post_message(api, conversation_id, "Visitor asks about Pro, check their account", private=True)
+    reply = post_message(api, conversation_id, "Yes, it does: replies within one hour, 24/7.")
+    post_message(
         api,
         conversation_id,
         "Which plan are you on today?",
@@ -267,7 +261,7 @@ def test_questions_render_and_answers_fire_message_updated(
     send(frame, "I'd like a quote")
     conversation_id = conversation_of(api)["id"]
     subscribe(api, receiver, "/answers", ["message_updated"])
-    agent_says(
+    post_message(
         api,
         conversation_id,
         "Which size?",
@@ -276,8 +270,8 @@ def test_questions_render_and_answers_fire_message_updated(
             "items": [{"title": "Small", "value": "s"}, {"title": "Large", "value": "l"}]
         },
     )
-    agent_says(api, conversation_id, "Where can we send the quote?", content_type="input_email")
-    agent_says(
+    post_message(api, conversation_id, "Where can we send the quote?", content_type="input_email")
+    post_message(
         api,
         conversation_id,
         "A few details",
@@ -319,7 +313,7 @@ def test_questions_render_and_answers_fire_message_updated(
 def test_identity_verification_is_accepted(
     api: ApiClient, page: Page, backend: Backend, receiver: Receiver
 ) -> None:
-    inbox = new_widget_inbox(api, hmac_mandatory=True)
+    inbox = widget_inbox(api, hmac_mandatory=True)
     identifier = f"customer-{uuid.uuid4().hex[:8]}"
     user = {"name": "Grace Hopper", "email": "grace@acme.example"}
     user["identifier_hash"] = hmac_hex(inbox["hmac_token"], identifier)
@@ -341,7 +335,7 @@ def test_identity_verification_is_accepted(
 def test_identity_verification_is_refused_with_a_wrong_hash(
     api: ApiClient, browser: Browser
 ) -> None:
-    inbox = new_widget_inbox(api, hmac_mandatory=True)
+    inbox = widget_inbox(api, hmac_mandatory=True)
     on_ready = "window.$voxsig.setUser('mallory', {name: 'Mallory', identifier_hash: 'f00d'});"
     site = Site(inbox, on_ready=on_ready)
     context = browser.new_context()
@@ -375,7 +369,7 @@ def test_one_visitor_does_not_see_another(
     frame = load(page, site)
     open_widget(page)
     send(frame, "Alice's private question")
-    agent_says(api, conversation_of(api)["id"], "Answer for Alice")
+    post_message(api, conversation_of(api)["id"], "Answer for Alice")
     expect(frame.locator(".msg.out .text")).to_have_text(["Answer for Alice"])
     context = browser.new_context()
     try:
@@ -408,7 +402,7 @@ def test_reset_starts_a_new_visitor(site: Site, page: Page, inbox: JSON) -> None
 
 
 def test_the_preview_page_shows_a_working_widget(api: ApiClient, page: Page) -> None:
-    inbox = new_widget_inbox(api, website_url="https://acme.example")
+    inbox = widget_inbox(api, website_url="https://acme.example")
     page.goto(inbox["widget_preview_url"])
     expect(page.locator("h1")).to_have_text("This is a sample page of your website.")
     expect(page.locator("pre code")).to_contain_text(inbox["website_token"])

@@ -14,10 +14,11 @@ from typing import Any
 import httpx
 import pytest
 
+from harness.server import VoxsigServer
 from tests.conftest import Backend
 from tests.support.client import ApiClient, create_account, unique_email
-from tests.support.server import VoxsigServer
-from tests.support.widget_visitor import LiveStream, WidgetVisitor, new_widget_inbox
+from tests.support.factories import widget_inbox
+from tests.support.widget import LiveStream, WidgetVisitor
 
 LOADS = re.compile(r"^voxsig_widget_live_loads_total (\S+)$", re.MULTILINE)
 OTHER_STREAMS = 25
@@ -32,7 +33,7 @@ def loads(base_url: str) -> float:
 
 
 def test_a_signal_costs_work_only_in_the_concerned_stream(api: ApiClient, backend: Backend) -> None:
-    inbox = new_widget_inbox(api)
+    inbox = widget_inbox(api)
     made: list[WidgetVisitor] = []
     streams: list[LiveStream] = []
 
@@ -122,7 +123,7 @@ def test_open_streams_are_capped_per_visitor_and_per_address(
     capped: tuple[VoxsigServer, ApiClient],
 ) -> None:
     server, api = capped
-    token = new_widget_inbox(api)["website_token"]
+    token = widget_inbox(api)["website_token"]
     address = "10.77.0.1"
     alice, bob, carol = (WidgetVisitor(server.url, token, ip=address).start() for _ in range(3))
     elsewhere = WidgetVisitor(server.url, token).start()

@@ -1,4 +1,5 @@
-"""The API client tests use: one account's administrator, speaking HTTP to a running Voxsig."""
+"""The API client tests use (one account's user, speaking HTTP to a running Voxsig), and the
+checks every test makes of an answer: `ok` and `error`."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import httpx
 
 TEST_PASSWORD = "correct-horse-battery"
+JSON = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,49 @@ def create_account(
         )
 
     return asyncio.run(run())
+
+
+def issue_token_for(database_url: str, user_id: int) -> str:
+    """An API token for an existing user, made in-process (Voxsig has no endpoint for it yet)."""
+    from voxsig.db import Database
+    from voxsig.models import User
+    from voxsig.users.service import issue_token
+
+    async def run() -> str:
+        db = Database(database_url)
+        try:
+            async with db.transaction() as session:
+                user = await session.get(User, user_id)
+                assert user is not None, f"no user {user_id}"
+                return await issue_token(session, user)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
+def ok(response: httpx.Response, status: int = 200) -> Any:
+    """The response's JSON (None when empty), after checking its status."""
+    request = response.request
+    assert response.status_code == status, (
+        f"{request.method} {request.url} -> {response.status_code}: {response.text[:800]}"
+    )
+    return response.json() if response.content else None
+
+
+def error(response: httpx.Response, status: int) -> JSON:
+    """A Voxsig error body: JSON with a message and a list of errors."""
+    body = ok(response, status)
+    assert isinstance(body, dict), body
+    assert isinstance(body.get("message"), str)
+    assert body["message"], body
+    assert isinstance(body.get("errors"), list), body
+    return body
+
+
+def fields_of(body: JSON) -> list[str]:
+    """The fields an error body names."""
+    return [e["field"] for e in body["errors"]]
 
 
 class ApiClient:
@@ -101,3 +146,13 @@ class ApiClient:
 
     def __repr__(self) -> str:
         return f"ApiClient({self.url}, account {self.account_id}, user {self.user_id})"
+
+
+def assert_still_serving(api: ApiClient) -> None:
+    """The next ordinary requests, on fresh connections, are answered normally."""
+    api.drop_connections()
+    health = httpx.get(f"{api.url}/health", timeout=10)
+    assert health.status_code == 200, health.text
+    profile = api.get("/api/v1/profile")
+    assert profile.status_code == 200, profile.text
+    assert profile.json()["id"] == api.user_id
