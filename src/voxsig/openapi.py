@@ -1,7 +1,7 @@
 """The response side of /openapi.json: documentation-only models of the JSON the API returns, the
 error shape, and the statuses each route declares (`responses=`).
 
-Nothing here runs on a request: `events/payloads.py`, the `*_json` builders and the routers build
+Nothing here runs on a request: `views/payloads.py`, the `*_json` builders and the routers build
 the JSON, and these models only describe it (the hostile-input fuzz checks every answer against
 them). A model lists every key its builder writes and no other (`additionalProperties: false`);
 only genuinely open objects (`custom_attributes`, `additional_attributes`, `content_attributes`)
@@ -129,7 +129,7 @@ class PageMeta(Doc):
     current_page: int
 
 
-# -- the objects of webhook-events.md, as events/payloads.py builds them ------------------------
+# -- the objects of webhook-events.md, as views/payloads.py builds them -------------------------
 
 
 class AccountRef(Doc):

@@ -16,14 +16,14 @@ from voxsig.contacts.schemas import (
     ContactShown,
     contact_api_json,
 )
-from voxsig.conversations.service import conversations_of_contact
+from voxsig.conversations.lookup import conversations_of_contact
 from voxsig.deps import AccountContext, AdminCtx, Ctx
-from voxsig.events.payloads import conversation_json, inbox_json
-from voxsig.events.snapshot import load_conversations
 from voxsig.inboxes.service import get_inbox
 from voxsig.kit.schema import Id
 from voxsig.models import Contact
 from voxsig.openapi import GUARDED, errors, ok, ok_empty
+from voxsig.views.payloads import conversation_json, inbox_json
+from voxsig.views.snapshot import load_conversations
 
 router = APIRouter(
     prefix="/api/v1/accounts/{account_id}/contacts",

@@ -6,11 +6,11 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from voxsig.events.payloads import contact_json, inbox_json
 from voxsig.kit.clock import unix, unix_or_none
 from voxsig.kit.schema import Body, Id
 from voxsig.models import Account, Contact, ContactInbox, Inbox
 from voxsig.openapi import ContactObject, ConversationObject, Doc, InboxRef, PageMeta, Unix
+from voxsig.views.payloads import contact_json, inbox_json
 
 
 class ContactFields(Body):

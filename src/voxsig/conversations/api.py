@@ -6,13 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from voxsig.contacts.service import (
-    contact_inbox_for,
-    find_contact_inbox,
-    get_contact,
-    link_to_inbox,
-)
-from voxsig.conversations import service
+from voxsig.conversations import changes, creation, filters, lookup
+from voxsig.conversations.changes import Actor
+from voxsig.conversations.filters import ListFilter
 from voxsig.conversations.schemas import (
     AgentSeen,
     Assignment,
@@ -29,11 +25,7 @@ from voxsig.conversations.schemas import (
     TogglePriority,
     ToggleStatus,
 )
-from voxsig.conversations.service import Actor, ListFilter
 from voxsig.deps import AccountContext, Ctx
-from voxsig.errors import Invalid
-from voxsig.events.payloads import conversation_json
-from voxsig.events.snapshot import load_conversation, load_conversations
 from voxsig.inboxes.service import get_inbox
 from voxsig.kit.schema import Id
 from voxsig.messages.service import create_message
@@ -42,6 +34,8 @@ from voxsig.models.message import OUTGOING
 from voxsig.openapi import GUARDED, ConversationObject, errors, ok, ok_empty
 from voxsig.users.schemas import agent_json
 from voxsig.users.service import get_member
+from voxsig.views.payloads import conversation_json
+from voxsig.views.snapshot import load_conversation, load_conversations
 
 router = APIRouter(
     prefix="/api/v1/accounts/{account_id}/conversations",
@@ -82,8 +76,8 @@ async def list_conversations(
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> dict[str, Any]:
     f = _filter(status, assignee_type, inbox_id, labels, q, page)
-    meta = await service.counts(ctx.session, ctx.account.id, ctx.user.id, f)
-    rows = await service.list_conversations(ctx.session, ctx.account.id, ctx.user.id, f)
+    meta = await filters.counts(ctx.session, ctx.account.id, ctx.user.id, f)
+    rows = await filters.list_conversations(ctx.session, ctx.account.id, ctx.user.id, f)
     snapshots = await load_conversations(ctx.session, rows)
     return {"data": {"meta": meta, "payload": [conversation_json(s) for s in snapshots]}}
 
@@ -97,7 +91,7 @@ async def conversations_meta(
     labels: Annotated[list[str] | None, Query(alias="labels[]")] = None,
 ) -> dict[str, Any]:
     f = _filter(status, "all", inbox_id, labels, q, 1)
-    return {"meta": await service.counts(ctx.session, ctx.account.id, ctx.user.id, f)}
+    return {"meta": await filters.counts(ctx.session, ctx.account.id, ctx.user.id, f)}
 
 
 async def _rendered(ctx: AccountContext, conversation: Conversation) -> dict[str, Any]:
@@ -107,25 +101,8 @@ async def _rendered(ctx: AccountContext, conversation: Conversation) -> dict[str
 @router.post("", responses={**ok(ConversationObject), **errors(422)})
 async def create_conversation(ctx: Ctx, body: ConversationCreate) -> dict[str, Any]:
     inbox = await get_inbox(ctx.session, ctx.account.id, body.inbox_id)
-    link = (
-        await find_contact_inbox(ctx.session, inbox.id, body.source_id) if body.source_id else None
-    )
-    if link is None:
-        if body.contact_id is None:
-            raise Invalid(
-                "Give the contact_id, or the source_id of a contact in this inbox",
-                field="source_id" if body.source_id else "contact_id",
-            )
-        contact = await get_contact(ctx.session, ctx.account.id, body.contact_id)
-        link = (
-            await contact_inbox_for(ctx.session, contact.id, inbox.id)
-            if not body.source_id
-            else None
-        )
-        link = link or await link_to_inbox(ctx.session, contact, inbox, body.source_id)
-    elif body.contact_id is not None and link.contact_id != body.contact_id:
-        raise Invalid("source_id belongs to another contact", field="source_id")
-    conversation = await service.create_conversation(
+    link = await creation.contact_inbox_of(ctx.session, inbox, body.contact_id, body.source_id)
+    conversation = await creation.create_conversation(
         ctx.session,
         inbox,
         link,
@@ -152,7 +129,7 @@ async def create_conversation(ctx: Ctx, body: ConversationCreate) -> dict[str, A
 @router.get("/{conversation_id}", responses=ok(ConversationObject))
 async def get_conversation(ctx: Ctx, conversation_id: Id) -> dict[str, Any]:
     return await _rendered(
-        ctx, await service.get_conversation(ctx.session, ctx.account.id, conversation_id)
+        ctx, await lookup.get_conversation(ctx.session, ctx.account.id, conversation_id)
     )
 
 
@@ -160,8 +137,8 @@ async def get_conversation(ctx: Ctx, conversation_id: Id) -> dict[str, Any]:
 async def update_conversation(
     ctx: Ctx, conversation_id: Id, body: ConversationUpdate
 ) -> dict[str, Any]:
-    conversation = await service.get_conversation(ctx.session, ctx.account.id, conversation_id)
-    await service.apply_changes(ctx.session, conversation, Actor(user=ctx.user), body.wanted())
+    conversation = await lookup.get_conversation(ctx.session, ctx.account.id, conversation_id)
+    await changes.apply_changes(ctx.session, conversation, Actor(user=ctx.user), body.wanted())
     return await _rendered(ctx, conversation)
 
 
@@ -170,12 +147,12 @@ async def toggle_status(
     ctx: Ctx, conversation_id: Id, body: ToggleStatus | None = None
 ) -> dict[str, Any]:
     body = body or ToggleStatus()
-    conversation = await service.get_conversation(ctx.session, ctx.account.id, conversation_id)
-    status = service.toggled_status(conversation.status, body.status)
+    conversation = await lookup.get_conversation(ctx.session, ctx.account.id, conversation_id)
+    status = changes.toggled_status(conversation.status, body.status)
     wanted: dict[str, Any] = {"status": status}
     if status == "snoozed":
         wanted["snoozed_until"] = body.snoozed_until
-    await service.apply_changes(ctx.session, conversation, Actor(user=ctx.user), wanted)
+    await changes.apply_changes(ctx.session, conversation, Actor(user=ctx.user), wanted)
     return {
         "payload": {
             "success": True,
@@ -192,9 +169,9 @@ async def toggle_status(
     responses={**ok_empty("Set; the body is empty"), **errors(422)},
 )
 async def toggle_priority(ctx: Ctx, conversation_id: Id, body: TogglePriority) -> Response:
-    conversation = await service.get_conversation(ctx.session, ctx.account.id, conversation_id)
+    conversation = await lookup.get_conversation(ctx.session, ctx.account.id, conversation_id)
     priority = None if body.priority == "none" else body.priority
-    await service.apply_changes(
+    await changes.apply_changes(
         ctx.session, conversation, Actor(user=ctx.user), {"priority": priority}
     )
     return Response(status_code=200)
@@ -202,8 +179,8 @@ async def toggle_priority(ctx: Ctx, conversation_id: Id, body: TogglePriority) -
 
 @router.post("/{conversation_id}/assignments", responses={**ok(AssignmentResult), **errors(422)})
 async def assign(ctx: Ctx, conversation_id: Id, body: Assignment) -> dict[str, Any] | None:
-    conversation = await service.get_conversation(ctx.session, ctx.account.id, conversation_id)
-    await service.apply_changes(
+    conversation = await lookup.get_conversation(ctx.session, ctx.account.id, conversation_id)
+    await changes.apply_changes(
         ctx.session, conversation, Actor(user=ctx.user), {"assignee_id": body.assignee_id}
     )
     if body.assignee_id is None:
@@ -214,17 +191,17 @@ async def assign(ctx: Ctx, conversation_id: Id, body: Assignment) -> dict[str, A
 
 @router.get("/{conversation_id}/labels", responses=ok(LabelList))
 async def get_labels(ctx: Ctx, conversation_id: Id) -> dict[str, Any]:
-    conversation = await service.get_conversation(ctx.session, ctx.account.id, conversation_id)
-    return {"payload": await service.labels_of(ctx.session, conversation)}
+    conversation = await lookup.get_conversation(ctx.session, ctx.account.id, conversation_id)
+    return {"payload": await lookup.labels_of(ctx.session, conversation)}
 
 
 @router.post("/{conversation_id}/labels", responses={**ok(LabelList), **errors(422)})
 async def set_labels(ctx: Ctx, conversation_id: Id, body: Labels) -> dict[str, Any]:
-    conversation = await service.get_conversation(ctx.session, ctx.account.id, conversation_id)
-    await service.apply_changes(
+    conversation = await lookup.get_conversation(ctx.session, ctx.account.id, conversation_id)
+    await changes.apply_changes(
         ctx.session, conversation, Actor(user=ctx.user), {"labels": body.labels}
     )
-    return {"payload": await service.labels_of(ctx.session, conversation)}
+    return {"payload": await lookup.labels_of(ctx.session, conversation)}
 
 
 @router.post(
@@ -234,8 +211,8 @@ async def set_labels(ctx: Ctx, conversation_id: Id, body: Labels) -> dict[str, A
 async def set_custom_attributes(
     ctx: Ctx, conversation_id: Id, body: CustomAttributes
 ) -> dict[str, Any]:
-    conversation = await service.get_conversation(ctx.session, ctx.account.id, conversation_id)
-    await service.apply_changes(
+    conversation = await lookup.get_conversation(ctx.session, ctx.account.id, conversation_id)
+    await changes.apply_changes(
         ctx.session,
         conversation,
         Actor(user=ctx.user),
@@ -246,8 +223,8 @@ async def set_custom_attributes(
 
 @router.post("/{conversation_id}/update_last_seen", responses=ok(AgentSeen))
 async def update_last_seen(ctx: Ctx, conversation_id: Id) -> dict[str, Any]:
-    conversation = await service.get_conversation(ctx.session, ctx.account.id, conversation_id)
-    service.mark_seen(conversation, by_agent=True)
+    conversation = await lookup.get_conversation(ctx.session, ctx.account.id, conversation_id)
+    changes.mark_seen(conversation, by_agent=True)
     await ctx.session.flush()
     return {
         "id": conversation.display_id,

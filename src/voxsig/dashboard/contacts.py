@@ -8,10 +8,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from voxsig.contacts.service import PAGE_SIZE, get_contact, inbox_links, list_contacts
-from voxsig.conversations.service import conversations_of_contact
+from voxsig.conversations.lookup import conversations_of_contact
 from voxsig.dashboard.web import CurrentViewer, DashboardRoute, page
-from voxsig.events.snapshot import load_conversations
 from voxsig.kit.schema import Id
+from voxsig.views.snapshot import load_conversations
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 

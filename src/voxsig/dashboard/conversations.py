@@ -13,9 +13,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from voxsig.conversations import service
+from voxsig.conversations.changes import Actor, apply_changes, mark_seen
+from voxsig.conversations.filters import PAGE_SIZE, ListFilter, counts, list_conversations
+from voxsig.conversations.lookup import get_conversation
 from voxsig.conversations.schemas import Labels
-from voxsig.conversations.service import Actor, ListFilter
 from voxsig.dashboard import forms, queries
 from voxsig.dashboard.web import (
     CurrentViewer,
@@ -27,7 +28,6 @@ from voxsig.dashboard.web import (
     redirect,
 )
 from voxsig.errors import ApiError, Invalid
-from voxsig.events.snapshot import load_conversation, load_conversations, load_message_senders
 from voxsig.inboxes.service import list_inboxes
 from voxsig.kit.clock import utcnow
 from voxsig.kit.schema import Id
@@ -36,6 +36,7 @@ from voxsig.models import Conversation
 from voxsig.models.conversation import PRIORITIES
 from voxsig.models.message import OUTGOING
 from voxsig.users.service import list_members
+from voxsig.views.snapshot import load_conversation, load_conversations, load_message_senders
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 
@@ -92,11 +93,11 @@ async def conversation_list(
     f = _list_filter(status, assignee, inbox, label, q, page_no)
     key = COUNT_KEYS[f.assignee_type]
     tab_counts = {
-        tab: (await service.counts(session, account_id, user_id, replace(f, status=tab)))[key]
+        tab: (await counts(session, account_id, user_id, replace(f, status=tab)))[key]
         for tab in TABS
     }
-    assignee_counts = await service.counts(session, account_id, user_id, f)
-    rows = await service.list_conversations(session, account_id, user_id, f)
+    assignee_counts = await counts(session, account_id, user_id, f)
+    rows = await list_conversations(session, account_id, user_id, f)
     return page(
         request,
         "conversations/list.html",
@@ -109,7 +110,7 @@ async def conversation_list(
         assignee_filters=ASSIGNEE_FILTERS,
         assignee_counts={k: assignee_counts[v] for k, v in COUNT_KEYS.items()},
         conversations=await load_conversations(session, rows),
-        more=len(rows) == service.PAGE_SIZE,
+        more=len(rows) == PAGE_SIZE,
         inboxes=await list_inboxes(session, account_id),
         labels=await queries.account_labels(session, account_id),
     )
@@ -152,9 +153,9 @@ async def conversation_page(
     before: Annotated[Id | None, Query()] = None,
     mode: Annotated[str, Query()] = "reply",
 ) -> Response:
-    conversation = await service.get_conversation(viewer.session, viewer.account.id, display_id)
+    conversation = await get_conversation(viewer.session, viewer.account.id, display_id)
     # Reading is seeing: the unread count drops for everyone once an agent opened it.
-    service.mark_seen(conversation, by_agent=True)
+    mark_seen(conversation, by_agent=True)
     await viewer.session.flush()
     return await _show(request, viewer, conversation, before=before, mode=mode)
 
@@ -167,7 +168,7 @@ def _back(conversation: Conversation, suffix: str = "") -> str:
 async def send_message(
     request: Request, viewer: CurrentViewer, form: Form, display_id: Id
 ) -> Response:
-    conversation = await service.get_conversation(viewer.session, viewer.account.id, display_id)
+    conversation = await get_conversation(viewer.session, viewer.account.id, display_id)
     content = forms.text(form, "content")
     mode = "note" if forms.text(form, "mode") == "note" else "reply"
     # create_message holds the rules of every path (length, NUL, type): a refused message is
@@ -199,7 +200,7 @@ async def _change(
     request: Request, viewer: Viewer, conversation: Conversation, wanted: dict[str, Any]
 ) -> None:
     try:
-        await service.apply_changes(viewer.session, conversation, Actor(user=viewer.user), wanted)
+        await apply_changes(viewer.session, conversation, Actor(user=viewer.user), wanted)
     except ApiError as exc:
         raise Rendered(
             await _show(request, viewer, conversation, errors=forms.api_errors(exc, "form"))
@@ -210,7 +211,7 @@ async def _change(
 async def change_status(
     request: Request, viewer: CurrentViewer, form: Form, display_id: Id
 ) -> Response:
-    conversation = await service.get_conversation(viewer.session, viewer.account.id, display_id)
+    conversation = await get_conversation(viewer.session, viewer.account.id, display_id)
     status = forms.text(form, "status")
     if status not in STATUS_DONE:
         raise Invalid(f"{status!r} is not a status", field="status")
@@ -228,7 +229,7 @@ async def change_status(
 async def change_assignee(
     request: Request, viewer: CurrentViewer, form: Form, display_id: Id
 ) -> Response:
-    conversation = await service.get_conversation(viewer.session, viewer.account.id, display_id)
+    conversation = await get_conversation(viewer.session, viewer.account.id, display_id)
     wanted = forms.number(form, "assignee_id")
     if forms.text(form, "assignee_id") == "me":
         wanted = viewer.user.id
@@ -240,7 +241,7 @@ async def change_assignee(
 async def change_priority(
     request: Request, viewer: CurrentViewer, form: Form, display_id: Id
 ) -> Response:
-    conversation = await service.get_conversation(viewer.session, viewer.account.id, display_id)
+    conversation = await get_conversation(viewer.session, viewer.account.id, display_id)
     priority = forms.text(form, "priority")
     if priority not in (*PRIORITIES, "none"):
         raise Invalid(f"{priority!r} is not a priority", field="priority")
@@ -254,7 +255,7 @@ async def change_priority(
 async def change_labels(
     request: Request, viewer: CurrentViewer, form: Form, display_id: Id
 ) -> Response:
-    conversation = await service.get_conversation(viewer.session, viewer.account.id, display_id)
+    conversation = await get_conversation(viewer.session, viewer.account.id, display_id)
     typed = [part for part in re.split(r"[,\s]+", forms.text(form, "labels")) if part]
     try:
         labels = Labels.model_validate({"labels": typed}).labels

@@ -1,1 +1,1 @@
-"""Webhook events: their names, their payloads, and publishing them into the outbox."""
+"""Webhook events: their names (names.py) and one emitter per event (emit.py)."""

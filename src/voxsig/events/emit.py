@@ -9,18 +9,18 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxsig.events import names
-from voxsig.events.payloads import (
+from voxsig.events.publish import publish, subscribers
+from voxsig.live import Signal, signal
+from voxsig.models import Account, Contact, ContactInbox, Conversation, Inbox, Message
+from voxsig.models.message import ACTIVITY
+from voxsig.views.payloads import (
     account_json,
     contact_json,
     conversation_json,
     inbox_json,
     message_json,
 )
-from voxsig.events.publish import publish, subscribers
-from voxsig.events.snapshot import load_conversation, load_conversations, load_message_senders
-from voxsig.live import Signal, signal
-from voxsig.models import Account, Contact, ContactInbox, Conversation, Inbox, Message
-from voxsig.models.message import ACTIVITY
+from voxsig.views.snapshot import load_conversation, load_conversations, load_message_senders
 
 
 async def _wanted(session: AsyncSession, conversation: Conversation, *events: str) -> bool:

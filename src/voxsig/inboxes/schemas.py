@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import AnyHttpUrl, Field
 
+from voxsig.kit.clock import iso_offset
 from voxsig.kit.schema import Body
 from voxsig.models import Inbox
 from voxsig.models.inbox import WEB_WIDGET
@@ -101,8 +102,8 @@ def inbox_api_json(inbox: Inbox, base_url: str, *, show_secrets: bool) -> dict[s
         "working_hours_enabled": False,
         "allow_messages_after_resolved": True,
         "enable_auto_assignment": False,
-        "created_at": inbox.created_at.isoformat(),
-        "updated_at": inbox.updated_at.isoformat(),
+        "created_at": iso_offset(inbox.created_at),
+        "updated_at": iso_offset(inbox.updated_at),
     }
     if show_secrets:
         body["hmac_token"] = inbox.hmac_token

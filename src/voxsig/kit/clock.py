@@ -1,4 +1,10 @@
-"""Time in one place: UTC, aware datetimes, and the two wire formats of the payload rules."""
+"""Time in one place: UTC, aware datetimes, and every wire format the API answers in.
+
+Renderers call these, never `.isoformat()` or `.timestamp()` themselves. Two ISO forms coexist
+and both stay: `iso` is the `datetime` of the payload rules (docs/payloads.md: webhook event
+bodies, contact_inbox, the delivery log); `iso_offset` is what the webhook and inbox resources
+have answered since their first release (`created_at`, `updated_at`, `disabled_at`): one form
+for both would change answers."""
 
 from __future__ import annotations
 
@@ -23,6 +29,15 @@ def unix_or_none(moment: datetime | None) -> int | None:
 def iso(moment: datetime) -> str:
     """ISO 8601, UTC, milliseconds: 2026-11-25T13:40:00.000Z."""
     return as_utc(moment).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def iso_offset(moment: datetime) -> str:
+    """ISO 8601, UTC, microseconds, an offset: 2026-11-25T13:40:00.123456+00:00."""
+    return as_utc(moment).isoformat()
+
+
+def iso_offset_or_none(moment: datetime | None) -> str | None:
+    return None if moment is None else iso_offset(moment)
 
 
 def as_utc(moment: datetime) -> datetime:

@@ -6,15 +6,16 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from voxsig.conversations.service import Actor, get_conversation
+from voxsig.conversations.changes import Actor
+from voxsig.conversations.lookup import get_conversation
 from voxsig.deps import AccountContext, Ctx
-from voxsig.events.payloads import message_json
-from voxsig.events.snapshot import load_message_senders
 from voxsig.kit.schema import Cursor, Id
 from voxsig.messages import service
 from voxsig.messages.schemas import MessageCreate, MessageList, MessageUpdate
 from voxsig.models import Conversation, Inbox, Message
 from voxsig.openapi import GUARDED, MessageObject, errors, ok, ok_empty
+from voxsig.views.payloads import message_json
+from voxsig.views.snapshot import load_message_senders
 
 router = APIRouter(
     prefix="/api/v1/accounts/{account_id}",
@@ -68,7 +69,7 @@ async def create_message(ctx: Ctx, conversation_id: Id, body: MessageCreate) -> 
         content_attributes=body.content_attributes,
         source_id=body.source_id,
     )
-    return (await _render(ctx, conversation, [created.message]))[0]
+    return (await _render(ctx, conversation, [created]))[0]
 
 
 async def _update(ctx: AccountContext, message: Message, body: MessageUpdate) -> dict[str, Any]:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from voxsig.conversations.service import Actor, Changes, apply_changes, touch
+from voxsig.conversations.changes import Actor, apply_changes, touch
 from voxsig.errors import Invalid, NotFound
 from voxsig.events import emit
 from voxsig.kit import json_limits
@@ -28,12 +27,6 @@ PAGE_SIZE = 20
 INTERACTIVE = ("input_select", "input_email", "form", "cards", "input_csat", "article")
 
 
-@dataclass
-class NewMessage:
-    message: Message
-    conversation_changes: Changes
-
-
 async def create_message(
     session: AsyncSession,
     conversation: Conversation,
@@ -45,7 +38,7 @@ async def create_message(
     content_type: str = "text",
     content_attributes: dict[str, Any] | None = None,
     source_id: str | None = None,
-) -> NewMessage:
+) -> Message:
     check_message(content, message_type, content_type, content_attributes)
     if message_type == INCOMING:
         private = False
@@ -69,16 +62,15 @@ async def create_message(
     )
     session.add(message)
     touch(conversation, now)
-    changes = Changes()
     if message_type == INCOMING:
         if actor.contact is not None:
             actor.contact.last_activity_at = now
         # A customer writing again reopens a resolved or snoozed conversation, as in Chatwoot.
         if conversation.status in ("resolved", "snoozed"):
-            changes = await apply_changes(session, conversation, actor, {"status": "open"})
+            await apply_changes(session, conversation, actor, {"status": "open"})
     await session.flush()
     await emit.message_created(session, message, conversation)
-    return NewMessage(message, changes)
+    return message
 
 
 def check_message(

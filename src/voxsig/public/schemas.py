@@ -7,7 +7,6 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, RootModel
 
 from voxsig.contacts.schemas import ContactFields
-from voxsig.events.snapshot import ConversationSnapshot, MessageSnapshot
 from voxsig.kit.clock import unix
 from voxsig.kit.schema import Body
 from voxsig.models import Contact, ContactInbox
@@ -21,6 +20,7 @@ from voxsig.openapi import (
     Unix,
     absent,
 )
+from voxsig.views.snapshot import ConversationSnapshot, MessageSnapshot
 
 
 class PublicContactCreate(ContactFields):

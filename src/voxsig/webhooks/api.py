@@ -10,6 +10,7 @@ from voxsig.deps import AdminCtx
 from voxsig.kit.clock import iso
 from voxsig.kit.schema import Id
 from voxsig.openapi import GUARDED, errors, ok, ok_empty
+from voxsig.views.webhooks import attempt_json, delivery_json, webhook_json
 from voxsig.webhooks import deliveries, service
 from voxsig.webhooks.netguard import IPNetwork, parse_networks
 from voxsig.webhooks.schemas import (
@@ -23,7 +24,6 @@ from voxsig.webhooks.schemas import (
     WebhookList,
     WebhookUpdate,
     unwrap,
-    webhook_json,
 )
 
 router = APIRouter(
@@ -108,7 +108,7 @@ async def list_deliveries(
     total, rows = await deliveries.list_deliveries(ctx.session, webhook, status, event, page)
     return {
         "meta": {"count": total, "current_page": page},
-        "payload": [deliveries.delivery_json(d, e) for d, e in rows],
+        "payload": [delivery_json(d, e) for d, e in rows],
     }
 
 
@@ -119,9 +119,9 @@ async def get_delivery(ctx: AdminCtx, webhook_id: Id, delivery_id: Id) -> dict[s
     attempts = await deliveries.attempts_of(ctx.session, delivery)
     return {
         "payload": {
-            **deliveries.delivery_json(delivery, event),
+            **delivery_json(delivery, event),
             "request_body": event.body,
-            "attempts": [deliveries.attempt_json(a) for a in attempts],
+            "attempts": [attempt_json(a) for a in attempts],
         }
     }
 
@@ -134,7 +134,7 @@ async def redeliver(ctx: AdminCtx, webhook_id: Id, delivery_id: Id) -> dict[str,
     webhook = await service.get_webhook(ctx.session, ctx.account.id, webhook_id)
     delivery, event = await deliveries.get_delivery(ctx.session, webhook, delivery_id)
     await deliveries.redeliver(ctx.session, webhook, delivery)
-    return {"payload": deliveries.delivery_json(delivery, event)}
+    return {"payload": delivery_json(delivery, event)}
 
 
 @router.post("/{webhook_id}/recover", responses={**ok(Recovered), **errors(422)})

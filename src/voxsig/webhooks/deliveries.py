@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxsig.db import request_wake_after_commit
 from voxsig.errors import Invalid, NotFound
-from voxsig.kit.clock import iso, utcnow
+from voxsig.kit.clock import utcnow
 from voxsig.kit.tokens import new_message_id, new_webhook_secret
 from voxsig.models import Delivery, DeliveryAttempt, Event, Webhook
 from voxsig.models.webhook import FAILED, PENDING
@@ -166,31 +166,3 @@ async def success_rate(session: AsyncSession, webhook: Webhook, hours: int = 24)
         )
     ).one()
     return None if not total else ok / total
-
-
-def delivery_json(delivery: Delivery, event: Event) -> dict[str, Any]:
-    return {
-        "id": delivery.id,
-        "webhook_id": delivery.webhook_id,
-        "event": event.name,
-        "event_id": event.id,
-        "message_id": delivery.message_id,
-        "status": delivery.status,
-        "attempt_count": delivery.attempts,
-        "next_attempt_at": iso(delivery.next_attempt_at) if delivery.status == PENDING else None,
-        "created_at": iso(delivery.created_at),
-        "updated_at": iso(delivery.updated_at),
-    }
-
-
-def attempt_json(attempt: DeliveryAttempt) -> dict[str, Any]:
-    return {
-        "id": attempt.id,
-        "started_at": iso(attempt.started_at),
-        "duration_ms": attempt.duration_ms,
-        "response_status": attempt.response_status,
-        "response_headers": attempt.response_headers,
-        "response_body": attempt.response_body,
-        "error_class": attempt.error_class,
-        "error_message": attempt.error_message,
-    }

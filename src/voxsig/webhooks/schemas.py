@@ -1,4 +1,5 @@
-"""Webhook request bodies and the webhook JSON (Chatwoot's shape, plus secret and health)."""
+"""Webhook request bodies, and documentation-only models of the answers (views/webhooks.py
+builds them)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from pydantic import Field, field_validator
 from voxsig.events.names import ALL
 from voxsig.kit.clock import from_unix
 from voxsig.kit.schema import Body, Id
-from voxsig.models import Inbox, Webhook
 from voxsig.openapi import Doc, InboxRef, PageMeta, absent
 from voxsig.webhooks.target import normalise
 
@@ -63,23 +63,6 @@ def unwrap(body: Any) -> Any:
     if isinstance(body, dict) and isinstance(body.get("webhook"), dict):
         return body["webhook"]
     return body
-
-
-def webhook_json(webhook: Webhook, inbox: Inbox | None) -> dict[str, Any]:
-    return {
-        "id": webhook.id,
-        "name": webhook.name,
-        "url": webhook.url,
-        "account_id": webhook.account_id,
-        "subscriptions": webhook.subscriptions,
-        "inbox": {"id": inbox.id, "name": inbox.name} if inbox else None,
-        "secret": webhook.secret,
-        "enabled": webhook.enabled,
-        "disabled_reason": webhook.disabled_reason,
-        "disabled_at": webhook.disabled_at.isoformat() if webhook.disabled_at else None,
-        "created_at": webhook.created_at.isoformat(),
-        "updated_at": webhook.updated_at.isoformat(),
-    }
 
 
 class Recover(Body):

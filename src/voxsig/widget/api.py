@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from voxsig.contacts.service import verify_identity
-from voxsig.conversations import service as conversations
+from voxsig.conversations.changes import mark_seen
 from voxsig.deps import DbSession
 from voxsig.errors import Unauthorized
 from voxsig.events import emit
@@ -24,12 +24,14 @@ from voxsig.kit.schema import Cursor, Id
 from voxsig.models import Conversation, Inbox
 from voxsig.openapi import GUARDED, errors, ok, ok_empty
 from voxsig.public import answers, limits
+from voxsig.public import service as contact_facing
 from voxsig.public.schemas import (
     PublicConversationList,
     PublicConversationObject,
     PublicMessageObject,
     PublicMessageUpdate,
 )
+from voxsig.public.service import Visitor
 from voxsig.widget import live, pages, service, tokens
 from voxsig.widget.browser import browser_info, browser_language
 from voxsig.widget.schemas import (
@@ -45,7 +47,7 @@ from voxsig.widget.schemas import (
     config_json,
     widget_contact_json,
 )
-from voxsig.widget.service import Client, Visitor
+from voxsig.widget.service import Client
 
 # Generous per IP (offices share one address), tighter per visitor.
 PER_IP = (600, 10.0)  # burst, requests per second after it
@@ -204,8 +206,8 @@ async def create_event(
 @api.get("/conversations", responses=ok(PublicConversationList))
 async def list_conversations(session: DbSession, visitor: CurrentVisitor) -> list[dict[str, Any]]:
     """The visitor's conversations, newest first, without their messages (GET messages)."""
-    rows = await service.own_conversations(session, visitor.link.id)
-    return [await service.render_conversation(session, c) for c in rows]
+    rows = await contact_facing.own_conversations(session, visitor.link.id, newest_first=True)
+    return [await contact_facing.render_conversation(session, c) for c in rows]
 
 
 @api.post("/conversations", responses=ok(PublicConversationObject))
@@ -219,8 +221,8 @@ async def create_conversation(
     )
     if body.content:
         await service.send_message(session, visitor, body.content, client)
-    rows = await service.public_messages(session, conversation, None, None)
-    return await service.render_conversation(session, conversation, rows)
+    rows = await contact_facing.visible_messages(session, conversation, limit=service.PAGE_SIZE)
+    return await contact_facing.render_conversation(session, conversation, rows)
 
 
 @api.post(
@@ -232,7 +234,7 @@ async def update_last_seen(session: DbSession, visitor: CurrentVisitor) -> Respo
     """The visitor has read their conversation: contact_last_seen_at."""
     conversation = await service.current_conversation(session, visitor)
     if conversation is not None:
-        conversations.mark_seen(conversation, by_agent=False)
+        mark_seen(conversation, by_agent=False)
         await session.flush()
     return Response(status_code=200)
 
@@ -249,10 +251,12 @@ async def list_messages(
     conversation = await service.current_conversation(session, visitor)
     if conversation is None:
         return {"conversation": None, "payload": []}
-    rows = await service.public_messages(session, conversation, before, after)
+    rows = await contact_facing.visible_messages(
+        session, conversation, before=before, after=after, limit=service.PAGE_SIZE
+    )
     return {
-        "conversation": await service.render_conversation(session, conversation),
-        "payload": await service.render_messages(session, conversation, rows),
+        "conversation": await contact_facing.render_conversation(session, conversation),
+        "payload": await contact_facing.render_messages(session, conversation, rows),
     }
 
 
@@ -263,7 +267,8 @@ async def create_message(
     """The visitor writes; the first message starts a conversation."""
     client = _client(request, body.referer)
     conversation, message = await service.send_message(session, visitor, body.content, client)
-    return (await service.render_messages(session, conversation, [message], body.echo_id))[0]
+    rendered = await contact_facing.render_messages(session, conversation, [message], body.echo_id)
+    return rendered[0]
 
 
 @api.patch("/messages/{message_id}", responses=ok(PublicMessageObject))
@@ -272,11 +277,11 @@ async def submit_values(
 ) -> dict[str, Any]:
     """The visitor answers a question (input_*, form, cards with actions), once:
     message_updated. Any other message is a 422."""
-    message = await service.own_message(session, visitor, message_id)
+    message = await contact_facing.own_message(session, visitor, message_id)
     await answers.submit(session, message, body.submitted_values)
     conversation = await session.get(Conversation, message.conversation_id)
     assert conversation is not None
-    return (await service.render_messages(session, conversation, [message]))[0]
+    return (await contact_facing.render_messages(session, conversation, [message]))[0]
 
 
 @api.get("/contact", responses=ok(WidgetContact))

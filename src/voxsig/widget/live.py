@@ -33,13 +33,13 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from voxsig.db import Database
-from voxsig.events.snapshot import load_conversations
 from voxsig.live import Hub, Signal
 from voxsig.metrics import REGISTRY
 from voxsig.models import Conversation
+from voxsig.public import service
 from voxsig.public.schemas import public_conversation_json
 from voxsig.public.visibility import visible_message
-from voxsig.widget import service
+from voxsig.views.snapshot import load_conversations
 
 LIFETIME = 55.0  # below the 60 s idle timeout of common proxies
 HEARTBEAT = 20.0
@@ -63,7 +63,7 @@ class Watch:
 
 async def watch(session: AsyncSession, link_id: int) -> Watch:
     """A stream's starting point, read in the request's own transaction."""
-    rows = await service.own_conversations(session, link_id)
+    rows = await service.own_conversations(session, link_id, newest_first=True)
     snaps = await load_conversations(session, rows)
     return Watch(link_id, {s.conversation.id: public_conversation_json(s, []) for s in snaps})
 

@@ -1,8 +1,9 @@
 """Widget rules: who a visitor is, which conversation is theirs, and what they may change.
 
-A visitor is a contact with a contact_inbox (source_id a fresh UUID) in the widget's inbox; every
-query here is scoped to that contact_inbox, so a visitor reaches nothing else. Messages,
-conversations and their events go through the same services as the REST API.
+A visitor (public/service.py, shared with the public client API) is a contact with a
+contact_inbox (source_id a fresh UUID) in the widget's inbox; every query here is scoped to that
+contact_inbox, so a visitor reaches nothing else. Messages, conversations and their events go
+through the same services as the REST API.
 """
 
 from __future__ import annotations
@@ -15,26 +16,17 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxsig.contacts import service as contacts
-from voxsig.conversations import service as conversations
-from voxsig.conversations.service import Actor
+from voxsig.conversations.changes import Actor
+from voxsig.conversations.creation import create_conversation
 from voxsig.errors import NotFound
-from voxsig.events.snapshot import load_conversation, load_message_senders
 from voxsig.kit.clock import iso, utcnow
 from voxsig.messages import service as messages
 from voxsig.models import Contact, ContactInbox, Conversation, Inbox, Message
 from voxsig.models.inbox import WEB_WIDGET
 from voxsig.models.message import INCOMING
-from voxsig.public.schemas import public_conversation_json, public_message_json
-from voxsig.public.visibility import visible_to_contact
+from voxsig.public.service import Visitor
 
-PAGE_SIZE = 50
-
-
-@dataclass
-class Visitor:
-    inbox: Inbox
-    link: ContactInbox
-    contact: Contact
+PAGE_SIZE = 50  # messages in one page of the widget's history
 
 
 @dataclass(frozen=True)
@@ -81,16 +73,6 @@ async def find_visitor(
     return Visitor(inbox, row[0], row[1]) if row else None
 
 
-async def own_conversations(session: AsyncSession, link_id: int) -> list[Conversation]:
-    """The visitor's conversations, newest first."""
-    rows = await session.scalars(
-        select(Conversation)
-        .where(Conversation.contact_inbox_id == link_id)
-        .order_by(Conversation.id.desc())
-    )
-    return list(rows)
-
-
 async def current_conversation(session: AsyncSession, visitor: Visitor) -> Conversation | None:
     """The latest conversation, whatever its status: writing to a resolved one reopens it."""
     return await session.scalar(
@@ -117,7 +99,7 @@ async def start_conversation(
     client: Client,
     custom_attributes: dict[str, Any] | None = None,
 ) -> Conversation:
-    return await conversations.create_conversation(
+    return await create_conversation(
         session,
         visitor.inbox,
         visitor.link,
@@ -140,57 +122,7 @@ async def send_message(
         content=content,
         message_type=INCOMING,
     )
-    return conversation, created.message
-
-
-async def public_messages(
-    session: AsyncSession, conversation: Conversation, before: int | None, after: int | None
-) -> list[Message]:
-    """Up to PAGE_SIZE messages a contact may see (no private notes, no activity), oldest
-    first: the latest ones, those before an id (older pages), or those after one (catching up).
-    Hidden messages are filtered in the query, before the limit: every page is full."""
-    query = select(Message).where(Message.conversation_id == conversation.id, visible_to_contact())
-    if after is not None:
-        query = query.where(Message.id > after).order_by(Message.id)
-        return list(await session.scalars(query.limit(PAGE_SIZE)))
-    if before is not None:
-        query = query.where(Message.id < before)
-    rows = await session.scalars(query.order_by(Message.id.desc()).limit(PAGE_SIZE))
-    return list(reversed(rows.all()))
-
-
-async def own_message(session: AsyncSession, visitor: Visitor, message_id: int) -> Message:
-    message = await session.scalar(
-        select(Message)
-        .join(Conversation, Conversation.id == Message.conversation_id)
-        .where(
-            Message.id == message_id,
-            visible_to_contact(),
-            Conversation.contact_inbox_id == visitor.link.id,
-        )
-    )
-    if message is None:
-        raise NotFound(f"No message {message_id} here", field="message_id")
-    return message
-
-
-async def render_messages(
-    session: AsyncSession,
-    conversation: Conversation,
-    rows: list[Message],
-    echo_id: str | None = None,
-) -> list[dict[str, Any]]:
-    conv = await load_conversation(session, conversation)
-    snaps = await load_message_senders(session, rows)
-    return [public_message_json(s, conv, echo_id) for s in snaps]
-
-
-async def render_conversation(
-    session: AsyncSession, conversation: Conversation, rows: list[Message] | None = None
-) -> dict[str, Any]:
-    conv = await load_conversation(session, conversation)
-    snaps = await load_message_senders(session, rows or [])
-    return public_conversation_json(conv, [public_message_json(s, conv) for s in snaps])
+    return conversation, created
 
 
 async def update_profile(session: AsyncSession, contact: Contact, fields: dict[str, Any]) -> None:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from voxsig.events.snapshot import ConversationSnapshot, MessageSnapshot
 from voxsig.kit.clock import iso, unix, unix_or_none
 from voxsig.models import Account, Contact, ContactInbox, Conversation, Inbox, User
+from voxsig.views.snapshot import ConversationSnapshot, MessageSnapshot
 
 JSON = dict[str, Any]
 

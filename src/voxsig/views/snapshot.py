@@ -43,7 +43,9 @@ class ConversationSnapshot:
     unread_count: int = 0
 
 
-T = TypeVar("T")
+# The tables a snapshot reads by primary key: each constraint is checked on its own, so `.id`
+# is a real column of every one.
+T = TypeVar("T", Account, Contact, User)
 
 
 def _in_session(session: AsyncSession, model: type[T], ident: int) -> T | None:
@@ -54,7 +56,7 @@ def _in_session(session: AsyncSession, model: type[T], ident: int) -> T | None:
     return found
 
 
-async def _by_id(session: AsyncSession, model: type[T], ids: Iterable[int]) -> dict[int, T]:
+async def _by_id(session: AsyncSession, model: type[T], ids: Iterable[int | None]) -> dict[int, T]:
     """Rows by primary key: those the session holds cost nothing, the rest one query."""
     found: dict[int, T] = {}
     missing: set[int] = set()
@@ -67,8 +69,8 @@ async def _by_id(session: AsyncSession, model: type[T], ids: Iterable[int]) -> d
         else:
             found[ident] = known
     if missing:
-        rows = (await session.scalars(select(model).where(model.id.in_(missing)))).all()  # type: ignore[attr-defined]
-        found.update((row.id, row) for row in rows)  # type: ignore[attr-defined]
+        rows = (await session.scalars(select(model).where(model.id.in_(missing)))).all()
+        found.update((row.id, row) for row in rows)
     return found
 
 
