@@ -33,8 +33,8 @@ test: install-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install-dev
-	$(BIN)/ruff check src tests bench examples
-	$(BIN)/ruff format --check src tests bench examples
+	$(BIN)/ruff check src tests bench examples harness
+	$(BIN)/ruff format --check src tests bench examples harness
 	$(BIN)/mypy
 
 # Every benchmark (or BENCH_ARGS="NAME ... --options"), then docs/benchmarks.md from the latest

@@ -6,8 +6,8 @@ import json
 import socket
 from pathlib import Path
 
+from harness.server import run_cli, voxsig_env
 from tests.support.client import unique_email
-from tests.support.server import run_cli, voxsig_env
 
 
 def env_for(tmp_path: Path, database_url: str | None = None, port: int = 3000) -> dict[str, str]:

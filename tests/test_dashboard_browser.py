@@ -22,10 +22,10 @@ from typing import Any
 import httpx
 import pytest
 
+from harness.server import VoxsigServer
 from tests.conftest import Backend
 from tests.support.browser import SCREENSHOTS
 from tests.support.receiver import Receiver
-from tests.support.server import VoxsigServer
 
 pytest.importorskip("playwright")
 from playwright.sync_api import Browser, BrowserContext, FrameLocator, Locator, Page, expect

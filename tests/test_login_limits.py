@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.server import VoxsigServer
 from tests.conftest import Backend
 from tests.support.client import ApiClient, unique_email
-from tests.support.server import VoxsigServer
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 PER_PAIR = 10  # users/attempts.py

@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.server import HOST, VoxsigServer
 from tests.conftest import Backend
 from tests.support.client import ApiClient
-from tests.support.server import HOST, VoxsigServer
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 

@@ -21,10 +21,10 @@ from typing import Any
 import httpx
 import pytest
 
+from harness.server import SRC, VoxsigServer
 from tests.conftest import Backend
 from tests.support.client import ApiClient, create_account, unique_email
 from tests.support.receiver import Receiver
-from tests.support.server import SRC, VoxsigServer
 
 FAKE_DNS = Path(__file__).parent / "support" / "fake_dns"
 PUBLIC = "93.184.216.34"  # a public address: what a name resolves to when it is saved

@@ -8,10 +8,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.server import VoxsigServer
 from tests.conftest import Backend
 from tests.support.client import ApiClient
 from tests.support.receiver import Receiver, Reply
-from tests.support.server import VoxsigServer
 
 
 def test_receiver_records_and_scripts_replies(receiver: Receiver) -> None:

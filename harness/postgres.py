@@ -1,7 +1,9 @@
-"""A throwaway PostgreSQL cluster, so the suite tests the database Voxsig runs on in production.
+"""A throwaway PostgreSQL cluster, so the suite tests (and the benchmarks measure) the database
+Voxsig runs on in production.
 
-Each session gets its own cluster in a temp dir on a free port, with fsync off (speed; the data
-is disposable) and trust auth (no secrets to manage). It is stopped and deleted at the end.
+Each test session or benchmark gets its own cluster in a temp dir on a free port, with fsync off
+(speed; the data is disposable) and trust auth (no secrets to manage). It is stopped and deleted
+at the end.
 """
 
 from __future__ import annotations
@@ -11,26 +13,18 @@ import contextlib
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
 
+from harness.processes import HOST, free_port
+
 BINARIES_GLOB = "/usr/lib/postgresql/*/bin"
 SUPERUSER = "postgres"
-HOST = "127.0.0.1"
 
 
 class PostgresUnavailable(RuntimeError):
     """The server binaries are missing or the cluster would not start."""
-
-
-def free_port(host: str = HOST) -> int:
-    """A TCP port nobody listens on right now (the kernel picks it; races are unlikely)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def find_bin_dir(preferred_major: int = 15) -> Path:

@@ -13,19 +13,11 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-import httpx
+from harness.processes import HOST, REPO, ServerFailed, free_port, scrubbed_env, wait_healthy
 
-from tests.support.postgres import free_port
-
-REPO = Path(__file__).resolve().parents[2]
 SRC = REPO / "src"
-HOST = "127.0.0.1"
 TEST_SECRET_KEY = "voxsig-test-secret-key-not-for-production-0123456789"
 START_TIMEOUT = 60.0
-
-
-class ServerFailed(RuntimeError):
-    """Voxsig exited, or did not answer /health in time; the message carries its log tail."""
 
 
 def voxsig_command() -> list[str]:
@@ -43,7 +35,7 @@ def has_cli() -> bool:
 
 def voxsig_env(database_url: str, data_dir: Path, port: int) -> dict[str, str]:
     """The environment of a test server: nothing inherited from the developer's VOXSIG_*."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VOXSIG_")}
+    env = scrubbed_env()
     env.update(
         {
             "VOXSIG_DATABASE_URL": database_url,
@@ -151,29 +143,13 @@ class VoxsigServer:
         return [sys.executable, "-c", bootstrap]
 
     def _wait_healthy(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        last = "no answer yet"
-        while time.monotonic() < deadline:
-            assert self.process is not None
-            code = self.process.poll()
-            if code is not None:
-                raise ServerFailed(
-                    f"Voxsig exited with code {code} while starting "
-                    f"({self.database_url}):\n{self.log_tail()}"
-                )
-            try:
-                response = httpx.get(f"{self.url}/health", timeout=2.0)
-                if response.status_code == 200:
-                    return
-                last = f"{response.status_code} {response.text[:200]}"
-            except httpx.HTTPError as exc:
-                last = f"{type(exc).__name__}: {exc}"
-            time.sleep(0.1)
-        self.kill()
-        raise ServerFailed(
-            f"Voxsig did not answer GET /health with 200 within {timeout:.0f} s "
-            f"(last: {last}):\n{self.log_tail()}"
-        )
+        assert self.process is not None
+        try:
+            what = f"Voxsig ({self.database_url})"
+            wait_healthy(self.process, f"{self.url}/health", self.log_path, timeout, what)
+        except ServerFailed:
+            self.kill()
+            raise
 
     def _signal(self, sig: signal.Signals, timeout: float) -> int | None:
         process = self.process
