@@ -182,8 +182,8 @@ def store_unchecked(database_url: str, account_id: int, urls: dict[str, str]) ->
     """Webhooks written straight into the database, past the save-time check (as stored before
     this fix): the send-time guard alone must hold."""
     from voxsig.db import Database
-    from voxsig.kit.tokens import new_webhook_secret
     from voxsig.models import Webhook
+    from voxsig.outbox.signing import new_secret
 
     async def run() -> dict[str, int]:
         db = Database(database_url)
@@ -194,7 +194,7 @@ def store_unchecked(database_url: str, account_id: int, urls: dict[str, str]) ->
                         account_id=account_id,
                         url=url,
                         subscriptions=[EVENT],
-                        secret=new_webhook_secret(),
+                        secret=new_secret(),
                     )
                     for label, url in urls.items()
                 }

@@ -9,10 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxsig.events import names
-from voxsig.events.publish import publish, subscribers
 from voxsig.live import Signal, signal
 from voxsig.models import Account, Contact, ContactInbox, Conversation, Inbox, Message
 from voxsig.models.message import ACTIVITY
+from voxsig.outbox.endpoints import subscribers
+from voxsig.outbox.publish import publish
 from voxsig.views.payloads import (
     account_json,
     contact_json,

@@ -3,10 +3,11 @@
 An endpoint is a URL with signing secrets that subscribes to some events of an account (or of
 one of its inboxes), can be disabled, and has a health (a failure streak). The account webhook
 (`models.Webhook`, table `webhooks`, named by `Delivery.webhook_id`) is the only kind today.
-The rest of the outbox never reads or writes that table itself: publishing and recovery see a
-`Subscriber`, the worker sends to an `Endpoint`, outcomes report health through the functions
-below. A further kind (an API inbox's callback URL, an agent bot) produces the same values
-here, and shares claims, retries, signing, the log and replay as they are.
+The rest of the outbox names that table only through this module: publishing and recovery see
+a `Subscriber`, the claim joins `TABLE` and reads `SENDING` into an `Endpoint` that the worker
+signs and sends to, outcomes report health through `healthy`, `failing` and `disable`. A
+further kind (an API inbox's callback URL, an agent bot) produces the same values here, and
+shares claims, retries, signing, the log and replay as they are.
 """
 
 from __future__ import annotations

@@ -10,9 +10,11 @@ from voxsig.deps import AdminCtx
 from voxsig.kit.clock import iso
 from voxsig.kit.schema import Id
 from voxsig.openapi import GUARDED, errors, ok, ok_empty
+from voxsig.outbox import replay
+from voxsig.outbox.endpoints import of_webhook
+from voxsig.outbox.netguard import IPNetwork, parse_networks
 from voxsig.views.webhooks import attempt_json, delivery_json, webhook_json
 from voxsig.webhooks import deliveries, service
-from voxsig.webhooks.netguard import IPNetwork, parse_networks
 from voxsig.webhooks.schemas import (
     DeliveryList,
     DeliveryRedelivered,
@@ -133,14 +135,14 @@ async def get_delivery(ctx: AdminCtx, webhook_id: Id, delivery_id: Id) -> dict[s
 async def redeliver(ctx: AdminCtx, webhook_id: Id, delivery_id: Id) -> dict[str, Any]:
     webhook = await service.get_webhook(ctx.session, ctx.account.id, webhook_id)
     delivery, event = await deliveries.get_delivery(ctx.session, webhook, delivery_id)
-    await deliveries.redeliver(ctx.session, webhook, delivery)
+    await replay.redeliver(ctx.session, of_webhook(webhook), delivery)
     return {"payload": delivery_json(delivery, event)}
 
 
 @router.post("/{webhook_id}/recover", responses={**ok(Recovered), **errors(422)})
 async def recover(ctx: AdminCtx, webhook_id: Id, body: Recover) -> dict[str, Any]:
     webhook = await service.get_webhook(ctx.session, ctx.account.id, webhook_id)
-    return {"payload": await deliveries.recover(ctx.session, webhook, body.since)}
+    return {"payload": await replay.recover(ctx.session, of_webhook(webhook), body.since)}
 
 
 @router.post("/{webhook_id}/rotate_secret", responses=ok(WebhookEnvelope))

@@ -1,21 +1,18 @@
-"""The delivery log of an endpoint, and sending things again: one delivery, or everything an
-endpoint missed since a moment (failed deliveries, and events published while it was disabled)."""
+"""The delivery log of a webhook (what was sent, each attempt, the success rate) and the
+rotation of its secret. Sending again is the outbox's (outbox/replay.py)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
-from sqlalchemy import exists, func, insert, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from voxsig.db import request_wake_after_commit
-from voxsig.errors import Invalid, NotFound
+from voxsig.errors import NotFound
 from voxsig.kit.clock import utcnow
-from voxsig.kit.tokens import new_message_id, new_webhook_secret
 from voxsig.models import Delivery, DeliveryAttempt, Event, Webhook
-from voxsig.models.webhook import FAILED, PENDING
+from voxsig.outbox.signing import new_secret
 
 PAGE_SIZE = 25
 ROTATION_OVERLAP = timedelta(hours=24)
@@ -74,85 +71,11 @@ async def attempts_of(session: AsyncSession, delivery: Delivery) -> list[Deliver
     return rows
 
 
-def _check_enabled(webhook: Webhook) -> None:
-    if not webhook.enabled:
-        raise Invalid(
-            "This webhook is disabled: enable it (PATCH enabled: true) first", field="enabled"
-        )
-
-
-def _again() -> dict[str, Any]:
-    """A new round of attempts, due now, same body and webhook-id."""
-    return {
-        "status": PENDING,
-        "attempts": 0,
-        "next_attempt_at": utcnow(),
-        "locked_until": None,
-        "updated_at": utcnow(),
-    }
-
-
-async def redeliver(session: AsyncSession, webhook: Webhook, delivery: Delivery) -> None:
-    _check_enabled(webhook)
-    if delivery.status == PENDING:
-        raise Invalid(
-            "This delivery is still pending; it will be tried again on its own", field="delivery_id"
-        )
-    await session.execute(update(Delivery).where(Delivery.id == delivery.id).values(_again()))
-    await session.refresh(delivery)
-    request_wake_after_commit(session)
-
-
-async def recover(session: AsyncSession, webhook: Webhook, since: datetime) -> dict[str, int]:
-    """Sends again every delivery that failed since `since`, and delivers every event since then
-    that the endpoint subscribes to but never got (published while it was disabled)."""
-    _check_enabled(webhook)
-    failed = await session.execute(
-        update(Delivery)
-        .where(
-            Delivery.webhook_id == webhook.id,
-            Delivery.status == FAILED,
-            Delivery.updated_at >= since,  # settled as failed since then
-        )
-        .values(_again())
-        .returning(Delivery.id)
-    )
-    redelivered = len(failed.all())
-    query = (
-        select(Event.id, Event.conversation_id)
-        .where(
-            Event.account_id == webhook.account_id,
-            Event.created_at >= since,
-            Event.name.in_(webhook.subscriptions),
-            ~exists().where(Delivery.event_id == Event.id, Delivery.webhook_id == webhook.id),
-        )
-        .order_by(Event.id)
-    )
-    if webhook.inbox_id is not None:
-        query = query.where(Event.inbox_id == webhook.inbox_id)
-    missed = (await session.execute(query)).all()
-    if missed:
-        await session.execute(
-            insert(Delivery),
-            [
-                {
-                    "event_id": event_id,
-                    "webhook_id": webhook.id,
-                    "message_id": new_message_id(),
-                    "ordering_key": conversation_id,
-                }
-                for event_id, conversation_id in missed
-            ],
-        )
-    request_wake_after_commit(session)
-    return {"redelivered": redelivered, "recovered": len(missed)}
-
-
 def rotate_secret(webhook: Webhook) -> None:
     """The old secret keeps signing beside the new one for 24 hours."""
     webhook.previous_secret = webhook.secret
     webhook.previous_secret_expires_at = utcnow() + ROTATION_OVERLAP
-    webhook.secret = new_webhook_secret()
+    webhook.secret = new_secret()
 
 
 async def success_rate(session: AsyncSession, webhook: Webhook, hours: int = 24) -> float | None:

@@ -12,7 +12,7 @@ from voxsig.events.names import ALL
 from voxsig.kit.clock import from_unix
 from voxsig.kit.schema import Body, Id
 from voxsig.openapi import Doc, InboxRef, PageMeta, absent
-from voxsig.webhooks.target import normalise
+from voxsig.outbox.target import normalise
 
 
 def _check_url(url: str) -> str:
