@@ -8,7 +8,7 @@ CONFIG["mode"] is one of:
   so each event (published round robin over the inboxes) has exactly one delivery. "account":
   one API inbox and account-wide webhooks, so each event has one delivery per endpoint.
   OUT: the account, its API token and the endpoints (name, url, inbox_id, secret).
-- `bulk`: publish `events` events (`events.publish.publish`), `batch` per transaction
+- `bulk`: publish `events` events (`outbox.publish.publish`), `batch` per transaction
   (`Database.transaction()`), round robin over the inboxes; OUT has the clock (time.time())
   before the first transaction began and once the last committed.
 - `prepare`: `setup`, then `bulk`.

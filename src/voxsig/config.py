@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     # 15 minutes (users/attempts.py).
     login_failures_per_address: int = Field(default=50, ge=1)
     login_failures_per_pair: int = Field(default=10, ge=1)
-    # Delivery (webhooks/policy.py reads these).
+    # Delivery (outbox/policy.py reads these).
     webhook_retry_schedule: str = "5,300,1800,7200,18000,36000,36000"
     webhook_connect_timeout: float = 5.0
     webhook_timeout: float = 15.0

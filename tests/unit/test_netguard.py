@@ -1,4 +1,4 @@
-"""In-process: the URL normaliser (webhooks/target.py) and the address rules (netguard.py).
+"""In-process: the URL normaliser (outbox/target.py) and the address rules (netguard.py).
 The HTTP suite is tests/test_ssrf.py; these pin the pieces, and fuzz the normaliser so that no
 URL string makes it raise anything but BadURL (a 422), finding 11."""
 
