@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install install-dev run test lint bench clean
+.PHONY: install install-dev run test test-fast lint bench clean
 
 $(BIN)/python:
 	@$(PYTHON) -c "import sys; assert sys.version_info >= (3, 11)" 2>/dev/null || { echo "Voxsig needs Python 3.11 or newer: install it, or run make PYTHON=/path/to/python3.11"; exit 1; }
@@ -31,6 +31,11 @@ run: install
 test: install-dev
 	@bash scripts/ensure-system-packages.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The inner loop, in under a minute: the in-process unit layer (no server subprocess), then lint.
+test-fast: install-dev
+	$(BIN)/python -m pytest tests/unit -q $(PYTEST_ARGS)
+	@$(MAKE) --no-print-directory lint
 
 lint: install-dev
 	$(BIN)/ruff check src tests bench examples harness

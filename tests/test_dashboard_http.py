@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import html
 import re
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +15,7 @@ import pytest
 from tests.conftest import Backend
 from tests.support.client import ApiClient, unique_email
 from tests.support.receiver import Receiver
+from tests.support.waiting import wait_until
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -328,10 +328,12 @@ def test_enabling_a_disabled_endpoint_recovers_what_it_missed(
     ).json()["payload"]["webhook"]
     start_conversation(api)
     receiver.wait_for(1, "/gone")
-    deadline = time.monotonic() + 10
-    while api.get(f"webhooks/{made['id']}").json()["payload"]["webhook"]["enabled"]:
-        assert time.monotonic() < deadline, "410 did not disable the endpoint"
-        time.sleep(0.1)
+    wait_until(
+        lambda: not api.get(f"webhooks/{made['id']}").json()["payload"]["webhook"]["enabled"],
+        10,
+        lambda: "410 did not disable the endpoint",
+        step=0.1,
+    )
     start_conversation(api)  # published while disabled: no delivery yet
     dashboard = logged_in(api)
     listing = dashboard.get("/app/webhooks").text

@@ -6,7 +6,6 @@ other forms refuse what the API refuses."""
 from __future__ import annotations
 
 import re
-import uuid
 from typing import Any
 
 import httpx
@@ -14,6 +13,7 @@ import pytest
 
 from tests.conftest import Backend
 from tests.support.client import ApiClient, ok, unique_email
+from tests.support.widget import unique_ip
 
 JSON = dict[str, Any]
 MAX_CONTENT = 150_000
@@ -118,8 +118,7 @@ def test_editing_a_message_follows_the_same_rules(api: ApiClient, conversation: 
 def test_the_widget_and_the_public_api_follow_the_same_rules(
     api: ApiClient, backend: Backend, conversation: JSON
 ) -> None:
-    n = uuid.uuid4().int
-    ip = f"10.{n % 250}.{(n >> 8) % 250}.{(n >> 16) % 250 + 1}"
+    ip = unique_ip()
     site = ok(api.post("inboxes", json={"name": "Site", "channel": {"type": "web_widget"}}))
     http = httpx.Client(base_url=backend.url, timeout=60.0, headers={"X-Forwarded-For": ip})
     try:

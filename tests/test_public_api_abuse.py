@@ -15,7 +15,7 @@ import pytest
 from harness.server import VoxsigServer
 from tests.conftest import Backend
 from tests.support.client import ApiClient, create_account, unique_email
-from tests.support.factories import api_inbox, subscribe, widget_inbox
+from tests.support.factories import api_inbox, post_message, subscribe, widget_inbox
 from tests.support.receiver import Receiver
 from tests.support.widget import PublicContact, WidgetVisitor, unique_ip
 
@@ -195,15 +195,6 @@ def test_public_api_reads_are_limited_per_address_before_the_database(
 # -- finding 12: submitted_values ---------------------------------------------------------------
 
 
-def agent_says(api: ApiClient, conversation_id: int, content: str, **extra: Any) -> JSON:
-    response = api.post(
-        f"conversations/{conversation_id}/messages", json={"content": content, **extra}
-    )
-    assert response.status_code == 200, response.text
-    message: JSON = response.json()
-    return message
-
-
 def refused_field(response: Any) -> list[str]:
     assert response.status_code == 422, response.text
     return [e["field"] for e in response.json()["errors"]]
@@ -218,18 +209,18 @@ def test_widget_visitors_answer_only_questions_and_only_once(
     own = visitor.say("Which plan should I take?")
     conversation_id = own["conversation_id"]
     subscribe(api, receiver, "/updated", ["message_updated"])
-    plain = agent_says(api, conversation_id, "The pro plan, I would say")
-    bare_cards = agent_says(
+    plain = post_message(api, conversation_id, "The pro plan, I would say")
+    bare_cards = post_message(
         api, conversation_id, "Plans", content_type="cards", content_attributes={"items": [{}]}
     )
-    question = agent_says(
+    question = post_message(
         api,
         conversation_id,
         "Which plan?",
         content_type="input_select",
         content_attributes={"items": [{"title": "Pro", "value": "pro"}]},
     )
-    cards = agent_says(
+    cards = post_message(
         api,
         conversation_id,
         "Pick one",
@@ -273,8 +264,8 @@ def test_public_contacts_answer_only_questions_and_only_once(
     conversation = contact.ok("POST", "/conversations", json={})
     base = f"/conversations/{conversation['id']}/messages"
     subscribe(api, receiver, "/public-updated", ["message_updated"])
-    plain = agent_says(api, conversation["id"], "Thanks for writing")
-    question = agent_says(api, conversation["id"], "Your e-mail?", content_type="input_email")
+    plain = post_message(api, conversation["id"], "Thanks for writing")
+    question = post_message(api, conversation["id"], "Your e-mail?", content_type="input_email")
     answer = {"submitted_values": {"email": "pat@example.org"}}
     refused = contact.request("PATCH", f"{base}/{plain['id']}", json=answer)
     assert refused_field(refused) == ["submitted_values"]

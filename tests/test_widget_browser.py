@@ -22,6 +22,7 @@ from tests.support.browser import SCREENSHOTS
 from tests.support.client import ApiClient, create_account, unique_email
 from tests.support.factories import by_event, post_message, subscribe, widget_inbox
 from tests.support.receiver import Receiver
+from tests.support.waiting import wait_until
 from tests.support.webhook_schema import validate_event
 from voxsig.kit.signatures import hmac_hex
 
@@ -231,10 +232,12 @@ def test_a_visitor_and_an_agent_chat_live_and_a_reload_shows_the_history(
     expect(frame.locator(".choices button", has_text="Team")).to_be_visible()
     expect(frame.locator(".msg.out .sender").first).to_have_text("Ada Admin")
     assert "check their account" not in frame.locator(".list").inner_text()
-    deadline = time.monotonic() + 10
-    while api.get(f"conversations/{conversation_id}").json()["contact_last_seen_at"] == 0:
-        assert time.monotonic() < deadline, "reading the reply did not set contact_last_seen_at"
-        time.sleep(0.1)
+    wait_until(
+        lambda: api.get(f"conversations/{conversation_id}").json()["contact_last_seen_at"] != 0,
+        10,
+        lambda: "reading the reply did not set contact_last_seen_at",
+        step=0.1,
+    )
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "widget-open.png"))

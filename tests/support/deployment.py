@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from harness.processes import log_tail
 from harness.server import VoxsigServer, voxsig_command
 from tests.support.client import ApiClient, create_account, unique_email
 
@@ -67,10 +68,7 @@ class WorkerProcess:
         self._log.close()
 
     def log_tail(self, lines: int = 30) -> str:
-        with contextlib.suppress(OSError):
-            text = self.log_path.read_text(errors="replace")
-            return "\n".join(text.splitlines()[-lines:]) or "(empty)"
-        return "(no log)"
+        return log_tail(self.log_path, lines)
 
 
 class Deployment:

@@ -10,6 +10,7 @@ from typing import Any
 
 from tests.support.client import JSON, ApiClient, ok, unique_email
 from tests.support.receiver import Received, Receiver
+from tests.support.waiting import wait_until
 from tests.support.webhook_schema import EVENTS
 
 INCOMING, OUTGOING, ACTIVITY = 0, 1, 2  # message_type as the API answers it
@@ -132,11 +133,10 @@ def settle(
     one conversation in order, proof that nothing else is on its way."""
     marker = f"sentinel-{time.monotonic_ns()}"
     post_message(api, setup.conversation_id, marker)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        arrived = receiver.requests(path)[since:]
-        if any(r.json().get("content") == marker for r in arrived):
-            time.sleep(0.3)  # anything sent earlier has had time to land too
-            return [r for r in receiver.requests(path)[since:] if r.json().get("content") != marker]
-        time.sleep(0.02)
-    raise AssertionError("the sentinel message_created never arrived")
+
+    def arrived() -> bool:
+        return any(r.json().get("content") == marker for r in receiver.requests(path)[since:])
+
+    wait_until(arrived, 10, lambda: "the sentinel message_created never arrived", step=0.02)
+    time.sleep(0.3)  # anything sent earlier has had time to land too
+    return [r for r in receiver.requests(path)[since:] if r.json().get("content") != marker]
