@@ -1,10 +1,8 @@
-"""`python -m bench [NAME ...] [--seconds S] [--warmup S] [--clients N] [--keep]` (and the
-options a benchmark adds, e.g. `deliveries --events N`); `python -m bench --report`.
+"""`python -m bench [NAME ...] [options]`, `python -m bench --list`, `python -m bench --report`.
 
 Runs the named benchmarks (all when none is named), one after the other; each prints a table
-and writes bench/results/NAME-<UTC timestamp>.json and bench/results/NAME-latest.json. Then
-docs/benchmarks.md is regenerated from the latest results of every benchmark (bench/report.py);
-`--report` only does that.
+and writes bench/results/NAME-<UTC timestamp>.json and NAME-latest.json. Then docs/benchmarks.md
+and bench/README.md's methods are regenerated (bench/report.py); `--report` only does that.
 """
 
 from __future__ import annotations
@@ -13,10 +11,7 @@ import argparse
 import signal
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from types import FrameType
-from typing import Any
 
 from rich.console import Console
 
@@ -32,91 +27,60 @@ from bench import (
 )
 from bench.common import (
     PROCESSES,
-    ROOT,
     BenchError,
-    Options,
     Ui,
     machine_info,
     make_progress,
     utc_stamp,
     write_results,
 )
-
-
-@dataclass(frozen=True)
-class Benchmark:
-    name: str
-    description: str
-    run: Callable[[Options, Ui], tuple[dict[str, Any], list[Any]]]
-    # A benchmark's own options: added to the parser, then handed the parsed arguments.
-    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
-    configure: Callable[[argparse.Namespace], None] | None = None
-
+from bench.spec import COMMON, Options, options_from, unique
 
 BENCHMARKS = {
-    b.name: b
-    for b in (
-        Benchmark(api_messages.NAME, api_messages.DESCRIPTION, api_messages.run),
-        # The delivery benchmarks (issue 7, items 1-5 and 7); each has options of its own.
-        *(
-            Benchmark(m.NAME, m.DESCRIPTION, m.run, m.add_arguments, m.configure)
-            for m in (
-                deliveries,
-                delivery_latency,
-                delivery_isolation,
-                delivery_backlog,
-                delivery_scaleout,
-            )
-        ),
-        Benchmark(sdk_size.NAME, sdk_size.DESCRIPTION, sdk_size.run),
+    m.BENCHMARK.name: m.BENCHMARK
+    for m in (
+        api_messages,
+        deliveries,
+        delivery_latency,
+        delivery_isolation,
+        delivery_backlog,
+        delivery_scaleout,
+        sdk_size,
     )
 }
 # `make bench` on a fresh clone must finish within 10 minutes, install-dev (~1-2 min) included.
 BUDGET_SECONDS = 8.0 * 60
 
 
-def _parse(argv: list[str]) -> argparse.Namespace:
+def _parse(argv: list[str]) -> tuple[argparse.Namespace, Options]:
     parser = argparse.ArgumentParser(
-        prog="python -m bench",
-        description="Voxsig benchmarks. With no NAME, runs them all.",
+        prog="python -m bench", description="Voxsig benchmarks. With no NAME, runs them all."
     )
     parser.add_argument("names", nargs="*", metavar="NAME", help=", ".join(BENCHMARKS))
-    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds (10)")
-    parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds (2)")
-    parser.add_argument("--clients", type=int, default=50, help="concurrent clients (50)")
-    parser.add_argument(
-        "--quiet-wait",
-        type=float,
-        default=10.0,
-        help="before each measured part, wait up to this many seconds for other processes to "
-        "stop using the CPU (10; 0 to start at once); a run they skewed is flagged anyway",
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the data dirs and logs")
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     parser.add_argument(
-        "--report",
-        action="store_true",
-        help=f"only regenerate {report.DOC.relative_to(ROOT)} from the latest results",
+        "--report", action="store_true", help="only regenerate the report from the latest results"
     )
+    declared = unique(COMMON)
+    for option in declared:
+        parser.add_argument(option.flag, **option.argument())
     for bench in BENCHMARKS.values():
-        if bench.add_arguments is not None:
-            bench.add_arguments(parser)
+        own = [o for o in unique(bench.options) if o.flag not in {d.flag for d in declared}]
+        group = parser.add_argument_group(bench.name)
+        for option in own:
+            group.add_argument(option.flag, **option.argument())
+        declared += own
     args = parser.parse_args(argv)
     unknown = [n for n in args.names if n not in BENCHMARKS]
     if unknown:
         parser.error(f"unknown benchmark {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
     if args.report and args.names:
         parser.error("--report runs no benchmark: name none")
-    if not 0 < args.seconds <= 3600 or not 0 <= args.warmup <= 600:
-        parser.error("--seconds must be in (0, 3600] and --warmup in [0, 600]")
-    if not 0 <= args.quiet_wait <= 3600:
-        parser.error("--quiet-wait must be in [0, 3600]")
-    if not 1 <= args.clients <= 1000:
-        parser.error("--clients must be between 1 and 1000")
-    for bench in BENCHMARKS.values():
-        if bench.configure is not None:
-            bench.configure(args)
-    return args
+    try:
+        values = {o.dest: o.parse(getattr(args, o.dest)) for o in declared}
+    except ValueError as exc:
+        parser.error(str(exc))
+    return args, options_from(values)
 
 
 def _interrupt(signum: int, _frame: FrameType | None) -> None:
@@ -125,7 +89,7 @@ def _interrupt(signum: int, _frame: FrameType | None) -> None:
 
 
 def main(argv: list[str]) -> int:
-    args = _parse(argv)
+    args, opts = _parse(argv)
     out = Console()
     if not out.is_terminal:
         out = Console(width=120)  # not 80 columns: the tables would wrap in a log
@@ -134,26 +98,17 @@ def main(argv: list[str]) -> int:
             out.print(f"[bold]{b.name}[/]  {b.description}")
         return 0
     if args.report:
-        out.print(f"Benchmark report written to {_write_report()}")
+        out.print(f"Benchmark report written to {report.write_all(list(BENCHMARKS.values()))}")
         return 0
     # Explicit, as a shell starting us in the background may have had SIGINT ignored.
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGHUP, _interrupt)
-    opts = Options(
-        seconds=args.seconds,
-        warmup=args.warmup,
-        clients=args.clients,
-        keep=args.keep,
-        quiet_wait=args.quiet_wait,
-    )
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
     selected = [BENCHMARKS[n] for n in args.names] or list(BENCHMARKS.values())
     failed = 0
     started = time.monotonic()
     try:
         for bench in selected:
-            stamp = utc_stamp()
-            machine = machine_info()
+            stamp, machine = utc_stamp(), machine_info()
             try:
                 with make_progress() as progress:
                     data, output = bench.run(opts, Ui(progress))
@@ -163,16 +118,15 @@ def main(argv: list[str]) -> int:
                 continue
             for item in output:
                 out.print(item)
-            stamped, latest = write_results(
-                bench.name, {"timestamp": stamp, "machine": machine, **data}
-            )
+            results = {"timestamp": stamp, "machine": machine, **data}
+            stamped, latest = write_results(bench.name, results)
             out.print(f"[dim]Results: {stamped} (and {latest.name})[/]")
     except KeyboardInterrupt:
         out.print("[bold red]interrupted[/]: stopping the servers")
         return 130
     finally:
         PROCESSES.stop_all()
-    out.print(f"Benchmark report written to {_write_report()}")
+    out.print(f"Benchmark report written to {report.write_all(list(BENCHMARKS.values()))}")
     elapsed = time.monotonic() - started
     out.print(
         f"{len(selected) - failed} of {len(selected)} benchmarks ran in {elapsed / 60:.1f} min"
@@ -184,11 +138,6 @@ def main(argv: list[str]) -> int:
             "(`make bench` on a fresh clone, install-dev included, must stay under 10 min)"
         )
     return 1 if failed else 0
-
-
-def _write_report() -> str:
-    path = report.write_report([(b.name, b.description) for b in BENCHMARKS.values()])
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 if __name__ == "__main__":

@@ -1,124 +1,73 @@
 """backlog: draining 100,000 pending deliveries, and the worker's memory meanwhile (issue 7,
-item 5).
-
-A backlog is published through the service layer (100 account-wide webhooks, so each event
-has 100 deliveries, 1,000 deliveries per transaction) while no worker runs; then the webhooks
-are disabled, one `voxsig worker` is started and found idle, and one UPDATE enables them all
-again, which makes the whole backlog claimable at once (as when a receiver that was down comes
-back). Reported: the drain rate (first -> last arrival), and the worker's resident memory
-sampled every ~100 ms from /proc (with its children, if any): idle, at 10%, 50% and 90%
-drained, and its peak, for a smaller backlog first (10,000) and then the large one, so that
-growth with the backlog would show.
-"""
+item 5); the method is METHOD below."""
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from contextlib import nullcontext
 from typing import Any
 
-from bench.common import BenchError, Options, Ui
+from bench.common import BenchError, Ui
+from bench.cpu import RssSampler
 from bench.delivery_common import (
-    TIMES,
     Ctx,
-    RssSampler,
     await_listeners,
     await_log,
-    detail_table,
-    drain_backlog,
-    fail_on,
-    fmt,
-    groups_for,
-    headline,
-    logs_problems,
     postgres_cluster,
-    postgres_statuses,
-    results,
     session,
-    set_webhooks_enabled,
     setup_account,
-    sqlite_statuses,
     sqlite_url,
     start_workers,
     stop_all,
 )
+from bench.delivery_measure import busy_notes, drain_backlog, fail_on, logs_problems
+from bench.output import TIMES, detail_table, fmt, headline, ratio, results
+from bench.spec import Benchmark, Option, Options
+from harness.database import set_webhooks_enabled
+from harness.postgres import PostgresCluster
 
-NAME = "backlog"
-DESCRIPTION = (
-    "draining 100,000 pending deliveries (one voxsig worker): deliveries/s, and the worker's "
-    "peak memory at a 10,000 and a 100,000 backlog"
-)
 TARGET_MB = 200.0  # the issue's: peak memory under 200 MB
 GROWTH = 0.10  # "must not grow with the backlog": the large peak within 10% of the small one
+ENDPOINTS = 100
+ROWS_PER_TRANSACTION = 1000
+MEMORY_POINTS = ("at_start_mb", "at_10pct_mb", "at_50pct_mb", "at_90pct_mb", "peak_mb")
+
+METHOD = """\
+For each backlog size (first `--backlog-small`, {backlog_small:,}, then `--backlog`,
+{backlog:,} pending deliveries; 0 skips the small one), a fresh {backlog_database} database:
+`bench/delivery_publisher.py` creates {endpoints} account-wide webhooks (each event goes to
+every one) and publishes size/{endpoints} events through the service layer
+(`outbox.publish.publish`, {rows_per_transaction:,} deliveries per transaction) while no worker
+runs. The webhooks are then disabled (one UPDATE; a disabled endpoint's deliveries stay pending
+and are not claimed), one `voxsig worker` (default settings, 127.0.0.0/8 allowed) is started and
+waited for (SQLite: its start line; PostgreSQL: it LISTENs), and one UPDATE enables the webhooks
+again, making the whole backlog claimable at once, as when a receiver that was down comes back
+(on SQLite the worker notices the commit through `PRAGMA data_version`, on PostgreSQL a NOTIFY
+follows). Drain rate: deliveries / (first -> last arrival at the receiver). Memory: VmRSS of the
+worker process and its children from /proc at every look at the receiver (~0.1 s), with the
+number arrived then; reported idle, at 10/50/90% arrived and the peak (target < 200 MB); the
+large backlog's peak must stay within 10% of the small one's (memory must not grow with the
+backlog). Checks: every delivery arrived once with a valid signature, the database shows each
+succeeded after one attempt, the worker's log holds no error."""
 
 
-@dataclass(frozen=True)
-class Params:
-    sizes: tuple[int, ...] = (10_000, 100_000)  # deliveries; the last is the headline's
-    endpoints: int = 100
-    rows_per_transaction: int = 1000
-    database: str = "sqlite"
-
-
-PARAMS = Params()
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("backlog")
-    group.add_argument(
-        "--backlog",
-        type=int,
-        default=Params.sizes[-1],
-        help=f"pending deliveries to drain ({Params.sizes[-1]})",
-    )
-    group.add_argument(
-        "--backlog-small",
-        type=int,
-        default=Params.sizes[0],
-        help=f"a smaller backlog drained first, to compare with ({Params.sizes[0]}; 0: none)",
-    )
-    group.add_argument(
-        "--backlog-database",
-        choices=("sqlite", "postgres"),
-        default=Params.database,
-        help=f"where the backlog waits ({Params.database})",
-    )
-
-
-def configure(args: argparse.Namespace) -> None:
-    global PARAMS
-    n = PARAMS.endpoints
-    if not n <= args.backlog <= 1_000_000 or not 0 <= args.backlog_small <= args.backlog:
-        raise SystemExit(f"--backlog must be in [{n}, 1000000], --backlog-small in [0, --backlog]")
-    sizes = tuple(s for s in (args.backlog_small, args.backlog) if s)
-    # Whole events: each has one delivery per endpoint.
-    sizes = tuple(max(n, s // n * n) for s in sizes)
-    PARAMS = replace(PARAMS, sizes=sizes, database=args.backlog_database)
-
-
-def run_size(ctx: Ctx, size: int, cluster: Any) -> dict[str, Any]:
+def run_size(ctx: Ctx, size: int, cluster: PostgresCluster | None) -> dict[str, Any]:
     label = f"backlog of {size:,}"
-    names = [f"b{i}" for i in range(PARAMS.endpoints)]
-    events = size // PARAMS.endpoints
-    batch = max(1, PARAMS.rows_per_transaction // PARAMS.endpoints)
+    names = [f"b{i}" for i in range(ENDPOINTS)]
+    events = size // ENDPOINTS
+    batch = max(1, ROWS_PER_TRANSACTION // ENDPOINTS)
     if cluster is None:
         data_dir = ctx.workdir / f"backlog-{size}"
         url = sqlite_url(data_dir)
         env = {"VOXSIG_DATA_DIR": str(data_dir)}
-        where: dict[str, Any] = {"db": data_dir / "voxsig.db"}
-        statuses = sqlite_statuses(data_dir / "voxsig.db")
     else:
-        database = f"backlog_{size}"
-        with ctx.ui.step(f"{label}: creating database {database}"):
-            url = cluster.create_database(database)
+        with ctx.ui.step(f"{label}: creating database backlog_{size}"):
+            url = cluster.create_database(f"backlog_{size}")
         env = {"VOXSIG_DATABASE_URL": url}
-        where = {"cluster": cluster, "database": database}
-        statuses = postgres_statuses(cluster, database)
     setup, published = setup_account(ctx, label, url, names, "account", publish=(events, batch))
     assert published is not None
-    set_webhooks_enabled(False, **where)
+    set_webhooks_enabled(url, False)
     procs, logs = start_workers(ctx, label, 1, f"backlog-{size}", **env)
     sampler = RssSampler(lambda: [p.pid for p in procs])
     try:
@@ -127,57 +76,48 @@ def run_size(ctx: Ctx, size: int, cluster: Any) -> dict[str, Any]:
                 await_log(logs[0], "delivery worker on", procs[0])
                 time.sleep(1.0)  # its first look at the database comes just after the line
             else:
-                await_listeners(cluster, where["database"], 1)
+                await_listeners(cluster, f"backlog_{size}", 1)
         ctx.receiver.reset(setup.secrets)
         summary = drain_backlog(
             ctx,
             label,
             size,
             procs,
-            groups_for(procs, ctx.receiver, cluster),
-            statuses,
-            lambda: set_webhooks_enabled(True, **where),
+            ctx.groups(procs, cluster),
+            url,
+            lambda: set_webhooks_enabled(url, True),
             sampler,
         )
     finally:
         stop_all(ctx, label, procs)
     fail_on(label, logs_problems(logs))
-    summary["memory"] = sampler.summary(size)
-    summary["rss_samples"] = [
-        [round(t - sampler.samples[0][0], 2), n, round(mb, 1)] for t, n, mb in sampler.samples
-    ]
-    summary["published"] = published
-    published_s = published["seconds"]
-    summary["publish_deliveries_per_s"] = round(size / published_s, 1) if published_s else None
-    summary["events"] = events
-    summary["endpoints"] = PARAMS.endpoints
+    start = sampler.samples[0][0]
+    summary |= {
+        "memory": sampler.summary(size),
+        "rss_samples": [[round(t - start, 2), n, round(mb, 1)] for t, n, mb in sampler.samples],
+        "published": published,
+        "publish_deliveries_per_s": ratio(size, published["seconds"], 1),
+        "events": events,
+        "endpoints": ENDPOINTS,
+    }
     return summary
 
 
-# --- output ----------------------------------------------------------------------------------
-
-
-def _table(runs: Mapping[int, Any]) -> tuple[Any, dict[str, Any]]:
-    rows = []
-    for size, r in runs.items():
-        mem, cpu = r["memory"], r["cpu_percent"]
-        rows.append(
-            [
-                f"{size:,}",
-                fmt(r["deliveries_per_s"]),
-                fmt(r["first_arrival_after_enable_s"], ".2f"),
-                fmt(r["voxsig_cpu_ms_per_delivery"], ".2f"),
-                "/".join(fmt(cpu.get(k)) for k in ("voxsig", "receiver", "other")),
-                *(
-                    fmt(mem.get(k), ".1f")
-                    for k in ("at_start_mb", "at_10pct_mb", "at_50pct_mb", "at_90pct_mb", "peak_mb")
-                ),
-                fmt(r["publish_deliveries_per_s"]),
-            ]
-        )
+def _table(runs: Mapping[int, Any], database: str) -> Any:
+    rows = [
+        [
+            f"{size:,}",
+            fmt(r["deliveries_per_s"]),
+            fmt(r["first_arrival_after_enable_s"], ".2f"),
+            fmt(r["voxsig_cpu_ms_per_delivery"], ".2f"),
+            "/".join(fmt(r["cpu_percent"].get(k)) for k in ("voxsig", "receiver", "other")),
+            *(fmt(r["memory"].get(k), ".1f") for k in MEMORY_POINTS),
+            fmt(r["publish_deliveries_per_s"]),
+        ]
+        for size, r in runs.items()
+    ]
     return detail_table(
-        f"backlog: drained by one `voxsig worker` ({PARAMS.database}), "
-        f"{PARAMS.endpoints} endpoints",
+        f"backlog: drained by one `voxsig worker` ({database}), {ENDPOINTS} endpoints",
         [
             "backlog",
             "drain\ndeliv/s",
@@ -200,7 +140,7 @@ def _table(runs: Mapping[int, Any]) -> tuple[Any, dict[str, Any]]:
     )
 
 
-def _headline(runs: Mapping[int, Any]) -> list[dict[str, Any]]:
+def _headline(runs: Mapping[int, Any], database: str) -> list[dict[str, Any]]:
     sizes = list(runs)
     big = runs[sizes[-1]]
     mem = big["memory"]
@@ -211,7 +151,7 @@ def _headline(runs: Mapping[int, Any]) -> list[dict[str, Any]]:
             f"Drain rate, {sizes[-1]:,} pending deliveries",
             big["deliveries_per_s"],
             "deliveries/s",
-            note=f"one `voxsig worker` on {PARAMS.database}, {PARAMS.endpoints} endpoints; "
+            note=f"one `voxsig worker` on {database}, {ENDPOINTS} endpoints; "
             f"{big['first_to_last_s']:.0f}s first to last arrival, "
             f"{fmt(big['voxsig_cpu_ms_per_delivery'], '.2f')} ms worker CPU per delivery",
         ),
@@ -228,12 +168,8 @@ def _headline(runs: Mapping[int, Any]) -> list[dict[str, Any]]:
     if len(sizes) > 1:
         small = runs[sizes[0]]
         small_peak = small["memory"].get("peak_mb")
-        growth = round(peak / small_peak, 3) if peak and small_peak else None
-        rate_ratio = (
-            round(big["deliveries_per_s"] / small["deliveries_per_s"], 2)
-            if big["deliveries_per_s"] and small["deliveries_per_s"]
-            else None
-        )
+        growth = ratio(peak, small_peak) if peak else None
+        rate_ratio = ratio(big["deliveries_per_s"], small["deliveries_per_s"], 2)
         rows.append(
             headline(
                 f"Worker peak memory, {sizes[-1]:,} vs {sizes[0]:,} backlog",
@@ -249,48 +185,59 @@ def _headline(runs: Mapping[int, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _method() -> str:
-    return (
-        f"For each backlog size, a fresh {PARAMS.database} database: bench/delivery_publisher.py "
-        f"creates {PARAMS.endpoints} account-wide webhooks (each event goes to every one) and "
-        "publishes size/100 events through the service layer (events.publish.publish, 1,000 "
-        "deliveries per transaction) while no worker runs. The webhooks are then disabled (one "
-        "UPDATE; a disabled endpoint's deliveries stay pending and are not claimed), one `voxsig "
-        "worker` (default settings, 127.0.0.0/8 allowed) is started and waited for, and one "
-        "UPDATE enables the webhooks again, making the whole backlog claimable at once, as when "
-        "a receiver that was down comes back (on SQLite the worker notices the commit through "
-        "PRAGMA data_version, on PostgreSQL a NOTIFY follows). Drain rate: deliveries / (first "
-        "-> last arrival at the receiver, aiohttp on uvloop, 127.0.0.1). Memory: VmRSS of the "
-        "worker process and its children from /proc at every look at the receiver (~0.1 s), with "
-        "the number arrived then; reported idle, at 10/50/90% arrived and the peak, for a "
-        "smaller backlog first, so that growth with the backlog shows. Checks: every delivery "
-        "arrived once with a valid signature, the database shows each succeeded after one "
-        "attempt, the worker's log holds no error."
-    )
-
-
 def run(opts: Options, ui: Ui) -> tuple[dict[str, Any], list[Any]]:
-    """Runs the benchmark; returns its JSON data and what to print (tables, then notes)."""
+    if opts["backlog_small"] > opts["backlog"]:
+        raise BenchError("--backlog-small must not be larger than --backlog")
+    # Whole events: each has one delivery per endpoint.
+    sizes = [
+        max(ENDPOINTS, s // ENDPOINTS * ENDPOINTS)
+        for s in (opts["backlog_small"], opts["backlog"])
+        if s
+    ]
+    database = opts["backlog_database"]
     runs: dict[int, Any] = {}
-    with session(opts, ui, NAME) as ctx:
-        if PARAMS.database == "postgres":
-            with postgres_cluster(ctx) as cluster:
-                if cluster is None:
-                    raise BenchError(f"--backlog-database postgres: {'; '.join(ctx.notes)}")
-                for size in PARAMS.sizes:
-                    runs[size] = run_size(ctx, size, cluster)
-                    ctx.lap(f"backlog_{size}")
-        else:
-            for size in PARAMS.sizes:
-                runs[size] = run_size(ctx, size, None)
+    with session(opts, ui, BENCHMARK.name) as ctx:
+        on_postgres = postgres_cluster(ctx, opts) if database == "postgres" else nullcontext()
+        with on_postgres as cluster:
+            if database == "postgres" and cluster is None:
+                raise BenchError(f"--backlog-database postgres: {'; '.join(ctx.notes)}")
+            for size in sizes:
+                runs[size] = run_size(ctx, size, cluster)
                 ctx.lap(f"backlog_{size}")
+    cpu = [(f"backlog of {size:,}", r["cpu_percent"]) for size, r in runs.items()]
     return results(
-        ctx,
+        BENCHMARK,
         opts,
-        (NAME, DESCRIPTION, _method()),
-        _headline(runs),
-        _table(runs),
-        asdict(PARAMS),
+        _headline(runs, database),
+        _table(runs, database),
         {"runs": {str(size): r for size, r in runs.items()}},
-        [(f"backlog of {size:,}", r["cpu_percent"]) for size, r in runs.items()],
+        ctx.notes + busy_notes(cpu),
+        params={"sizes": sizes},
+        **ctx.timing(),
     )
+
+
+BENCHMARK = Benchmark(
+    name="backlog",
+    description="draining 100,000 pending deliveries (one voxsig worker): deliveries/s, and the "
+    "worker's peak memory at a 10,000 and a 100,000 backlog",
+    method=METHOD,
+    run=run,
+    options=(
+        Option("--backlog", 100_000, "pending deliveries to drain", ENDPOINTS, 1_000_000),
+        Option(
+            "--backlog-small",
+            10_000,
+            "a smaller backlog drained first, to compare with; 0: none",
+            0,
+            1_000_000,
+        ),
+        Option(
+            "--backlog-database",
+            "sqlite",
+            "where the backlog waits",
+            choices=("sqlite", "postgres"),
+        ),
+    ),
+    facts={"endpoints": ENDPOINTS, "rows_per_transaction": ROWS_PER_TRANSACTION},
+)

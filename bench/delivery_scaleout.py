@@ -1,101 +1,60 @@
 """scaleout: PostgreSQL with 1, 2 and 4 `voxsig worker` processes draining the same backlog
-(issue 7, item 7).
-
-A backlog is published once into a template database (100 account-wide webhooks, then
-disabled); each run copies it (CREATE DATABASE ... TEMPLATE), starts N workers, waits until
-each LISTENs, and enables the webhooks with one UPDATE and a NOTIFY, so every worker starts
-draining at the same moment. Reported: deliveries/s (first -> last arrival), the ratio to one
-worker, and the CPU the workers and PostgreSQL used.
-"""
+(issue 7, item 7); the method is METHOD below."""
 
 from __future__ import annotations
 
-import argparse
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from bench.common import Options, Ui
+from bench.common import Ui
 from bench.delivery_common import (
-    TIMES,
     Ctx,
     Setup,
-    add_shared_arguments,
     await_listeners,
-    configure_shared,
-    detail_table,
-    drain_backlog,
-    fail_on,
-    fmt,
-    groups_for,
-    headline,
-    logs_problems,
-    number_list,
     postgres_cluster,
-    postgres_statuses,
-    results,
     session,
-    set_webhooks_enabled,
     setup_account,
     start_workers,
     stop_all,
 )
+from bench.delivery_measure import busy_notes, drain_backlog, fail_on, logs_problems
+from bench.output import TIMES, detail_table, fmt, headline, plural, ratio, results
+from bench.spec import Benchmark, Option, Options
+from harness.database import set_webhooks_enabled
+from harness.postgres import PostgresCluster
 
-NAME = "scaleout"
-DESCRIPTION = (
-    "PostgreSQL with 1, 2 and 4 voxsig worker processes draining the same backlog: "
-    "deliveries/s and how it grows"
-)
 TEMPLATE = "scaleout_backlog"
+ENDPOINTS = 100
+ROWS_PER_TRANSACTION = 1000
+CORES = len(os.sched_getaffinity(0))
+
+METHOD = """\
+A throwaway PostgreSQL cluster (`harness.postgres`: fsync and full_page_writes off, 127.0.0.1).
+`bench/delivery_publisher.py` creates, in a template database, {endpoints} account-wide webhooks
+(each event goes to every one) and publishes {scaleout_deliveries:,} deliveries through the
+service layer (`outbox.publish.publish`, {rows_per_transaction:,} per transaction) while no
+worker runs; the webhooks are then disabled (their deliveries stay pending, unclaimed). For each
+worker count N of {scaleout_workers}: CREATE DATABASE ... TEMPLATE copies that backlog, N
+`voxsig worker` processes (default settings, 127.0.0.0/8 allowed) start, and once each LISTENs,
+one UPDATE enables the webhooks and a NOTIFY wakes them: all start draining at once. Rate:
+deliveries / (first -> last arrival at the receiver), and its ratio to one worker; CPU from
+/proc for the workers, PostgreSQL (the postmaster and its backends), the receiver and the rest
+of the machine, which has {cores} cores: the workers, PostgreSQL and the receiver share them, so
+beyond that more workers only compete. No target: the issue asks how it grows. Checks: every
+delivery arrived once (two workers never sent the same), signatures verify, the database shows
+each succeeded after one attempt, no worker logged an error."""
 
 
-@dataclass(frozen=True)
-class Params:
-    deliveries: int = 10_000
-    workers: tuple[int, ...] = (1, 2, 4)
-    endpoints: int = 100
-    rows_per_transaction: int = 1000
-
-
-PARAMS = Params()
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("scaleout")
-    group.add_argument(
-        "--scaleout-deliveries",
-        type=int,
-        default=Params.deliveries,
-        help=f"the backlog each worker count drains ({Params.deliveries})",
-    )
-    group.add_argument(
-        "--scaleout-workers",
-        default=",".join(map(str, Params.workers)),
-        help="worker counts, comma-separated (1,2,4)",
-    )
-    add_shared_arguments(parser)
-
-
-def configure(args: argparse.Namespace) -> None:
-    global PARAMS
-    configure_shared(args)
-    workers = tuple(int(n) for n in number_list(args.scaleout_workers, "--scaleout-workers", 1, 16))
-    n = PARAMS.endpoints
-    if not n <= args.scaleout_deliveries <= 1_000_000:
-        raise SystemExit(f"--scaleout-deliveries must be between {n} and 1000000")
-    PARAMS = replace(
-        PARAMS, deliveries=args.scaleout_deliveries // n * n, workers=tuple(sorted(set(workers)))
-    )
-
-
-def run_workers(ctx: Ctx, cluster: Any, setup: Setup, workers: int) -> dict[str, Any]:
-    label = f"postgres, {workers} worker{'s' if workers > 1 else ''}"
+def run_workers(
+    ctx: Ctx, cluster: PostgresCluster, setup: Setup, workers: int, deliveries: int
+) -> dict[str, Any]:
+    label = f"postgres, {plural(workers, 'worker')}"
     database = f"scaleout_{workers}w"
     with ctx.ui.step(f"{label}: copying the backlog into {database}"):
         cluster.psql(f'CREATE DATABASE "{database}" TEMPLATE "{TEMPLATE}"')
-    env = {"VOXSIG_DATABASE_URL": cluster.url(database)}
-    procs, logs = start_workers(ctx, label, workers, database, **env)
+    url = cluster.url(database)
+    procs, logs = start_workers(ctx, label, workers, database, VOXSIG_DATABASE_URL=url)
     try:
         with ctx.ui.step(f"{label}: waiting until each LISTENs"):
             await_listeners(cluster, database, workers)
@@ -103,49 +62,42 @@ def run_workers(ctx: Ctx, cluster: Any, setup: Setup, workers: int) -> dict[str,
         summary = drain_backlog(
             ctx,
             label,
-            PARAMS.deliveries,
+            deliveries,
             procs,
-            groups_for(procs, ctx.receiver, cluster),
-            postgres_statuses(cluster, database),
-            lambda: set_webhooks_enabled(True, cluster=cluster, database=database),
+            ctx.groups(procs, cluster),
+            url,
+            lambda: set_webhooks_enabled(url, True),
         )
     finally:
         stop_all(ctx, label, procs)
     fail_on(label, logs_problems(logs))
     cluster.drop_database(database)
-    summary["workers"] = workers
-    return summary
+    return summary | {"workers": workers}
 
 
-# --- output ----------------------------------------------------------------------------------
-
-
-def _cores() -> int:
-    return len(os.sched_getaffinity(0))
-
-
-def _table(runs: Mapping[int, Any]) -> tuple[Any, dict[str, Any]]:
-    one = runs.get(PARAMS.workers[0], {}).get("deliveries_per_s")
-    rows = []
-    for workers, r in runs.items():
-        cpu, rate = r["cpu_percent"], r["deliveries_per_s"]
-        rows.append(
-            [
-                str(workers),
-                fmt(rate),
-                fmt(rate / one if one and rate else None, ".2f"),
-                fmt(r["first_arrival_after_enable_s"], ".2f"),
-                fmt(r["voxsig_cpu_ms_per_delivery"], ".2f"),
-                "/".join(fmt(cpu.get(k)) for k in ("voxsig", "postgres", "receiver", "other")),
-            ]
-        )
+def _table(runs: Mapping[int, Any], deliveries: int) -> Any:
+    first = next(iter(runs))
+    one = runs[first]["deliveries_per_s"]
+    rows = [
+        [
+            str(workers),
+            fmt(r["deliveries_per_s"]),
+            fmt(ratio(r["deliveries_per_s"], one) if r["deliveries_per_s"] else None, ".2f"),
+            fmt(r["first_arrival_after_enable_s"], ".2f"),
+            fmt(r["voxsig_cpu_ms_per_delivery"], ".2f"),
+            "/".join(
+                fmt(r["cpu_percent"].get(k)) for k in ("voxsig", "postgres", "receiver", "other")
+            ),
+        ]
+        for workers, r in runs.items()
+    ]
     return detail_table(
-        f"scaleout: {PARAMS.deliveries:,} pending deliveries over {PARAMS.endpoints} endpoints, "
-        f"PostgreSQL, {_cores()} cores in all",
+        f"scaleout: {deliveries:,} pending deliveries over {ENDPOINTS} endpoints, "
+        f"PostgreSQL, {CORES} cores in all",
         [
             "workers",
             "deliv/s",
-            f"{TIMES} {PARAMS.workers[0]} worker",
+            f"{TIMES} {plural(first, 'worker')}",
             "+first\ns",
             "workers CPU\nms/deliv",
             "CPU %\nwork/pg/recv/oth",
@@ -157,83 +109,80 @@ def _table(runs: Mapping[int, Any]) -> tuple[Any, dict[str, Any]]:
     )
 
 
-def _headline(runs: Mapping[int, Any], skipped: str | None) -> list[dict[str, Any]]:
+def _headline(
+    runs: Mapping[int, Any], workers: list[int], skipped: str | None
+) -> list[dict[str, Any]]:
     if skipped:
         return [
-            headline(
-                f"PostgreSQL, {w} worker{'s' if w > 1 else ''}", None, "deliveries/s", note=skipped
-            )
-            for w in PARAMS.workers
+            headline(f"PostgreSQL, {plural(w, 'worker')}", None, "deliveries/s", note=skipped)
+            for w in workers
         ]
-    one = runs.get(PARAMS.workers[0], {}).get("deliveries_per_s")
+    one = runs[workers[0]]["deliveries_per_s"]
     rows = []
-    for workers, r in runs.items():
+    for count, r in runs.items():
         cpu = r["cpu_percent"]
         rate = r["deliveries_per_s"]
-        ratio = round(rate / one, 2) if rate and one else None
+        note = (
+            f"{fmt(ratio(rate, one, 2) if rate else None, '.2f')}{TIMES} "
+            f"{plural(workers[0], 'worker')}; CPU, % of one core: "
+            f"workers {fmt(cpu.get('voxsig'))}, "
+            f"PostgreSQL {fmt(cpu.get('postgres'))}, receiver {fmt(cpu.get('receiver'))}, other "
+            f"{fmt(cpu.get('other'))} ({CORES} cores in all, shared by all of them)"
+        )
         rows.append(
-            headline(
-                f"PostgreSQL, {workers} worker{'s' if workers > 1 else ''}",
-                rate,
-                "deliveries/s",
-                note=f"{fmt(ratio, '.2f')}{TIMES} {PARAMS.workers[0]} worker; CPU, % of one core: "
-                f"workers {fmt(cpu.get('voxsig'))}, PostgreSQL {fmt(cpu.get('postgres'))}, "
-                f"receiver {fmt(cpu.get('receiver'))}, other {fmt(cpu.get('other'))} "
-                f"({_cores()} cores in all, shared by all of them)",
-            )
+            headline(f"PostgreSQL, {plural(count, 'worker')}", rate, "deliveries/s", note=note)
         )
     return rows
 
 
-def _method() -> str:
-    return (
-        "A throwaway PostgreSQL cluster (tests.support.postgres: fsync and full_page_writes off, "
-        "127.0.0.1). bench/delivery_publisher.py creates, in a template database, "
-        f"{PARAMS.endpoints} account-wide webhooks (each event goes to every one) and publishes "
-        f"{PARAMS.deliveries:,} deliveries through the service layer (events.publish.publish, "
-        "1,000 per transaction) while no worker runs; the webhooks are then disabled (their "
-        "deliveries stay pending, unclaimed). For each worker count N: CREATE DATABASE ... "
-        "TEMPLATE copies that backlog, N `voxsig worker` processes (default settings, "
-        "127.0.0.0/8 allowed) start, and once each LISTENs, one UPDATE enables the webhooks and "
-        "a NOTIFY wakes them: all start draining at once. Rate: deliveries / (first -> last "
-        "arrival at the receiver, aiohttp on uvloop, its own process); CPU from /proc for the "
-        "workers, PostgreSQL (the postmaster and its backends), the receiver and the rest of the "
-        f"machine, which has {_cores()} cores: the workers, PostgreSQL and the receiver share "
-        "them, so beyond that more workers only compete. Checks: every delivery arrived once "
-        "(two workers never sent the same), signatures verify, the database shows each "
-        "succeeded after one attempt, no worker logged an error."
-    )
-
-
 def run(opts: Options, ui: Ui) -> tuple[dict[str, Any], list[Any]]:
-    """Runs the benchmark; returns its JSON data and what to print (tables, then notes)."""
+    deliveries = opts["scaleout_deliveries"] // ENDPOINTS * ENDPOINTS
+    workers = sorted(set(opts["scaleout_workers"]))
     runs: dict[int, Any] = {}
     published: dict[str, Any] | None = None
     skipped = None
-    with session(opts, ui, NAME) as ctx, postgres_cluster(ctx) as cluster:
+    with session(opts, ui, BENCHMARK.name) as ctx, postgres_cluster(ctx, opts) as cluster:
         if cluster is None:
             skipped = "; ".join(ctx.notes)
         else:
             with ui.step(f"postgres: creating database {TEMPLATE}"):
                 url = cluster.create_database(TEMPLATE)
-            names = [f"s{i}" for i in range(PARAMS.endpoints)]
-            events = PARAMS.deliveries // PARAMS.endpoints
-            batch = max(1, PARAMS.rows_per_transaction // PARAMS.endpoints)
-            setup, published = setup_account(
-                ctx, "postgres", url, names, "account", publish=(events, batch)
-            )
-            set_webhooks_enabled(False, cluster=cluster, database=TEMPLATE)
+            names = [f"s{i}" for i in range(ENDPOINTS)]
+            batch = max(1, ROWS_PER_TRANSACTION // ENDPOINTS)
+            backlog = (deliveries // ENDPOINTS, batch)
+            setup, published = setup_account(ctx, "postgres", url, names, "account", backlog)
+            set_webhooks_enabled(url, False)
             ctx.lap("publish")
-            for workers in PARAMS.workers:
-                runs[workers] = run_workers(ctx, cluster, setup, workers)
-                ctx.lap(f"{workers}_workers")
+            for count in workers:
+                runs[count] = run_workers(ctx, cluster, setup, count, deliveries)
+                ctx.lap(f"{count}_workers")
+    cpu = [(f"{plural(w, 'worker')}", r["cpu_percent"]) for w, r in runs.items()]
     return results(
-        ctx,
+        BENCHMARK,
         opts,
-        (NAME, DESCRIPTION, _method()),
-        _headline(runs, skipped),
-        _table(runs) if runs else None,
-        {**asdict(PARAMS), "cores": _cores()},
+        _headline(runs, workers, skipped),
+        _table(runs, deliveries) if runs else None,
         {"published": published, "runs": {str(w): r for w, r in runs.items()}},
-        [(f"{w} worker{'s' if w > 1 else ''}", r["cpu_percent"]) for w, r in runs.items()],
+        ctx.notes + busy_notes(cpu),
+        **ctx.timing(),
     )
+
+
+BENCHMARK = Benchmark(
+    name="scaleout",
+    description="PostgreSQL with 1, 2 and 4 voxsig worker processes draining the same backlog: "
+    "deliveries/s and how it grows",
+    method=METHOD,
+    run=run,
+    options=(
+        Option(
+            "--scaleout-deliveries",
+            10_000,
+            "the backlog each worker count drains",
+            ENDPOINTS,
+            1_000_000,
+        ),
+        Option("--scaleout-workers", (1, 2, 4), "worker counts, comma-separated", 1, 16),
+    ),
+    facts={"endpoints": ENDPOINTS, "rows_per_transaction": ROWS_PER_TRANSACTION, "cores": CORES},
+)
