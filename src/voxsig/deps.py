@@ -13,6 +13,7 @@ from voxsig.db import Database
 from voxsig.errors import Forbidden, NotFound, Unauthorized
 from voxsig.kit.schema import Id
 from voxsig.models import Account, User
+from voxsig.models.user import ADMINISTRATOR
 from voxsig.users.service import member_for_token, user_for_token
 
 
@@ -67,7 +68,7 @@ class AccountContext:
 
     @property
     def is_admin(self) -> bool:
-        return self.role == "administrator"
+        return self.role == ADMINISTRATOR
 
 
 async def account_context(

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from voxsig.models.conversation import PRIORITIES, STATUSES
-from voxsig.models.message import CONTENT_TYPES, MESSAGE_STATUSES
+from voxsig.models.conversation import Priority
+from voxsig.models.conversation import Status as ConversationStatus
+from voxsig.models.message import ContentType, MessageStatus
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -47,10 +48,6 @@ Unix = Annotated[
 ]
 UnixOrNull = Annotated[int | None, Field(description="Unix time in seconds, UTC, or null")]
 Attributes = Annotated[dict[str, Any], Field(description="Free-form JSON object, {} when empty")]
-ConversationStatus = Literal[STATUSES]  # type: ignore[valid-type]
-Priority = Literal[PRIORITIES]  # type: ignore[valid-type]
-ContentType = Literal[CONTENT_TYPES]  # type: ignore[valid-type]
-MessageStatus = Literal[MESSAGE_STATUSES]  # type: ignore[valid-type]
 Channel = Literal["Channel::WebWidget", "Channel::Api"]  # models/inbox.py
 MessageType = Annotated[
     Literal[0, 1, 2, 3],

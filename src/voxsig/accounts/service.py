@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from voxsig.errors import Invalid
 from voxsig.kit.json_limits import NUL
 from voxsig.models import Account, AccountUser
+from voxsig.models.user import ADMINISTRATOR
 from voxsig.users.service import create_user, issue_token
 
 
@@ -36,6 +37,6 @@ async def create_account(
     session.add(account)
     user = await create_user(session, user_name or email.split("@")[0], email, password)
     await session.flush()
-    session.add(AccountUser(account_id=account.id, user_id=user.id, role="administrator"))
+    session.add(AccountUser(account_id=account.id, user_id=user.id, role=ADMINISTRATOR))
     token = await issue_token(session, user)
     return NewAccount(account.id, user.id, token)

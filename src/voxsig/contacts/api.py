@@ -19,7 +19,7 @@ from voxsig.contacts.schemas import (
 from voxsig.conversations.lookup import conversations_of_contact
 from voxsig.deps import AccountContext, AdminCtx, Ctx
 from voxsig.inboxes.service import get_inbox
-from voxsig.kit.schema import Id
+from voxsig.kit.schema import MAX_PAGE, Id
 from voxsig.models import Contact
 from voxsig.openapi import GUARDED, errors, ok, ok_empty
 from voxsig.views.payloads import conversation_json, inbox_json
@@ -31,7 +31,7 @@ router = APIRouter(
     responses={**GUARDED, **errors(401, 404)},
 )
 
-Page = Annotated[int, Query(ge=1, le=100_000)]
+Page = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 
 
 async def _render(ctx: AccountContext, contacts: list[Contact]) -> list[dict[str, Any]]:

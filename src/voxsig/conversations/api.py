@@ -27,9 +27,10 @@ from voxsig.conversations.schemas import (
 )
 from voxsig.deps import AccountContext, Ctx
 from voxsig.inboxes.service import get_inbox
-from voxsig.kit.schema import Id
+from voxsig.kit.schema import MAX_PAGE, Id, one_of
 from voxsig.messages.service import create_message
 from voxsig.models import Conversation
+from voxsig.models.conversation import STATUSES
 from voxsig.models.message import OUTGOING
 from voxsig.openapi import GUARDED, ConversationObject, errors, ok, ok_empty
 from voxsig.users.schemas import agent_json
@@ -43,7 +44,7 @@ router = APIRouter(
     responses={**GUARDED, **errors(401, 404)},
 )
 
-StatusFilter = Annotated[str, Query(pattern="^(open|resolved|pending|snoozed|all)$")]
+StatusFilter = Annotated[str, Query(pattern=one_of((*STATUSES, "all")))]
 AssigneeType = Annotated[str, Query(pattern="^(me|mine|unassigned|assigned|all)$")]
 
 
@@ -73,7 +74,7 @@ async def list_conversations(
     inbox_id: Id | None = None,
     q: Annotated[str | None, Query(max_length=255)] = None,
     labels: Annotated[list[str] | None, Query(alias="labels[]")] = None,
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
 ) -> dict[str, Any]:
     f = _filter(status, assignee_type, inbox_id, labels, q, page)
     meta = await filters.counts(ctx.session, ctx.account.id, ctx.user.id, f)

@@ -9,12 +9,11 @@ from pydantic import Field, RootModel, field_validator
 
 from voxsig.kit.clock import as_utc, from_unix
 from voxsig.kit.schema import Body, Id
+from voxsig.models.conversation import Priority, Status
 from voxsig.models.message import CONTENT_TYPES, MAX_CONTENT
 from voxsig.openapi import Attributes, ConversationObject, Doc, UnixOrNull
 from voxsig.users.schemas import AgentObject
 
-Status = Literal["open", "resolved", "pending", "snoozed"]
-Priority = Literal["low", "medium", "high", "urgent"]
 LABEL_PATTERN = r"^[\w\-]{1,255}$"
 
 

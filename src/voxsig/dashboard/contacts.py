@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from voxsig.contacts.service import PAGE_SIZE, get_contact, inbox_links, list_contacts
 from voxsig.conversations.lookup import conversations_of_contact
 from voxsig.dashboard.web import CurrentViewer, DashboardRoute, page
-from voxsig.kit.schema import Id
+from voxsig.kit.schema import MAX_PAGE, Id
 from voxsig.views.snapshot import load_conversations
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
@@ -21,7 +21,7 @@ async def contact_list(
     request: Request,
     viewer: CurrentViewer,
     q: Annotated[str, Query(max_length=255)] = "",
-    page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
+    page_no: Annotated[int, Query(alias="page", ge=1, le=MAX_PAGE)] = 1,
 ) -> Response:
     total, contacts = await list_contacts(
         viewer.session, viewer.account.id, page_no, q.strip() or None

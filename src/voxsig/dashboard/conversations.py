@@ -30,7 +30,7 @@ from voxsig.dashboard.web import (
 from voxsig.errors import ApiError, Invalid
 from voxsig.inboxes.service import list_inboxes
 from voxsig.kit.clock import utcnow
-from voxsig.kit.schema import Id
+from voxsig.kit.schema import MAX_PAGE, Id
 from voxsig.messages.service import create_message
 from voxsig.models import Conversation
 from voxsig.models.conversation import PRIORITIES
@@ -74,7 +74,9 @@ def _list_filter(
         inbox_id=int(inbox) if inbox.isdigit() and len(inbox) < 10 else None,
         labels=[label] if label else [],
         q=q.strip()[:255] or None,
-        page=max(1, min(int(page_no), 100_000)) if page_no.isdigit() and len(page_no) < 7 else 1,
+        page=max(1, min(int(page_no), MAX_PAGE))
+        if page_no.isdigit() and len(page_no) <= len(str(MAX_PAGE))
+        else 1,
     )
 
 

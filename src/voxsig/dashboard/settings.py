@@ -29,6 +29,7 @@ from voxsig.inboxes.schemas import InboxCreate, InboxUpdate, embed_script
 from voxsig.kit.schema import Id
 from voxsig.models import Inbox
 from voxsig.models.inbox import WEB_WIDGET
+from voxsig.models.user import AGENT, ROLES
 from voxsig.users import service as users
 from voxsig.users.schemas import AgentCreate
 
@@ -174,7 +175,7 @@ async def _agents_page(
             }
             for a in agents
         ],
-        form=form or {"role": "agent"},
+        form=form or {"role": AGENT},
         errors=errors or {},
         invited=invited,
         row_error=row_error,
@@ -214,7 +215,7 @@ async def agent_add(request: Request, viewer: AdminViewer, form: Form) -> Respon
 async def agent_role(request: Request, viewer: AdminViewer, form: Form, user_id: Id) -> Response:
     member = await users.get_agent(viewer.session, viewer.account.id, user_id)
     role = forms.text(form, "role")
-    if role not in ("administrator", "agent"):
+    if role not in ROLES:
         role = member.membership.role
     try:
         await users.update_member(viewer.session, member, None, role)

@@ -32,6 +32,7 @@ from voxsig.dashboard import filters
 from voxsig.deps import DbSession
 from voxsig.errors import ApiError
 from voxsig.models import Account, AccountUser, User
+from voxsig.models.user import ADMINISTRATOR
 from voxsig.users.service import memberships
 from voxsig.users.sessions import SESSION_DAYS, end_session, live_session, start_session
 
@@ -227,7 +228,7 @@ class Viewer:
 
     @property
     def is_admin(self) -> bool:
-        return self.role == "administrator"
+        return self.role == ADMINISTRATOR
 
 
 def login_redirect(request: Request) -> RedirectResponse:

@@ -16,9 +16,9 @@ from voxsig.dashboard.web import AdminViewer, DashboardRoute, Form, Rendered, Vi
 from voxsig.errors import ApiError
 from voxsig.events.names import ALL, DESCRIPTIONS
 from voxsig.inboxes.service import list_inboxes
-from voxsig.kit.schema import Id
+from voxsig.kit.schema import MAX_PAGE, Id
 from voxsig.models import Webhook
-from voxsig.models.webhook import FAILED, PENDING, SUCCEEDED
+from voxsig.models.webhook import DELIVERY_STATUSES
 from voxsig.outbox import replay
 from voxsig.outbox.endpoints import of_webhook
 from voxsig.outbox.netguard import IPNetwork, parse_networks
@@ -27,7 +27,7 @@ from voxsig.webhooks.schemas import WebhookCreate, WebhookUpdate
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 
-STATUSES = (PENDING, SUCCEEDED, FAILED)
+STATUSES = DELIVERY_STATUSES
 
 
 def _allowed(request: Request) -> tuple[IPNetwork, ...]:
@@ -229,7 +229,7 @@ async def delivery_log(
     webhook_id: Id,
     status: Annotated[str, Query()] = "",
     event: Annotated[str, Query()] = "",
-    page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
+    page_no: Annotated[int, Query(alias="page", ge=1, le=MAX_PAGE)] = 1,
 ) -> Response:
     webhook = await _webhook(viewer, webhook_id)
     status = status if status in STATUSES else ""

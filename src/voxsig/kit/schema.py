@@ -56,3 +56,10 @@ MAX_ID = 2**31 - 1
 Id = Annotated[int, Interval(ge=1, le=MAX_ID)]
 # A position between ids (before=/after= paging): 0 is before the first row.
 Cursor = Annotated[int, Interval(ge=0, le=MAX_ID)]
+# The deepest page number any list accepts (a 422 beyond, in the API; page 1 in the dashboard).
+MAX_PAGE = 100_000
+
+
+def one_of(values: typing.Iterable[str]) -> str:
+    """A query pattern that matches exactly one of `values` (plain words, no regex syntax)."""
+    return f"^({'|'.join(values)})$"

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field, field_validator
 
 from voxsig.kit.schema import Body
-from voxsig.models.message import CONTENT_TYPES, MAX_CONTENT, MESSAGE_STATUSES, MESSAGE_TYPES
+from voxsig.models.message import MAX_CONTENT, MESSAGE_TYPES, ContentType, MessageStatus
 from voxsig.openapi import Doc, MessageObject, UnixOrNull
-
-ContentType = Literal[CONTENT_TYPES]  # type: ignore[valid-type]
-MessageStatus = Literal[MESSAGE_STATUSES]  # type: ignore[valid-type]
 
 
 class MessageCreate(Body):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -11,8 +11,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 from voxsig.kit.clock import utcnow
 from voxsig.models.base import Base, Timestamps
 
-STATUSES = ("open", "resolved", "pending", "snoozed")
-PRIORITIES = ("low", "medium", "high", "urgent")
+Status = Literal["open", "resolved", "pending", "snoozed"]
+Priority = Literal["low", "medium", "high", "urgent"]
+STATUSES: tuple[Status, ...] = get_args(Status)
+PRIORITIES: tuple[Priority, ...] = get_args(Priority)
 
 
 class Conversation(Timestamps, Base):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -16,7 +16,7 @@ MESSAGE_TYPES = {
     "activity": ACTIVITY,
     "template": TEMPLATE,
 }
-CONTENT_TYPES = (
+ContentType = Literal[
     "text",
     "input_text",
     "input_textarea",
@@ -27,8 +27,10 @@ CONTENT_TYPES = (
     "article",
     "incoming_email",
     "input_csat",
-)
-MESSAGE_STATUSES = ("sent", "delivered", "read", "failed")
+]
+CONTENT_TYPES: tuple[ContentType, ...] = get_args(ContentType)
+MessageStatus = Literal["sent", "delivered", "read", "failed"]
+MESSAGE_STATUSES: tuple[MessageStatus, ...] = get_args(MessageStatus)
 DELETED_CONTENT = "This message was deleted"
 # Characters of one message, as Chatwoot allows; every path that writes one checks it.
 MAX_CONTENT = 150_000

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from voxsig.models.base import Base, Timestamps
 
-ROLES = ("administrator", "agent")
+Role = Literal["administrator", "agent"]
+ROLES: tuple[Role, ...] = get_args(Role)
+ADMINISTRATOR, AGENT = ROLES
 
 
 class User(Timestamps, Base):

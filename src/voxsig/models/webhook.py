@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -11,7 +11,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from voxsig.kit.clock import utcnow
 from voxsig.models.base import Base, Timestamps
 
-PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
+DeliveryStatus = Literal["pending", "succeeded", "failed"]
+DELIVERY_STATUSES: tuple[DeliveryStatus, ...] = get_args(DeliveryStatus)
+PENDING, SUCCEEDED, FAILED = DELIVERY_STATUSES
 
 
 class Webhook(Timestamps, Base):

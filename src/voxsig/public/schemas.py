@@ -10,16 +10,9 @@ from voxsig.contacts.schemas import ContactFields
 from voxsig.kit.clock import unix
 from voxsig.kit.schema import Body
 from voxsig.models import Contact, ContactInbox
-from voxsig.models.message import MAX_CONTENT
-from voxsig.openapi import (
-    Attributes,
-    ContentType,
-    ConversationStatus,
-    Doc,
-    MessageType,
-    Unix,
-    absent,
-)
+from voxsig.models.conversation import Status
+from voxsig.models.message import MAX_CONTENT, ContentType
+from voxsig.openapi import Attributes, Doc, MessageType, Unix, absent
 from voxsig.views.snapshot import ConversationSnapshot, MessageSnapshot
 
 
@@ -156,7 +149,7 @@ class PublicConversationContact(Doc):
 class PublicConversationObject(Doc):
     id: int = Field(description="The conversation's number in its account")
     inbox_id: int
-    status: ConversationStatus
+    status: Status
     contact_last_seen_at: Unix
     agent_last_seen_at: Unix
     messages: list[PublicMessageObject]

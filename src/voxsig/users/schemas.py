@@ -8,16 +8,15 @@ from pydantic import Field, RootModel, model_validator
 
 from voxsig.kit.schema import Body
 from voxsig.models import Account, AccountUser, Invitation, User
+from voxsig.models.user import AGENT, Role
 from voxsig.openapi import Attributes, Doc, absent
 from voxsig.users.service import has_password
-
-Role = Literal["administrator", "agent"]
 
 
 class AgentCreate(Body):
     name: str = Field(min_length=1, max_length=255)
     email: str = Field(min_length=3, max_length=255, pattern=r"^[^@\s]+@[^@\s]+$")
-    role: Role = "agent"
+    role: Role = AGENT
 
 
 class AgentUpdate(Body):

@@ -13,6 +13,7 @@ from voxsig.errors import Conflict, Invalid, NotFound
 from voxsig.kit.schema import MAX_ID
 from voxsig.kit.tokens import digest, new_token
 from voxsig.models import AccessToken, Account, AccountUser, Invitation, User
+from voxsig.models.user import ADMINISTRATOR
 from voxsig.users.passwords import hash_password, verify_password
 from voxsig.users.sessions import end_account_sessions, end_user_sessions
 
@@ -252,7 +253,7 @@ async def count_administrators(session: AsyncSession, account_id: int) -> int:
         await session.scalar(
             select(func.count())
             .select_from(AccountUser)
-            .where(AccountUser.account_id == account_id, AccountUser.role == "administrator")
+            .where(AccountUser.account_id == account_id, AccountUser.role == ADMINISTRATOR)
         )
         or 0
     )
@@ -273,7 +274,7 @@ async def update_member(
         else:
             raise Invalid("The agent has joined: only they can change their own name", field="name")
     if role is not None and role != member.membership.role:
-        if member.membership.role == "administrator" and not member.pending:
+        if member.membership.role == ADMINISTRATOR and not member.pending:
             await _keep_one_administrator(session, member.membership.account_id)
         member.membership.role = role
     await session.flush()
@@ -289,7 +290,7 @@ def shown_name(member: Member) -> str:
 
 async def remove_member(session: AsyncSession, member: Member) -> None:
     """Removes a member, or withdraws a pending invitation."""
-    if member.membership.role == "administrator" and not member.pending:
+    if member.membership.role == ADMINISTRATOR and not member.pending:
         await _keep_one_administrator(session, member.membership.account_id)
     await session.delete(member.membership)
     # The agent's dashboard sessions in this account end with the membership.

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Body, Query, Request, Response
 
 from voxsig.deps import AdminCtx
 from voxsig.kit.clock import iso
-from voxsig.kit.schema import Id
+from voxsig.kit.schema import MAX_PAGE, Id, one_of
+from voxsig.models.webhook import DELIVERY_STATUSES
 from voxsig.openapi import GUARDED, errors, ok, ok_empty
 from voxsig.outbox import replay
 from voxsig.outbox.endpoints import of_webhook
@@ -102,9 +103,9 @@ async def delete_webhook(ctx: AdminCtx, webhook_id: Id) -> Response:
 async def list_deliveries(
     ctx: AdminCtx,
     webhook_id: Id,
-    status: Annotated[str | None, Query(pattern="^(pending|succeeded|failed)$")] = None,
+    status: Annotated[str | None, Query(pattern=one_of(DELIVERY_STATUSES))] = None,
     event: Annotated[str | None, Query(max_length=64)] = None,
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
 ) -> dict[str, Any]:
     webhook = await service.get_webhook(ctx.session, ctx.account.id, webhook_id)
     total, rows = await deliveries.list_deliveries(ctx.session, webhook, status, event, page)

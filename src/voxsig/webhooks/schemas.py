@@ -11,6 +11,7 @@ from pydantic import Field, field_validator
 from voxsig.events.names import ALL
 from voxsig.kit.clock import from_unix
 from voxsig.kit.schema import Body, Id
+from voxsig.models.webhook import DeliveryStatus
 from voxsig.openapi import Doc, InboxRef, PageMeta, absent
 from voxsig.outbox.target import normalise
 
@@ -125,7 +126,7 @@ class DeliveryObject(Doc):
     event: EventName
     event_id: int
     message_id: str = Field(description="The `webhook-id` header, the same on every attempt")
-    status: Literal["pending", "succeeded", "failed"]
+    status: DeliveryStatus
     attempt_count: int = Field(ge=0, description="Attempts in the current round")
     next_attempt_at: datetime | None = Field(description="When pending: the next attempt")
     created_at: datetime
