@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import Backend
 from tests.support.client import ApiClient, unique_email
 from tests.support.factories import api_inbox, post_message, widget_inbox
-from tests.support.widget import LiveStream, PublicContact, WidgetVisitor
+from tests.support.widget import LiveStream, PublicContact, visit
 from voxsig.kit.signatures import hmac_hex
 
 JSON = dict[str, Any]
@@ -28,12 +28,6 @@ def closing() -> Iterator[list[Any]]:
         client.close()
 
 
-def visitor(backend: Backend, inbox: JSON, closing: list[Any]) -> WidgetVisitor:
-    made = WidgetVisitor(backend.url, inbox["website_token"]).start()
-    closing.append(made)
-    return made
-
-
 def contents(messages: list[JSON]) -> list[str]:
     return [m["content"] for m in messages]
 
@@ -45,7 +39,7 @@ def test_claiming_an_identifier_first_does_not_take_over_the_verified_customer(
     identifier = f"customer-{uuid.uuid4().hex[:8]}"
     real_email, evil_email = unique_email("real"), unique_email("evil")
 
-    attacker = visitor(backend, inbox, closing)
+    attacker = visit(backend, inbox, closing)
     claimed = attacker.ok(
         "PATCH",
         "contact/set_user",
@@ -55,7 +49,7 @@ def test_claiming_an_identifier_first_does_not_take_over_the_verified_customer(
     attacker.ok("PATCH", "contact", json={"custom_attributes": {"planted": True}})
     planted = attacker.say("Hi, I am the customer, please change my address")
 
-    customer = visitor(backend, inbox, closing)
+    customer = visit(backend, inbox, closing)
     logged_in = customer.ok(
         "PATCH",
         "contact/set_user",
@@ -125,7 +119,7 @@ def test_a_visitors_anonymous_chat_does_not_become_the_verified_customers(
         "identifier": identifier,
         "identifier_hash": hmac_hex(inbox["hmac_token"], identifier),
     }
-    kiosk = visitor(backend, inbox, closing)
+    kiosk = visit(backend, inbox, closing)
     anonymous_id = kiosk.ok("GET", "contact")["id"]
     kiosk.say("written before anyone logged in")
     anonymous_token = kiosk.token
@@ -142,7 +136,7 @@ def test_a_visitors_anonymous_chat_does_not_become_the_verified_customers(
     assert api.get(f"contacts/{anonymous_id}").json()["payload"]["identifier"] is None
 
     # Another device of the customer resumes the verified conversation.
-    phone = visitor(backend, inbox, closing)
+    phone = visit(backend, inbox, closing)
     resumed = phone.ok("PATCH", "contact/set_user", json=signed)
     assert resumed["id"] == logged_in["id"]
     phone.token = resumed["auth_token"]
@@ -157,7 +151,7 @@ def test_the_public_api_identifier_flow_is_not_taken_over_either(
     digest = hmac_hex(inbox["hmac_token"], identifier)
 
     # The attacker claims the identifier on both channels of the account, without a hash.
-    widget_attacker = visitor(backend, website, closing)
+    widget_attacker = visit(backend, website, closing)
     widget_claim = widget_attacker.ok(
         "PATCH", "contact/set_user", json={"identifier": identifier, "name": "Mallory"}
     )

@@ -213,8 +213,9 @@ def visitors(backend: Backend, inbox: JSON) -> Iterator[list[WidgetVisitor]]:
         visitor.close()
 
 
-def visit(backend: Backend, inbox: JSON, visitors: list[WidgetVisitor]) -> WidgetVisitor:
-    """A new visitor of `inbox`, config done."""
+def visit(backend: Backend, inbox: JSON, visitors: list[Any]) -> WidgetVisitor:
+    """A new visitor of `inbox`, config done, added to `visitors` (a list the test's fixture
+    closes)."""
     visitor = WidgetVisitor(backend.url, inbox["website_token"]).start()
     visitors.append(visitor)
     return visitor
