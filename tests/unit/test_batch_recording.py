@@ -149,7 +149,7 @@ async def test_a_batch_that_cannot_be_recorded_is_recorded_one_by_one(
     transaction: each outcome is then recorded on its own, so the others are not held back."""
     await rows.one_endpoint(3)
     first, poisoned, last = await claim(db)
-    unstorable = answered(500, headers={"x": object()})  # type: ignore[dict-item]
+    unstorable = answered(500, headers={"x": object()})
     worker = Worker(db, Transport(), POLICY)
     batch = [(first, answered(200)), (poisoned, unstorable), (last, failed())]
     recording = asyncio.create_task(worker._record(batch))
