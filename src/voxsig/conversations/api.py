@@ -27,6 +27,7 @@ from voxsig.conversations.schemas import (
 )
 from voxsig.deps import AccountContext, Ctx
 from voxsig.inboxes.service import get_inbox
+from voxsig.kit.clock import unix, unix_or_none
 from voxsig.kit.schema import MAX_PAGE, Id, one_of
 from voxsig.messages.service import create_message
 from voxsig.models import Conversation
@@ -159,7 +160,7 @@ async def toggle_status(
             "success": True,
             "current_status": conversation.status,
             "conversation_id": conversation.display_id,
-            "snoozed_until": body.snoozed_until and int(body.snoozed_until.timestamp()),
+            "snoozed_until": unix_or_none(body.snoozed_until),
         }
     }
 
@@ -229,7 +230,5 @@ async def update_last_seen(ctx: Ctx, conversation_id: Id) -> dict[str, Any]:
     await ctx.session.flush()
     return {
         "id": conversation.display_id,
-        "agent_last_seen_at": int(conversation.agent_last_seen_at.timestamp())
-        if conversation.agent_last_seen_at
-        else 0,
+        "agent_last_seen_at": unix(conversation.agent_last_seen_at),
     }

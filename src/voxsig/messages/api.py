@@ -9,6 +9,7 @@ from fastapi import APIRouter, Response
 from voxsig.conversations.changes import Actor
 from voxsig.conversations.lookup import get_conversation
 from voxsig.deps import AccountContext, Ctx
+from voxsig.kit.clock import unix_or_none
 from voxsig.kit.schema import Cursor, Id
 from voxsig.messages import service
 from voxsig.messages.schemas import MessageCreate, MessageList, MessageUpdate
@@ -46,10 +47,8 @@ async def list_messages(
     rendered = await _render(ctx, conversation, messages)
     return {
         "meta": {
-            "contact_last_seen_at": conversation.contact_last_seen_at
-            and int(conversation.contact_last_seen_at.timestamp()),
-            "agent_last_seen_at": conversation.agent_last_seen_at
-            and int(conversation.agent_last_seen_at.timestamp()),
+            "contact_last_seen_at": unix_or_none(conversation.contact_last_seen_at),
+            "agent_last_seen_at": unix_or_none(conversation.agent_last_seen_at),
         },
         "payload": rendered,
     }

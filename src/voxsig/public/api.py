@@ -15,6 +15,7 @@ from voxsig.kit.ratelimit import LimitedRoute
 from voxsig.kit.schema import Id
 from voxsig.messages import service as messages
 from voxsig.models import Inbox
+from voxsig.models.inbox import API
 from voxsig.models.message import INCOMING
 from voxsig.openapi import GUARDED, errors, ok, ok_empty
 from voxsig.public import answers, limits, service
@@ -52,7 +53,7 @@ async def _inbox(
     request: Request, session: DbSession, inbox_identifier: Annotated[str, Path()]
 ) -> Inbox:
     limits.check_address(request)
-    return await service.api_inbox(session, inbox_identifier)
+    return await service.inbox_named(session, API, inbox_identifier)
 
 
 PublicInbox = Annotated[Inbox, Depends(_inbox)]

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from voxsig.contacts import service as contacts
 from voxsig.errors import NotFound
 from voxsig.models import Contact, ContactInbox, Conversation, Inbox, Message
-from voxsig.models.inbox import API
+from voxsig.models.inbox import API, WEB_WIDGET
 from voxsig.public.schemas import public_conversation_json, public_message_json
 from voxsig.public.visibility import visible_to_contact
 from voxsig.views.snapshot import load_conversation, load_message_senders
@@ -30,12 +30,22 @@ class Visitor:
     contact: Contact
 
 
-async def api_inbox(session: AsyncSession, inbox_identifier: str) -> Inbox:
+# What names an inbox to strangers, by channel: the column, its name, and the inbox's kind.
+_NAMED_BY = {
+    API: (Inbox.inbox_identifier, "inbox_identifier", "API inbox with this identifier"),
+    WEB_WIDGET: (Inbox.website_token, "website_token", "web widget inbox with this website_token"),
+}
+
+
+async def inbox_named(session: AsyncSession, channel_type: str, name: str) -> Inbox:
+    """The inbox a stranger names: an API inbox by its inbox_identifier (the public API), a web
+    widget's by its website_token (the widget)."""
+    column, field, kind = _NAMED_BY[channel_type]
     inbox = await session.scalar(
-        select(Inbox).where(Inbox.inbox_identifier == inbox_identifier, Inbox.channel_type == API)
+        select(Inbox).where(column == name, Inbox.channel_type == channel_type)
     )
     if inbox is None:
-        raise NotFound("No API inbox with this identifier", field="inbox_identifier")
+        raise NotFound(f"No {kind}", field=field)
     return inbox
 
 

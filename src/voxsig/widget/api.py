@@ -22,6 +22,7 @@ from voxsig.events import emit
 from voxsig.kit.ratelimit import LimitedRoute, RateLimited, TokenBuckets, check
 from voxsig.kit.schema import Cursor, Id
 from voxsig.models import Conversation, Inbox
+from voxsig.models.inbox import WEB_WIDGET
 from voxsig.openapi import GUARDED, errors, ok, ok_empty
 from voxsig.public import answers, limits
 from voxsig.public import service as contact_facing
@@ -108,7 +109,7 @@ async def _inbox(
     request: Request, session: DbSession, website_token: Annotated[str, Query(max_length=64)]
 ) -> Inbox:
     check(_state(request).per_ip, _address(request), "address")
-    return await service.widget_inbox(session, website_token)
+    return await contact_facing.inbox_named(session, WEB_WIDGET, website_token)
 
 
 WidgetInbox = Annotated[Inbox, Depends(_inbox)]

@@ -21,7 +21,8 @@ from fastapi.responses import HTMLResponse
 from voxsig.deps import DbSession
 from voxsig.errors import ApiError, NotFound
 from voxsig.inboxes.schemas import embed_script
-from voxsig.widget import service
+from voxsig.models.inbox import WEB_WIDGET
+from voxsig.public.service import inbox_named
 
 STATIC = Path(__file__).parent / "static"
 TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
@@ -97,7 +98,7 @@ async def preview(
 ) -> HTMLResponse:
     """A sample website with this inbox's widget, embedded by the very snippet the inbox's API
     response gives, so a new user sees it working at once."""
-    inbox = await service.widget_inbox(session, website_token)
+    inbox = await inbox_named(session, WEB_WIDGET, website_token)
     base = str(request.base_url)
     if not SAFE_BASE.match(base):
         raise ApiError("The Host header of this request is not a plain host name", field="host")

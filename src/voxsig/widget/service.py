@@ -18,11 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from voxsig.contacts import service as contacts
 from voxsig.conversations.changes import Actor
 from voxsig.conversations.creation import create_conversation
-from voxsig.errors import NotFound
 from voxsig.kit.clock import iso, utcnow
 from voxsig.messages import service as messages
 from voxsig.models import Contact, ContactInbox, Conversation, Inbox, Message
-from voxsig.models.inbox import WEB_WIDGET
 from voxsig.models.message import INCOMING
 from voxsig.public.service import Visitor
 
@@ -36,15 +34,6 @@ class Client:
     browser: dict[str, str]
     language: str
     referer: str
-
-
-async def widget_inbox(session: AsyncSession, website_token: str) -> Inbox:
-    inbox = await session.scalar(
-        select(Inbox).where(Inbox.website_token == website_token, Inbox.channel_type == WEB_WIDGET)
-    )
-    if inbox is None:
-        raise NotFound("No web widget inbox with this website_token", field="website_token")
-    return inbox
 
 
 async def start_visitor(session: AsyncSession, inbox: Inbox) -> Visitor:
