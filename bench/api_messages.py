@@ -15,6 +15,7 @@ from bench.common import (
     BenchError,
     Server,
     Ui,
+    api_conversations,
     http_json,
     run_loadgen,
     start_server,
@@ -22,7 +23,7 @@ from bench.common import (
     work_dir,
 )
 from bench.delivery_common import ALLOWED_NETWORKS, Receiver, start_receiver, voxsig_env
-from bench.output import detail_table, fmt, headline, results
+from bench.output import col, detail_table, dig, fmt, headline, results
 from bench.spec import Benchmark, Options
 from harness.database import count_rows, delivery_counts
 from harness.processes import free_port, log_problems, log_tail, scrubbed_env
@@ -102,15 +103,8 @@ def _checked(load: dict[str, Any], stored: int, log: Path, *checks: bool) -> dic
         "server_log_problem_lines": len(problems),
         "server_log_sample": log_tail(log, 20) if problems else None,
     }
-    summary["checks_ok"] = all(
-        (
-            summary["stored_matches_2xx"],
-            not summary["errors"],
-            not summary["errors_outside_window"],
-            not problems,
-            *checks,
-        )
-    )
+    failed = summary["errors"] or summary["errors_outside_window"] or problems
+    summary["checks_ok"] = summary["stored_matches_2xx"] and not failed and all(checks)
     return summary
 
 
@@ -135,19 +129,6 @@ def _account(env: dict[str, str]) -> dict[str, Any]:
         raise BenchError(f"voxsig create-account failed:\n{done.stderr.strip()}")
     account: dict[str, Any] = json.loads(done.stdout)
     return account
-
-
-def _conversations(api: str, headers: dict[str, str], count: int) -> list[int]:
-    inbox = http_json(
-        "POST", f"{api}/inboxes", {"name": "API", "channel": {"type": "api"}}, headers
-    )
-    ids = []
-    for i in range(count):
-        body = {"name": f"Customer {i}", "inbox_id": inbox["id"]}
-        contact = http_json("POST", f"{api}/contacts", body, headers)["payload"]["contact"]
-        body = {"inbox_id": inbox["id"], "contact_id": contact["id"]}
-        ids.append(int(http_json("POST", f"{api}/conversations", body, headers)["id"]))
-    return ids
 
 
 def _await_arrivals(ui: Ui, label: str, receiver: Receiver, expected: int) -> float | None:
@@ -181,7 +162,9 @@ def run_voxsig(
             hook = {"url": receiver.url("api"), "subscriptions": ["message_created"]}
             created = http_json("POST", f"{api}/webhooks", hook, headers)["payload"]["webhook"]
             receiver.reset({"api": str(created["secret"])})
-        conversations = _conversations(api, headers, opts.clients)
+        inbox = {"name": "API", "channel": {"type": "api"}}
+        inbox_id = http_json("POST", f"{api}/inboxes", inbox, headers)["id"]
+        conversations = api_conversations(api, headers, inbox_id, opts.clients)
 
     def counts() -> tuple[int, ...]:
         created = Event.name == "message_created"
@@ -189,86 +172,63 @@ def run_voxsig(
         return tuple(count_rows(url, *table) for table in tables)
 
     before = counts()
-    prefix = f"/api/v1/accounts/{account['account_id']}/conversations"
-    paths = [f"{prefix}/{c}/messages" for c in conversations]
+    paths = [
+        f"{api.removeprefix(server.base_url)}/conversations/{c}/messages" for c in conversations
+    ]
     load, webhook = _load(opts, ui, workdir, server, paths, headers, receiver)
-    if receiver is not None:
-        stats = receiver.stats()
-        webhook |= {k: stats[k] for k in ("duplicates", "bad_signatures", "bad_signature_sample")}
-        webhook |= {"arrived": stats["count"], "signatures_verified": stats["verified"]}
     messages, events, created, deliveries = (a - b for a, b in zip(counts(), before, strict=True))
     ok_total = int(load["ok_total"])
     if receiver is None:
         summary = _checked(load, messages, log, events == 0 and deliveries == 0)
-        summary["published_events"] = events
-    else:
-        webhook |= {
-            "events": events,
-            "message_created_events": created,
-            "deliveries": deliveries,
-            "events_match_2xx": created == ok_total == events,
-            "deliveries_match_2xx": deliveries == ok_total,
-            "deliveries_by_status_at_stop": delivery_counts(url, statuses_only=True),
-        }
-        summary = _checked(
-            load,
-            messages,
-            log,
-            webhook["events_match_2xx"],
-            webhook["deliveries_match_2xx"],
-            not webhook["duplicates"],
-            not webhook["bad_signatures"],
-        )
-        summary["webhook"] = webhook
-    summary["conversations"] = len(conversations)
-    return summary
+        return summary | {"published_events": events, "conversations": len(conversations)}
+    stats = receiver.stats()
+    webhook |= {k: stats[k] for k in ("duplicates", "bad_signatures", "bad_signature_sample")}
+    webhook |= {
+        "arrived": stats["count"],
+        "signatures_verified": stats["verified"],
+        "events": events,
+        "message_created_events": created,
+        "deliveries": deliveries,
+        "events_match_2xx": created == ok_total == events,
+        "deliveries_match_2xx": deliveries == ok_total,
+        "deliveries_by_status_at_stop": delivery_counts(url, statuses_only=True),
+    }
+    checks = ("events_match_2xx", "deliveries_match_2xx")
+    clean = not webhook["duplicates"] and not webhook["bad_signatures"]
+    summary = _checked(load, messages, log, *(webhook[c] for c in checks), clean)
+    return summary | {"webhook": webhook, "conversations": len(conversations)}
+
+
+def _cpu(r: dict[str, Any]) -> str:
+    groups = ("server_cpu_percent", "loadgen_cpu_percent", "helpers_cpu_percent.receiver")
+    return "/".join(fmt(dig(r, path)) for path in (*groups, "other_cpu_percent"))
+
+
+def _arrived(r: dict[str, Any]) -> str:
+    hook = r.get("webhook")
+    return "-" if hook is None else f"{hook['arrived']:,} of {hook['deliveries']:,}"
+
+
+COLUMNS = (
+    ("server", lambda r: RUNS.get(r["name"], r["name"])),
+    col("req/s", "requests_per_s", ",.1f"),
+    col("x\nbaseline", "ratio_to_baseline", ".2f"),
+    col("p50\nms", "latency_ms.p50", ",.1f"),
+    col("p99\nms", "latency_ms.p99", ",.1f"),
+    ("errors", lambda r: str(r["errors"] + r["errors_outside_window"])),
+    col("server\nCPU\nms/req", "server_cpu_ms_per_request", ".2f"),
+    ("checks", lambda r: "ok" if r["checks_ok"] else "FAILED"),
+    ("deliveries\narrived", _arrived),
+    ("CPU %\nsrv/gen/\nrcv/oth", _cpu),
+)
 
 
 def _table(found: dict[str, dict[str, Any]], opts: Options) -> Any:
-    def cpu(r: dict[str, Any]) -> str:
-        receiver = (r.get("helpers_cpu_percent") or {}).get("receiver")
-        values = (
-            r["server_cpu_percent"],
-            r["loadgen_cpu_percent"],
-            receiver,
-            r["other_cpu_percent"],
-        )
-        return "/".join(fmt(v) for v in values)
-
-    def arrived(r: dict[str, Any]) -> str:
-        hook = r.get("webhook")
-        return "-" if hook is None else f"{hook['arrived']:,} of {hook['deliveries']:,}"
-
-    rows = [
-        [
-            RUNS.get(name, name),
-            fmt(r["requests_per_s"], ",.1f"),
-            fmt(r.get("ratio_to_baseline"), ".2f"),
-            *(fmt(r["latency_ms"][k], ",.1f") for k in ("p50", "p99")),
-            str(r["errors"] + r["errors_outside_window"]),
-            fmt(r["server_cpu_ms_per_request"], ".2f"),
-            "ok" if r["checks_ok"] else "FAILED",
-            arrived(r),
-            cpu(r),
-        ]
-        for name, r in found.items()
-    ]
     return detail_table(
         f"api_messages: {opts.clients} clients, {opts.warmup:g}s warm-up, "
         f"{opts.seconds:g}s measured",
-        [
-            "server",
-            "req/s",
-            "x\nbaseline",
-            "p50\nms",
-            "p99\nms",
-            "errors",
-            "server\nCPU\nms/req",
-            "checks",
-            "deliveries\narrived",
-            "CPU %\nsrv/gen/\nrcv/oth",
-        ],
-        rows,
+        COLUMNS,
+        [r | {"name": name} for name, r in found.items()],
         "x baseline: rate / the baseline's rate. Server CPU ms/req includes the in-process worker "
         "delivering. Checks: every 2xx is a stored message (baseline: and an outbox row; no "
         "webhook: and no event; 1 webhook: and one message_created event and one delivery), no "
@@ -278,63 +238,50 @@ def _table(found: dict[str, dict[str, Any]], opts: Options) -> Any:
     )
 
 
+def _problems(r: dict[str, Any]) -> list[str]:
+    """What went wrong in one server's run, for the notes."""
+    ok, hook, found = r["ok_total"], r.get("webhook"), []
+    if r["errors"] or r["errors_outside_window"]:
+        found.append(
+            f"{r['errors']} failed requests in the measured window ({r['errors_by_kind']}), "
+            f"{r['errors_outside_window']} outside it; first: {r['error_sample']}"
+        )
+    if not r["stored_matches_2xx"]:
+        found.append(f"{r['stored_messages']} messages stored but {ok} requests answered 2xx")
+    if r.get("stored_outbox_rows", ok) != ok:
+        found.append(f"{r.get('stored_outbox_rows')} outbox rows for {ok} 2xx answers")
+    if r.get("published_events"):
+        found.append(f"{r.get('published_events')} events published with no webhook")
+    if hook is not None and not (hook["events_match_2xx"] and hook["deliveries_match_2xx"]):
+        found.append(
+            f"{hook['events']} events ({hook['message_created_events']} message_created) "
+            f"and {hook['deliveries']} deliveries for {ok} 2xx answers"
+        )
+    if hook is not None and (hook["duplicates"] or hook["bad_signatures"]):
+        found.append(
+            f"the receiver saw {hook['duplicates']} duplicates and {hook['bad_signatures']} "
+            f"bad signatures ({hook['bad_signature_sample']})"
+        )
+    if hook is not None and hook["all_arrived_after_load_s"] is None:
+        found.append(
+            f"{hook['arrived']:,} of {ok:,} deliveries had arrived {DRAIN_WAIT:g}s after the "
+            "load (not a failure: the rest were pending)"
+        )
+    if r["server_log_problem_lines"]:
+        found.append(
+            f"{r['server_log_problem_lines']} error lines in the server log; its end:\n"
+            f"{r['server_log_sample']}"
+        )
+    if (r["other_cpu_percent"] or 0) > 20:
+        found.append(
+            f"other processes used {r['other_cpu_percent']}% of a CPU during the run; the "
+            "figures are skewed, run again on a quiet machine"
+        )
+    return found
+
+
 def _notes(found: dict[str, dict[str, Any]]) -> list[str]:
-    notes = []
-    for name, r in found.items():
-        label, ok = RUNS.get(name, name), r["ok_total"]
-        hook = r.get("webhook")
-        problems = [
-            (
-                r["errors"] or r["errors_outside_window"],
-                f"{r['errors']} failed requests in the measured window ({r['errors_by_kind']}), "
-                f"{r['errors_outside_window']} outside it; first: {r['error_sample']}",
-            ),
-            (
-                not r["stored_matches_2xx"],
-                f"{r['stored_messages']} messages stored but {ok} requests answered 2xx",
-            ),
-            (
-                r.get("stored_outbox_rows", ok) != ok,
-                f"{r.get('stored_outbox_rows')} outbox rows for {ok} 2xx answers",
-            ),
-            (
-                r.get("published_events"),
-                f"{r.get('published_events')} events published with no webhook",
-            ),
-        ]
-        if hook is not None:
-            problems += [
-                (
-                    not hook["events_match_2xx"] or not hook["deliveries_match_2xx"],
-                    f"{hook['events']} events ({hook['message_created_events']} message_created) "
-                    f"and {hook['deliveries']} deliveries for {ok} 2xx answers",
-                ),
-                (
-                    hook["duplicates"] or hook["bad_signatures"],
-                    f"the receiver saw {hook['duplicates']} duplicates and "
-                    f"{hook['bad_signatures']} "
-                    f"bad signatures ({hook['bad_signature_sample']})",
-                ),
-                (
-                    hook["all_arrived_after_load_s"] is None,
-                    f"{hook['arrived']:,} of {ok:,} deliveries had arrived {DRAIN_WAIT:g}s after "
-                    "the "
-                    "load (not a failure: the rest were pending)",
-                ),
-            ]
-        problems += [
-            (
-                r["server_log_problem_lines"],
-                f"{r['server_log_problem_lines']} error lines in the server log; its end:\n"
-                f"{r['server_log_sample']}",
-            ),
-            (
-                (r["other_cpu_percent"] or 0) > 20,
-                f"other processes used {r['other_cpu_percent']}% of a CPU during the run; the "
-                "figures are skewed, run again on a quiet machine",
-            ),
-        ]
-        notes += [f"{label}: {text}" for failed, text in problems if failed]
+    notes = [f"{RUNS.get(n, n)}: {text}" for n, r in found.items() for text in _problems(r)]
     if not found["baseline"]["requests_per_s"]:
         notes.append("no ratio: the baseline completed no request")
     return notes
@@ -347,7 +294,7 @@ def _headline(found: dict[str, dict[str, Any]], opts: Options) -> list[dict[str,
     at = f"{opts.clients} clients, SQLite"
     lat, base_lat = hook["latency_ms"], base["latency_ms"]
     figure = "Message creation with 1 webhook"
-    return [
+    rows = [
         headline(
             f"{figure}: rate vs. baseline",
             value,
@@ -356,40 +303,27 @@ def _headline(found: dict[str, dict[str, Any]], opts: Options) -> list[dict[str,
             None if value is None else bool(value >= TARGET_RATIO and checked),
             f"{hook['requests_per_s']:,.0f} vs. {base['requests_per_s']:,.0f} req/s, {at}"
             + ("" if checked else "; checks FAILED"),
-        ),
-        headline(
-            f"{figure}: requests/s",
+        )
+    ]
+    cpu = f"delivery included; baseline {fmt(base['server_cpu_ms_per_request'], '.2f')} ms"
+    plain = [
+        (
+            "requests/s",
             hook["requests_per_s"],
             "req/s",
-            note=f"{at}; baseline {base['requests_per_s']:,.0f} req/s",
+            f"{at}; baseline {base['requests_per_s']:,.0f} req/s",
         ),
-        headline(
-            f"{figure}: p50 latency",
-            lat["p50"],
-            "ms",
-            note=f"baseline {fmt(base_lat['p50'], ',.1f')} ms",
-        ),
-        headline(
-            f"{figure}: p99 latency",
-            lat["p99"],
-            "ms",
-            note=f"baseline {fmt(base_lat['p99'], ',.1f')} ms",
-        ),
-        headline(
-            f"{figure}: server CPU per request",
-            hook["server_cpu_ms_per_request"],
-            "ms",
-            note=f"delivery included; baseline {fmt(base['server_cpu_ms_per_request'], '.2f')} ms",
-        ),
-        headline(
-            "Message creation, no webhook: rate vs. baseline",
-            bare.get("ratio_to_baseline"),
-            "x baseline",
-            note=f"{bare['requests_per_s']:,.0f} req/s, "
-            f"p99 {fmt(bare['latency_ms']['p99'], ',.1f')} "
-            f"ms, {fmt(bare['server_cpu_ms_per_request'], '.2f')} ms CPU/req; nothing published",
-        ),
+        ("p50 latency", lat["p50"], "ms", f"baseline {fmt(base_lat['p50'], ',.1f')} ms"),
+        ("p99 latency", lat["p99"], "ms", f"baseline {fmt(base_lat['p99'], ',.1f')} ms"),
+        ("server CPU per request", hook["server_cpu_ms_per_request"], "ms", cpu),
     ]
+    rows += [headline(f"{figure}: {name}", v, unit, note=note) for name, v, unit, note in plain]
+    note = (
+        f"{bare['requests_per_s']:,.0f} req/s, p99 {fmt(bare['latency_ms']['p99'], ',.1f')} ms, "
+        f"{fmt(bare['server_cpu_ms_per_request'], '.2f')} ms CPU/req; nothing published"
+    )
+    figure = "Message creation, no webhook: rate vs. baseline"
+    return [*rows, headline(figure, bare.get("ratio_to_baseline"), "x baseline", note=note)]
 
 
 def run(opts: Options, ui: Ui) -> tuple[dict[str, Any], list[Any]]:

@@ -96,6 +96,18 @@ def http_json(
         raise BenchError(f"{method} {url} -> {exc.code}: {detail}") from exc
 
 
+def api_conversations(api: str, headers: Mapping[str, str], inbox: int, count: int) -> list[int]:
+    """`count` contacts and a conversation each in `inbox`, made through the REST API (`api`:
+    .../api/v1/accounts/N); returns the conversations' ids."""
+    ids = []
+    for i in range(count):
+        body = {"name": f"Customer {i}", "inbox_id": inbox}
+        contact = http_json("POST", f"{api}/contacts", body, headers)["payload"]["contact"]
+        body = {"inbox_id": inbox, "contact_id": contact["id"]}
+        ids.append(int(http_json("POST", f"{api}/conversations", body, headers)["id"]))
+    return ids
+
+
 # --- progress --------------------------------------------------------------------------------
 
 

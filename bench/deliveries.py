@@ -11,14 +11,14 @@ from bench.cpu import cpu_seconds
 from bench.delivery_common import (
     ALLOWED_NETWORKS,
     Ctx,
+    fail_on,
     finish_tool,
     run_tool,
     session,
     setup_account,
     spawn_tool,
     sqlite_url,
-    start_serve,
-    stop_all,
+    voxsig,
 )
 from bench.delivery_measure import (
     arrival_problems,
@@ -27,10 +27,8 @@ from bench.delivery_measure import (
     busy_notes,
     db_problems,
     drain_summary,
-    fail_on,
-    logs_problems,
 )
-from bench.output import TIMES, detail_table, fmt, headline, plural, ratio, results
+from bench.output import TIMES, col, cpu_col, detail_table, fmt, headline, plural, ratio, results
 from bench.spec import Benchmark, Option, Options
 
 TARGET = 0.6  # the issue's: end-to-end deliveries/s at least 0.6 x the ceiling
@@ -131,12 +129,12 @@ def run_endpoints(ctx: Ctx, opts: Options, endpoints: int) -> dict[str, dict[str
     per_event = max(1, opts["cell_deliveries"] // endpoints)
     per_source = {"service": per_event, "rest": min(per_event, opts["rest_events"])}
     clients = min(opts.clients, per_source["rest"])
-    server = start_serve(ctx, label, data_dir)
     cells: dict[str, dict[str, Any]] = {}
     recorded = 0
-    try:
+    with voxsig(ctx, label, serve=data_dir) as running:
+        assert running.server is not None
         with ctx.ui.step(f"{label}: {clients} conversations through the API"):
-            api = setup.api(server, clients)
+            api = setup.api(running.server, clients)
         for source, name in SOURCES.items():
             cell, events = f"{label}, {name}", per_source[source]
             expected = events * endpoints
@@ -146,11 +144,11 @@ def run_endpoints(ctx: Ctx, opts: Options, endpoints: int) -> dict[str, dict[str
                 batch = max(1, ROWS_PER_TRANSACTION // endpoints)
                 config = setup.publisher("bulk", events=events, batch=batch)
             else:
-                config = {**api, "mode": "api_burst", "count": events, "clients": clients}
+                config = {**api, "mode": "api", "count": events, "clients": clients}
             tool = spawn_tool(cell, "bench.delivery_publisher", config, ctx.workdir)
-            groups = ctx.groups([server.proc], creator=tool)
+            groups = ctx.groups(running.procs, creator=tool)
             timeout = 60.0 + expected / 50.0
-            stats = await_arrivals(ctx, cell, expected, [server.proc], groups, timeout)
+            stats = await_arrivals(ctx, cell, expected, running.procs, groups, timeout)
             creator = finish_tool(tool, 60.0)
             recorded += expected
             counts, recorded_at = await_recorded(url, recorded)
@@ -173,59 +171,39 @@ def run_endpoints(ctx: Ctx, opts: Options, endpoints: int) -> dict[str, dict[str
             }
             summary["limit"] = _limit(summary, source, endpoints)
             cells[f"{source}_{endpoints}"] = summary
-    finally:
-        stop_all(ctx, label, [server.proc])
-    fail_on(label, logs_problems([server.log]))
     return cells
 
 
-def _table(ceilings: Mapping[str, Any], cells: Mapping[str, Any], ceiling: float) -> Any:
-    def cpu(r: Mapping[str, Any]) -> str:
-        c = r["cpu_percent"]
-        return "/".join(fmt(c.get(k)) for k in ("voxsig", "receiver", "creator", "other"))
+COLUMNS = (
+    ("run", lambda r: r["run"]),
+    col("deliveries", "deliveries"),
+    col("end to end\ndeliv/s", "end_to_end_deliveries_per_s"),
+    col(f"{TIMES} ceiling", "ratio_to_ceiling", ".2f"),
+    col("worker\ndeliv/s", "deliveries_per_s"),
+    col("created\ndeliv/s", "creator.deliveries_per_s"),
+    col("recorded\n+s", "recorded_after_last_arrival_s", ".2f"),
+    col("voxsig CPU\nms/deliv", "voxsig_cpu_ms_per_delivery", ".2f"),
+    cpu_col("CPU %\nvox/recv/\ncreat/oth", "voxsig", "receiver", "creator", "other"),
+)
 
-    rows = [
-        [
-            f"ceiling, {loop} (no DB)",
-            f"{r['deliveries']:,}",
-            "-",
-            fmt(ratio(r["deliveries_per_s"], ceiling), ".2f"),
-            fmt(r["deliveries_per_s"]),
-            "-",
-            "-",
-            fmt(r["voxsig_cpu_ms_per_delivery"], ".2f"),
-            cpu(r),
-        ]
+
+def _table(ceilings: Mapping[str, Any], cells: Mapping[str, Any], ceiling: float) -> Any:
+    items = [
+        r
+        | {
+            "run": f"ceiling, {loop} (no DB)",
+            "ratio_to_ceiling": ratio(r["deliveries_per_s"], ceiling),
+        }
         for loop, r in ceilings.items()
     ]
-    rows += [
-        [
-            f"{SOURCES[r['source']]}, {plural(r['endpoints'], 'endpoint')}",
-            f"{r['deliveries']:,}",
-            fmt(r["end_to_end_deliveries_per_s"]),
-            fmt(r["ratio_to_ceiling"], ".2f"),
-            fmt(r["deliveries_per_s"]),
-            fmt(r["creator"]["deliveries_per_s"]),
-            fmt(r["recorded_after_last_arrival_s"], ".2f"),
-            fmt(r["voxsig_cpu_ms_per_delivery"], ".2f"),
-            cpu(r),
-        ]
+    items += [
+        r | {"run": f"{SOURCES[r['source']]}, {plural(r['endpoints'], 'endpoint')}"}
         for r in cells.values()
     ]
     return detail_table(
         "deliveries: created while `voxsig serve` (SQLite) delivers them, vs. the ceiling",
-        [
-            "run",
-            "deliveries",
-            "end to end\ndeliv/s",
-            f"{TIMES} ceiling",
-            "worker\ndeliv/s",
-            "created\ndeliv/s",
-            "recorded\n+s",
-            "voxsig CPU\nms/deliv",
-            "CPU %\nvox/recv/\ncreat/oth",
-        ],
-        rows,
+        COLUMNS,
+        items,
         "end to end: deliveries / (first event created -> last arrival); worker: first -> last "
         "arrival; created: the creator's own rate in deliveries/s (events x endpoints); recorded: "
         "how long after the last arrival the database showed every delivery succeeded; CPU: % of "

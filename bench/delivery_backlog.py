@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from contextlib import nullcontext
+from functools import partial
 from typing import Any
 
 from bench.common import BenchError, Ui
@@ -18,11 +19,10 @@ from bench.delivery_common import (
     session,
     setup_account,
     sqlite_url,
-    start_workers,
-    stop_all,
+    voxsig,
 )
-from bench.delivery_measure import busy_notes, drain_backlog, fail_on, logs_problems
-from bench.output import TIMES, detail_table, fmt, headline, ratio, results
+from bench.delivery_measure import busy_notes, drain_backlog
+from bench.output import TIMES, col, cpu_col, detail_table, fmt, headline, ratio, results
 from bench.spec import Benchmark, Option, Options
 from harness.database import set_webhooks_enabled
 from harness.postgres import PostgresCluster
@@ -31,7 +31,9 @@ TARGET_MB = 200.0  # the issue's: peak memory under 200 MB
 GROWTH = 0.10  # "must not grow with the backlog": the large peak within 10% of the small one
 ENDPOINTS = 100
 ROWS_PER_TRANSACTION = 1000
-MEMORY_POINTS = ("at_start_mb", "at_10pct_mb", "at_50pct_mb", "at_90pct_mb", "peak_mb")
+# The memory columns: header -> figure.
+MEMORY = {"RSS MB\nidle": "at_start_mb", "10%": "at_10pct_mb", "50%": "at_50pct_mb"}
+MEMORY |= {"90%": "at_90pct_mb", "peak": "peak_mb"}
 
 METHOD = """\
 For each backlog size (first `--backlog-small`, {backlog_small:,}, then `--backlog`,
@@ -68,29 +70,19 @@ def run_size(ctx: Ctx, size: int, cluster: PostgresCluster | None) -> dict[str, 
     setup, published = setup_account(ctx, label, url, names, "account", publish=(events, batch))
     assert published is not None
     set_webhooks_enabled(url, False)
-    procs, logs = start_workers(ctx, label, 1, f"backlog-{size}", **env)
-    sampler = RssSampler(lambda: [p.pid for p in procs])
-    try:
+    with voxsig(ctx, label, workers=1, name=f"backlog-{size}", env=env) as running:
+        procs = running.procs
+        sampler = RssSampler(lambda: [p.pid for p in procs])
         with ctx.ui.step(f"{label}: waiting for the worker to be up"):
             if cluster is None:
-                await_log(logs[0], "delivery worker on", procs[0])
+                await_log(running.logs[0], "delivery worker on", procs[0])
                 time.sleep(1.0)  # its first look at the database comes just after the line
             else:
                 await_listeners(cluster, f"backlog_{size}", 1)
         ctx.receiver.reset(setup.secrets)
-        summary = drain_backlog(
-            ctx,
-            label,
-            size,
-            procs,
-            ctx.groups(procs, cluster),
-            url,
-            lambda: set_webhooks_enabled(url, True),
-            sampler,
-        )
-    finally:
-        stop_all(ctx, label, procs)
-    fail_on(label, logs_problems(logs))
+        enable = partial(set_webhooks_enabled, url, True)
+        groups = ctx.groups(procs, cluster)
+        summary = drain_backlog(ctx, label, size, procs, groups, url, enable, sampler)
     start = sampler.samples[0][0]
     summary |= {
         "memory": sampler.summary(size),
@@ -103,35 +95,22 @@ def run_size(ctx: Ctx, size: int, cluster: PostgresCluster | None) -> dict[str, 
     return summary
 
 
+COLUMNS = (
+    ("backlog", lambda r: f"{r['size']:,}"),
+    col("drain\ndeliv/s", "deliveries_per_s"),
+    col("+first\ns", "first_arrival_after_enable_s", ".2f"),
+    col("CPU ms\n/deliv", "voxsig_cpu_ms_per_delivery", ".2f"),
+    cpu_col("CPU %\nwork/recv/oth", "voxsig", "receiver", "other"),
+    *(col(header, f"memory.{key}", ".1f") for header, key in MEMORY.items()),
+    col("published\ndeliv/s", "publish_deliveries_per_s"),
+)
+
+
 def _table(runs: Mapping[int, Any], database: str) -> Any:
-    rows = [
-        [
-            f"{size:,}",
-            fmt(r["deliveries_per_s"]),
-            fmt(r["first_arrival_after_enable_s"], ".2f"),
-            fmt(r["voxsig_cpu_ms_per_delivery"], ".2f"),
-            "/".join(fmt(r["cpu_percent"].get(k)) for k in ("voxsig", "receiver", "other")),
-            *(fmt(r["memory"].get(k), ".1f") for k in MEMORY_POINTS),
-            fmt(r["publish_deliveries_per_s"]),
-        ]
-        for size, r in runs.items()
-    ]
     return detail_table(
         f"backlog: drained by one `voxsig worker` ({database}), {ENDPOINTS} endpoints",
-        [
-            "backlog",
-            "drain\ndeliv/s",
-            "+first\ns",
-            "CPU ms\n/deliv",
-            "CPU %\nwork/recv/oth",
-            "RSS MB\nidle",
-            "10%",
-            "50%",
-            "90%",
-            "peak",
-            "published\ndeliv/s",
-        ],
-        rows,
+        COLUMNS,
+        [r | {"size": size} for size, r in runs.items()],
         "drain: deliveries / (first -> last arrival); +first: from the UPDATE that made the "
         "backlog claimable to the first arrival; CPU: % of one core from the first to the last "
         "arrival; RSS: the worker's resident memory (MB), idle before the backlog showed, when "

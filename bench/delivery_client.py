@@ -2,8 +2,8 @@
 
 Voxsig's own HTTP client (`voxsig.outbox.transport.Transport`, allowed networks 127.0.0.0/8,
 the limits `voxsig worker` builds) sends `events` signed message_created bodies (the ones
-bench/delivery_publisher.py publishes, signed with `voxsig.outbox.signing.signature_header`
-and a fresh timestamp, each with its own `webhook-id`, as the worker sends them) round robin to
+bench/delivery_publisher.py publishes, signed by `voxsig.outbox.signing.signed_headers`
+with a fresh timestamp, each with its own `webhook-id`, as the worker sends them) round robin to
 the endpoints, `concurrency` in flight, and nothing is stored: what one process can push
 through to the receiver, the limit the worker's rate is compared with.
 
@@ -19,21 +19,21 @@ import resource
 import sys
 import time
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import uvloop
+
 from bench.delivery_publisher import payload
+from voxsig.config import Settings
+from voxsig.outbox.netguard import parse_networks
+from voxsig.outbox.policy import Policy
+from voxsig.outbox.publish import render
+from voxsig.outbox.signing import new_message_id, signed_headers
+from voxsig.outbox.transport import Limits, Transport
 
 
 async def run(config: dict[str, Any]) -> dict[str, Any]:
-    from voxsig.config import Settings
-    from voxsig.outbox.netguard import parse_networks
-    from voxsig.outbox.policy import Policy
-    from voxsig.outbox.publish import render
-    from voxsig.outbox.signing import new_message_id, signature_header
-    from voxsig.outbox.transport import Limits, Transport
-
     endpoints: list[dict[str, Any]] = config["endpoints"]
     events = int(config["events"])
     concurrency = int(config["concurrency"])
@@ -61,13 +61,7 @@ async def run(config: dict[str, Any]) -> dict[str, Any]:
         while next_job < len(jobs):
             url, secrets, message_id, body = jobs[next_job]
             next_job += 1
-            now = datetime.now(UTC)
-            headers = {
-                "content-type": "application/json",
-                "webhook-id": message_id,
-                "webhook-timestamp": str(int(now.timestamp())),
-                "webhook-signature": signature_header(secrets, message_id, now, body),
-            }
+            headers = signed_headers(secrets, message_id, body)
             outcome = await transport.post(url, body.encode(), headers)
             label = "succeeded" if outcome.succeeded else outcome.error_class or "failed"
             outcomes[label] += 1
@@ -98,12 +92,7 @@ def main(argv: list[str]) -> int:
         sys.stderr.write("usage: python -m bench.delivery_client CONFIG.json OUT.json\n")
         return 2
     config = json.loads(Path(argv[0]).read_text())
-    if config.get("loop") == "uvloop":
-        import uvloop
-
-        result = uvloop.run(run(config))
-    else:
-        result = asyncio.run(run(config))
+    result = (uvloop.run if config.get("loop") == "uvloop" else asyncio.run)(run(config))
     Path(argv[1]).write_text(json.dumps(result))
     return 0
 

@@ -21,6 +21,7 @@ from bench.common import (
     BenchError,
     Server,
     Ui,
+    api_conversations,
     http_json,
     start_server,
     wait_for_quiet,
@@ -29,7 +30,7 @@ from bench.common import (
 from bench.cpu import Groups, with_children
 from bench.spec import Options
 from harness.postgres import PostgresCluster, PostgresUnavailable
-from harness.processes import free_port, log_tail, scrubbed_env
+from harness.processes import free_port, log_problems, log_tail, scrubbed_env
 from harness.server import voxsig_command
 
 ALLOWED_NETWORKS = "127.0.0.0/8"
@@ -244,16 +245,10 @@ class Setup:
 
     def api(self, server: Server, conversations: int) -> dict[str, Any]:
         """`conversations` contacts and a conversation each in the first inbox, through the REST
-        API; returns the publisher's config for calling it (modes api_burst, api_trickle)."""
+        API; returns the publisher's config for calling it (mode api)."""
         base = f"{server.base_url}/api/v1/accounts/{self.account_id}"
         headers = {"api_access_token": self.token}
-        inbox = self.inbox_ids[0]
-        ids = []
-        for i in range(conversations):
-            body = {"name": f"Customer {i}", "inbox_id": inbox}
-            contact = http_json("POST", f"{base}/contacts", body, headers)["payload"]["contact"]
-            body = {"inbox_id": inbox, "contact_id": contact["id"]}
-            ids.append(int(http_json("POST", f"{base}/conversations", body, headers)["id"]))
+        ids = api_conversations(base, headers, self.inbox_ids[0], conversations)
         return {"base_url": base, "token": self.token, "conversations": ids}
 
 
@@ -299,29 +294,60 @@ def voxsig_env(**extra: str) -> dict[str, str]:
     return scrubbed_env(VOXSIG_WEBHOOK_ALLOWED_NETWORKS=ALLOWED_NETWORKS, **extra)
 
 
-def start_serve(ctx: Ctx, label: str, data_dir: Path, **env: str) -> Server:
-    """`voxsig serve` on the SQLite database in `data_dir` (its worker in-process)."""
-    port = free_port()
-    log = ctx.workdir / f"{data_dir.name}-serve.log"
-    full_env = voxsig_env(VOXSIG_DATA_DIR=str(data_dir), VOXSIG_PORT=str(port), **env)
-    with ctx.ui.step(f"{label}: starting `voxsig serve`"):
-        return start_server(label, [*voxsig_command(), "serve"], full_env, port, log)
+@dataclass
+class Voxsig:
+    """Voxsig's running processes: `voxsig serve` (`server`), or `voxsig worker`s."""
+
+    procs: list[subprocess.Popen[bytes]]
+    logs: list[Path]
+    server: Server | None = None
 
 
-def start_workers(
-    ctx: Ctx, label: str, count: int, name: str, **env: str
-) -> tuple[list[subprocess.Popen[bytes]], list[Path]]:
-    """`count` `voxsig worker` processes (env: the database), logs named after `name`."""
-    logs = [ctx.workdir / f"{name}-worker{i}.log" for i in range(count)]
-    args = [*voxsig_command(), "worker"]
-    with ctx.ui.step(f"{label}: starting {count} x `voxsig worker`"):
-        return [PROCESSES.start(args, env=voxsig_env(**env), log=log) for log in logs], logs
+@contextlib.contextmanager
+def voxsig(
+    ctx: Ctx,
+    label: str,
+    serve: Path | None = None,
+    workers: int = 0,
+    name: str = "",
+    env: Mapping[str, str] | None = None,
+) -> Iterator[Voxsig]:
+    """`voxsig serve` on the SQLite database in the data dir `serve` (its worker in-process),
+    or `workers` `voxsig worker` processes (`env`: the database's; logs named after `name`);
+    stopped afterwards, and then (unless the benchmark failed) their logs must hold no error."""
+    if serve is not None:
+        port, log = free_port(), ctx.workdir / f"{serve.name}-serve.log"
+        full_env = voxsig_env(VOXSIG_DATA_DIR=str(serve), VOXSIG_PORT=str(port), **(env or {}))
+        with ctx.ui.step(f"{label}: starting `voxsig serve`"):
+            server = start_server(label, [*voxsig_command(), "serve"], full_env, port, log)
+        running = Voxsig([server.proc], [log], server)
+    else:
+        logs = [ctx.workdir / f"{name}-worker{i}.log" for i in range(workers)]
+        args = [*voxsig_command(), "worker"]
+        with ctx.ui.step(f"{label}: starting {workers} x `voxsig worker`"):
+            procs = [PROCESSES.start(args, env=voxsig_env(**(env or {})), log=log) for log in logs]
+        running = Voxsig(procs, logs)
+    try:
+        yield running
+    finally:
+        with ctx.ui.step(f"{label}: stopping Voxsig"):
+            for proc in running.procs:
+                PROCESSES.stop(proc)
+    fail_on(label, logs_problems(running.logs))
 
 
-def stop_all(ctx: Ctx, label: str, procs: Iterable[subprocess.Popen[bytes]]) -> None:
-    with ctx.ui.step(f"{label}: stopping Voxsig"):
-        for proc in procs:
-            PROCESSES.stop(proc)
+def logs_problems(logs: Iterable[Path]) -> list[str]:
+    return [
+        f"{len(lines)} error lines in {log.name}; its end:\n{log_tail(log, 20)}"
+        for log in logs
+        if (lines := log_problems(log))
+    ]
+
+
+def fail_on(label: str, problems: Sequence[str]) -> None:
+    """Fails the benchmark (its data dirs and logs are kept) if a check found anything."""
+    if problems:
+        raise BenchError(f"{label}: " + "\n  ".join(["checks failed:", *problems]))
 
 
 def await_log(log: Path, text: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:

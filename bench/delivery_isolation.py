@@ -4,20 +4,19 @@ item 4); the method is METHOD below."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from bench.common import Ui
-from bench.delivery_common import Ctx, session, setup_account, sqlite_url, start_serve, stop_all
+from bench.delivery_common import Ctx, fail_on, session, setup_account, sqlite_url, voxsig
 from bench.delivery_measure import (
     await_recorded,
     busy_notes,
     db_problems,
     drain_backlog,
-    fail_on,
-    logs_problems,
     trickle,
 )
-from bench.output import TIMES, detail_table, fmt, headline, ratio, results
+from bench.output import TIMES, col, detail_table, fmt, headline, ratio, results
 from bench.spec import Benchmark, Option, Options
 from harness.database import set_webhooks_enabled
 
@@ -81,9 +80,8 @@ def run_one(ctx: Ctx, opts: Options, hanging: bool) -> dict[str, Any]:
         "VOXSIG_WEBHOOK_TIMEOUT": f"{TIMEOUT:g}",
         "VOXSIG_WEBHOOK_RETRY_SCHEDULE": RETRY_SCHEDULE,
     }
-    server = start_serve(ctx, label, data_dir, **env)
-    procs = [server.proc]
-    try:
+    with voxsig(ctx, label, serve=data_dir, env=env) as running:
+        procs = running.procs
         groups = ctx.groups(procs)
         ctx.receiver.reset(setup.secrets, hang)
         drain = drain_backlog(
@@ -93,7 +91,7 @@ def run_one(ctx: Ctx, opts: Options, hanging: bool) -> dict[str, Any]:
             procs,
             groups,
             url,
-            lambda: set_webhooks_enabled(url, True),
+            partial(set_webhooks_enabled, url, True),
             check_db=False,  # below, once the trickle is done too
         )
         # The trickle, while the hanging endpoints still hold the worker's slots they can.
@@ -103,54 +101,41 @@ def run_one(ctx: Ctx, opts: Options, hanging: bool) -> dict[str, Any]:
         latency["hung"] = ctx.receiver.stats()["hung"]
         succeeded = expected + latency["events"]
         counts, _ = await_recorded(url, succeeded)
-    finally:
-        stop_all(ctx, label, procs)
     # Hanging endpoints' deliveries stay pending (their attempts time out, the retry is 600 s
     # away); every attempt is either a success or a timeout.
     trickled = int(rate * seconds)  # as the publisher counts them
     hung_total = (trickled - latency["events"]) + (size - expected)
-    problems = logs_problems([server.log]) + db_problems(
-        counts,
-        succeeded,
-        attempts=succeeded + counts.get("error:timeout", 0),
-        pending=hung_total,
-        errors=["timeout"],
-    )
-    fail_on(label, problems)
+    timeouts = counts.get("error:timeout", 0)
+    attempts = succeeded + timeouts
+    fail_on(label, db_problems(counts, succeeded, attempts, hung_total, errors=["timeout"]))
     drain["published"] = published
     return {
         "hanging_endpoints": sorted(hang),
         "backlog": drain,
         "latency": latency,
-        "timeouts_recorded": counts.get("error:timeout", 0),
+        "timeouts_recorded": timeouts,
     }
 
 
+def _hung(r: Mapping[str, Any]) -> str:
+    return f"{r['backlog']['hung'] + r['latency']['hung']:,}"
+
+
+COLUMNS = (
+    ("run", lambda r: r["run"]),
+    col("backlog\ndeliv/s", "backlog.deliveries_per_s"),
+    col("CPU ms\n/deliv", "backlog.voxsig_cpu_ms_per_delivery", ".2f"),
+    *(col(f"{k} ms", f"latency.ms.{k}", ",.1f") for k in ("p50", "p99", "max")),
+    ("hung", _hung),
+    col("timeouts\nrecorded", "timeouts_recorded", ","),
+)
+
+
 def _table(runs: Mapping[str, Any], opts: Options) -> Any:
-    rows = [
-        [
-            label,
-            fmt(r["backlog"]["deliveries_per_s"]),
-            fmt(r["backlog"]["voxsig_cpu_ms_per_delivery"], ".2f"),
-            *(fmt(r["latency"]["ms"][k], ",.1f") for k in ("p50", "p99", "max")),
-            f"{r['backlog']['hung'] + r['latency']['hung']:,}",
-            f"{r['timeouts_recorded']:,}",
-        ]
-        for label, r in runs.items()
-    ]
     return detail_table(
         f"isolation: {ENDPOINTS} endpoints, timeout {TIMEOUT:g}s; figures of the healthy endpoints",
-        [
-            "run",
-            "backlog\ndeliv/s",
-            "CPU ms\n/deliv",
-            "p50 ms",
-            "p99 ms",
-            "max ms",
-            "hung",
-            "timeouts\nrecorded",
-        ],
-        rows,
+        COLUMNS,
+        [r | {"run": label} for label, r in runs.items()],
         f"backlog: {opts['isolation_backlog']:,} events made claimable at once, healthy "
         "deliveries / (first -> last healthy arrival); CPU: voxsig serve's per healthy delivery "
         f"meanwhile; p50..max: a {opts['isolation_rate']:g} events/s trickle for "

@@ -11,14 +11,13 @@ from bench.common import Ui
 from bench.delivery_common import (
     Ctx,
     Setup,
+    fail_on,
     postgres_cluster,
     run_tool,
     session,
     setup_account,
     sqlite_url,
-    start_serve,
-    start_workers,
-    stop_all,
+    voxsig,
 )
 from bench.delivery_measure import (
     Procs,
@@ -26,12 +25,10 @@ from bench.delivery_measure import (
     await_recorded,
     busy_notes,
     db_problems,
-    fail_on,
-    logs_problems,
     trickle,
     warm_up,
 )
-from bench.output import detail_table, fmt, headline, results, verdict
+from bench.output import Column, col, detail_table, dig, fmt, headline, results, verdict
 from bench.spec import Benchmark, Option, Options
 from harness.postgres import PostgresCluster
 
@@ -89,22 +86,21 @@ def run_sqlite(ctx: Ctx, opts: Options) -> tuple[dict[str, Any], dict[str, Any],
     label, data_dir = "sqlite", ctx.workdir / "sqlite"
     url = sqlite_url(data_dir)
     setup, _ = setup_account(ctx, label, url, [f"s{i}" for i in range(ENDPOINTS)], "inbox")
-    server = start_serve(ctx, label, data_dir)
-    procs = [server.proc]
-    groups = ctx.groups(procs)
-    try:
+    with voxsig(ctx, label, serve=data_dir) as running:
+        assert running.server is not None
+        procs, groups = running.procs, ctx.groups(running.procs)
         warm = warm_up(ctx, label, setup, procs)
         publisher = _publisher_trickles(
             ctx, opts, "sqlite, publisher process", setup, procs, groups
         )
         with ctx.ui.step(f"sqlite: {opts.clients} conversations through the API"):
-            api = setup.api(server, opts.clients)
+            api = setup.api(running.server, opts.clients)
         # The API's own rate (closed loop), so that no trickle times a queue of API calls.
         ctx.receiver.reset(setup.secrets)
         probe = run_tool(
             ctx,
             f"sqlite, REST API: its rate ({PROBE_CALLS} calls, {opts.clients} clients)",
-            {**api, "mode": "api_burst", "count": PROBE_CALLS, "clients": opts.clients},
+            {**api, "mode": "api", "count": PROBE_CALLS, "clients": opts.clients},
             timeout=60.0 + PROBE_CALLS / 5.0,
         )
         await_arrivals(ctx, "sqlite, REST API: the probe's deliveries", probe["ok"], procs, {}, 60)
@@ -116,16 +112,14 @@ def run_sqlite(ctx: Ctx, opts: Options) -> tuple[dict[str, Any], dict[str, Any],
         plan = plan or [(min(rates), float(max(1, math.floor(capacity / 2))))]
         for asked, run_at in plan:
             ctx.receiver.reset(setup.secrets)
-            config = {**api, "mode": "api_trickle"}
+            config = {**api, "mode": "api"}
             seconds = opts["trickle_seconds"]
             r = trickle(ctx, "sqlite, REST API", config, procs, groups, run_at, seconds)
             rest[f"{asked:g}"] = r | {"asked_rate": asked}
         trickled = sum(r["events"] for group in (publisher, rest) for r in group.values())
         expected = warm + PROBE_CALLS + trickled
         counts, _ = await_recorded(url, expected)
-    finally:
-        stop_all(ctx, label, procs)
-    fail_on(label, db_problems(counts, expected) + logs_problems([server.log]))
+    fail_on(label, db_problems(counts, expected))
     probe["capacity_calls_per_s"] = capacity
     return publisher, rest, probe
 
@@ -135,16 +129,15 @@ def run_postgres(ctx: Ctx, opts: Options, cluster: PostgresCluster) -> dict[str,
     with ctx.ui.step(f"{label}: creating database {database}"):
         url = cluster.create_database(database)
     setup, _ = setup_account(ctx, label, url, [f"p{i}" for i in range(ENDPOINTS)], "inbox")
-    procs, logs = start_workers(ctx, label, 1, database, VOXSIG_DATABASE_URL=url)
-    try:
-        groups = ctx.groups(procs, cluster)
+    env = {"VOXSIG_DATABASE_URL": url}
+    with voxsig(ctx, label, workers=1, name=database, env=env) as running:
+        procs = running.procs
         warm = warm_up(ctx, label, setup, procs)
+        groups = ctx.groups(procs, cluster)
         found = _publisher_trickles(ctx, opts, "postgres, publisher process", setup, procs, groups)
         expected = warm + sum(r["events"] for r in found.values())
         counts, _ = await_recorded(url, expected)
-    finally:
-        stop_all(ctx, label, procs)
-    fail_on(label, db_problems(counts, expected) + logs_problems(logs))
+    fail_on(label, db_problems(counts, expected))
     return found
 
 
@@ -165,41 +158,33 @@ def _label(setup: str, r: Mapping[str, Any]) -> str:
     return f"{SETUPS[setup]}, {rate}"
 
 
-def _table(latency: Mapping[str, Mapping[str, Any]], opts: Options) -> Any:
-    def pair(d: Mapping[str, Any]) -> str:
-        return f"{fmt(d['p50'], ',.1f')}/{fmt(d['p99'], ',.1f')}"
+def _pair(name: str, path: str) -> Column:
+    """A column of a spread's p50 and p99, "3.1/9.8"."""
 
-    rows = [
-        [
-            _label(setup, r),
-            fmt(r["achieved_rate"]),
-            f"{r['delivered']}/{r['events']}",
-            *(fmt(r["ms"][k], ",.1f") for k in ("p50", "p90", "p99", "max")),
-            pair(r["from_embedded_ms"]),
-            pair(r["send_ms"]),
-            fmt(r["voxsig_cpu_ms_per_event"], ".2f"),
-            verdict(_target(setup, r)[1]),
-        ]
-        for setup, by_rate in latency.items()
-        for r in by_rate.values()
-    ]
+    def cell(r: Any) -> str:
+        return "/".join(fmt(dig(r, f"{path}.{p}"), ",.1f") for p in ("p50", "p99"))
+
+    return f"{name}\np50/p99", cell
+
+
+COLUMNS = (
+    ("run", lambda r: _label(r["setup"], r)),
+    col("ev/s\ndone", "achieved_rate"),
+    ("arrived", lambda r: f"{r['delivered']}/{r['events']}"),
+    *(col(k, f"ms.{k}", ",.1f") for k in ("p50", "p90", "p99", "max")),
+    _pair("embedded", "from_embedded_ms"),
+    _pair("send", "send_ms"),
+    col("CPU ms\n/event", "voxsig_cpu_ms_per_event", ".2f"),
+    (f"p99 <\n{TARGET_MS:g} ms", lambda r: verdict(_target(r["setup"], r)[1])),
+)
+
+
+def _table(latency: Mapping[str, Mapping[str, Any]], opts: Options) -> Any:
     return detail_table(
         f"latency: commit -> arrival (ms), steady trickles of {opts['trickle_seconds']:g}s, one "
         "delivery per event",
-        [
-            "run",
-            "ev/s\ndone",
-            "arrived",
-            "p50",
-            "p90",
-            "p99",
-            "max",
-            "embedded\np50/p99",
-            "send\np50/p99",
-            "CPU ms\n/event",
-            f"p99 <\n{TARGET_MS:g} ms",
-        ],
-        rows,
+        COLUMNS,
+        [r | {"setup": setup} for setup, by_rate in latency.items() for r in by_rate.values()],
         "p50..max: the receiver's clock minus the sender's once its commit returned (REST: once "
         "the 2xx arrived); embedded: minus the clock in the payload, taken before the insert "
         "(REST: when the request was sent); send: how long the commit (REST: the API call) took "

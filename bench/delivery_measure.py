@@ -8,14 +8,12 @@ import math
 import subprocess
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from bench.common import QUIET_PERCENT, BenchError, percentile
 from bench.cpu import Groups, cpu_snapshot, cpu_use
-from bench.delivery_common import POLL, Ctx, Setup, run_tool
+from bench.delivery_common import POLL, Ctx, Setup, fail_on, run_tool
 from harness.database import delivery_counts
-from harness.processes import log_problems, log_tail
 
 Procs = Sequence[subprocess.Popen[bytes]]
 
@@ -216,20 +214,6 @@ def db_problems(
     if extra:
         problems.append(f"database: unexpected {extra}")
     return problems
-
-
-def logs_problems(logs: Iterable[Path]) -> list[str]:
-    return [
-        f"{len(lines)} error lines in {log.name}; its end:\n{log_tail(log, 20)}"
-        for log in logs
-        if (lines := log_problems(log))
-    ]
-
-
-def fail_on(label: str, problems: Sequence[str]) -> None:
-    """Fails the benchmark (its data dirs and logs are kept) if a check found anything."""
-    if problems:
-        raise BenchError(f"{label}: " + "\n  ".join(["checks failed:", *problems]))
 
 
 def busy_notes(cpu: Iterable[tuple[str, Mapping[str, Any]]]) -> list[str]:

@@ -1,30 +1,25 @@
-"""Publishing events for the deliveries benchmark, run as its own process:
-`python -m bench.delivery_publisher CONFIG.json OUT.json`.
+"""Creating the delivery benchmarks' events, run as its own process:
+`python -m bench.delivery_publisher CONFIG.json OUT.json`. CONFIG["mode"] is one of:
 
-CONFIG["mode"] is one of:
-- `setup`: migrate the database, create an account (`accounts.service.create_account`) and one
-  webhook per endpoint (`webhooks.service.create_webhook`), subscribed to message_created.
-  `scope` "inbox" (the default): one API inbox per endpoint and each webhook scoped to its inbox,
-  so each event (published round robin over the inboxes) has exactly one delivery. "account":
-  one API inbox and account-wide webhooks, so each event has one delivery per endpoint.
-  OUT: the account, its API token and the endpoints (name, url, inbox_id, secret).
-- `bulk`: publish `events` events (`outbox.publish.publish`), `batch` per transaction
-  (`Database.transaction()`), round robin over the inboxes; OUT has the clock (time.time())
-  before the first transaction began and once the last committed.
+- `setup`: migrate the database, create an account and one webhook per endpoint subscribed to
+  message_created. `scope` "inbox" (the default): an API inbox per endpoint, each webhook scoped
+  to its own, so each event (round robin over the inboxes) has one delivery; "account": one
+  inbox and account-wide webhooks, one delivery per endpoint. OUT: the account, its API token
+  and the endpoints (name, url, inbox_id, secret).
+- `bulk`: publish `events` events (`outbox.publish.publish`), `batch` per transaction; OUT has
+  the clock (time.time()) before the first transaction began and once the last committed.
 - `prepare`: `setup`, then `bulk`.
-- `trickle`: publish `rate` events a second for `seconds`, one transaction each (as a request
-  would) up to 100 a second, beyond that several per transaction (500/s: 5 every 10 ms); open
-  loop (each transaction in its own task, started on schedule, at most `concurrency` at once:
-  1 on SQLite, a few on PostgreSQL); each payload carries
-  `bench_t`, the clock just before the insert, and OUT gets the clock just after the commit.
-- `api_trickle`: the same rate through the REST API (POST .../messages), the message content
-  carrying `bench_seq` and `bench_t` (the clock when the request is sent); OUT gets the clock
-  when the response arrived.
-- `api_burst`: `count` messages through the REST API as fast as `clients` clients (one
-  keep-alive connection each, back to back) can send them; OUT: the clock before the first
-  request and after the last answer, the calls/s and the answers' latency.
-Every payload is a message_created body of the size and shape Voxsig renders (about 1.7 KB),
-with `bench_seq` set; the ceiling (bench/delivery_client.py) sends the same bodies.
+- `trickle`: publish `rate` events a second for `seconds`, one transaction each up to 100 a
+  second, beyond that several per transaction (500/s: 5 every 10 ms), open loop, at most
+  `concurrency` at once; each payload carries `bench_t`, the clock just before the insert, and
+  OUT gets the clock just after the commit.
+- `api`: through the REST API (POST .../messages, the content carrying `bench_seq`): with a
+  `rate`, the same open-loop trickle (and `bench_t`, the clock when the request is sent; OUT
+  gets the clock when the answer arrived); without, `count` messages as fast as `clients`
+  clients (one keep-alive connection each, back to back) can send them (OUT: the clock before
+  the first request and after the last answer, the calls/s and the answers' latency).
+Every payload is a message_created body of the size and shape Voxsig renders (about 1.7 KB,
+bench/payload.json), with `bench_seq` set; the ceiling (bench/delivery_client.py) sends them too.
 """
 
 from __future__ import annotations
@@ -35,104 +30,49 @@ import math
 import resource
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voxsig.accounts.service import create_account
+from voxsig.db import Database
+from voxsig.inboxes.service import create_inbox
+from voxsig.migrate import upgrade
+from voxsig.outbox.netguard import parse_networks
+from voxsig.outbox.publish import publish
+from voxsig.webhooks.service import create_webhook
+
 CONVERSATIONS = 1024  # ordering keys: events of one "conversation" are delivered in order
-SUBSCRIPTIONS = ["message_created"]
+SHAPE = (Path(__file__).parent / "payload.json").read_text()
+MAX_COMMITS_PER_S = 100  # a trickle's transactions; above it, several events share one
 
 
 def payload(seq: int, inbox_id: int, stamp: float | None = None) -> dict[str, Any]:
     """A message_created body shaped like the one Voxsig renders, with `bench_seq` (and
     `bench_t` when given) for the receiver."""
     conversation = seq % CONVERSATIONS + 1
-    created = 1795618669
-    account = {"id": 1, "name": "Bench"}
-    inbox = {"id": inbox_id, "name": f"API {inbox_id}"}
-    sender = {"id": 1, "name": "bench", "email": "bench@example.com", "type": "user"}
-    content = f"Benchmark message {seq}"
-    message = {
-        "id": seq + 1,
-        "content": content,
-        "message_type": 1,
-        "created_at": created,
-        "private": False,
-        "source_id": None,
-        "content_type": "text",
-        "content_attributes": {},
-        "sender": sender,
-        "account": account,
-        "inbox": inbox,
-        "conversation_id": conversation,
-        "inbox_id": inbox_id,
-        "account_id": 1,
-        "status": "sent",
-        "updated_at": created,
+    shape = json.loads(SHAPE)
+    message = shape["message"] | {"id": seq + 1, "content": f"Benchmark message {seq}"}
+    message |= {"conversation_id": conversation, "inbox_id": inbox_id}
+    message["inbox"] = {"id": inbox_id, "name": f"API {inbox_id}"}
+    chat = shape["conversation"] | {"id": conversation, "inbox_id": inbox_id}
+    chat |= {"contact_id": conversation, "messages": [message]}
+    chat["contact_inbox"] |= {"id": conversation, "contact_id": conversation, "inbox_id": inbox_id}
+    chat["meta"]["sender"] |= {"id": conversation, "name": f"Customer {conversation}"}
+    stamped = {} if stamp is None else {"bench_t": round(stamp, 6)}
+    return {
+        "event": "message_created",
+        "bench_seq": seq,
+        **stamped,
+        **message,
+        "conversation": chat,
     }
-    body: dict[str, Any] = {"event": "message_created", "bench_seq": seq}
-    if stamp is not None:
-        body["bench_t"] = round(stamp, 6)
-    body.update(message)
-    body["conversation"] = {
-        "additional_attributes": {},
-        "can_reply": True,
-        "channel": "Channel::Api",
-        "id": conversation,
-        "inbox_id": inbox_id,
-        "contact_inbox": {
-            "id": conversation,
-            "contact_id": conversation,
-            "inbox_id": inbox_id,
-            "source_id": "20042df4-c181-4e91-9627-95071d5415ce",
-            "created_at": "2026-11-25T14:57:49.485Z",
-            "updated_at": "2026-11-25T14:57:49.485Z",
-            "hmac_verified": False,
-        },
-        "messages": [message],
-        "meta": {
-            "sender": {
-                "id": conversation,
-                "name": f"Customer {conversation}",
-                "avatar": "",
-                "type": "contact",
-                "account": account,
-                "email": None,
-                "phone_number": None,
-                "identifier": None,
-                "thumbnail": "",
-                "custom_attributes": {},
-                "additional_attributes": {},
-            },
-            "assignee": None,
-            "hmac_verified": False,
-        },
-        "status": "open",
-        "unread_count": 0,
-        "agent_last_seen_at": 0,
-        "contact_last_seen_at": 0,
-        "timestamp": created,
-        "account_id": 1,
-        "assignee_id": None,
-        "priority": None,
-        "snoozed_until": None,
-        "labels": [],
-        "custom_attributes": {},
-        "created_at": created,
-        "updated_at": created,
-        "last_activity_at": created,
-        "contact_id": conversation,
-    }
-    return body
 
 
 async def setup(config: dict[str, Any]) -> dict[str, Any]:
-    from voxsig.accounts.service import create_account
-    from voxsig.db import Database
-    from voxsig.inboxes.service import create_inbox
-    from voxsig.outbox.netguard import parse_networks
-    from voxsig.webhooks.service import create_webhook
-
     allowed = parse_networks(str(config["allowed_networks"]))
     db = Database(str(config["database_url"]))
     try:
@@ -141,75 +81,68 @@ async def setup(config: dict[str, Any]) -> dict[str, Any]:
                 session, "Bench", "bench@example.com", "bench-password-1", "bench"
             )
             per_inbox = config.get("scope", "inbox") == "inbox"
-            shared = None
-            if not per_inbox:
-                shared = await create_inbox(session, made.account_id, "API", "api", {})
+            shared = (
+                None
+                if per_inbox
+                else await create_inbox(session, made.account_id, "API", "api", {})
+            )
             endpoints = []
             for name, url in config["endpoints"]:
                 inbox = shared or await create_inbox(
                     session, made.account_id, f"API {name}", "api", {}
                 )
-                webhook = await create_webhook(
-                    session,
-                    made.account_id,
-                    {
-                        "url": url,
-                        "subscriptions": SUBSCRIPTIONS,
-                        "name": "",
-                        "inbox_id": inbox.id if per_inbox else None,
-                    },
-                    allowed,
-                )
+                scoped = inbox.id if per_inbox else None
+                hook = {
+                    "url": url,
+                    "subscriptions": ["message_created"],
+                    "name": "",
+                    "inbox_id": scoped,
+                }
+                webhook = await create_webhook(session, made.account_id, hook, allowed)
                 endpoints.append(
                     {"name": name, "url": url, "inbox_id": inbox.id, "secret": webhook.secret}
                 )
     finally:
         await db.dispose()
-    return {
-        "account_id": made.account_id,
-        "api_access_token": made.api_access_token,
-        "endpoints": endpoints,
-    }
+    token = made.api_access_token
+    return {"account_id": made.account_id, "api_access_token": token, "endpoints": endpoints}
+
+
+async def _publish(
+    session: AsyncSession, config: dict[str, Any], seqs: Iterable[int], stamp: float | None = None
+) -> int:
+    """Publishes event `seq` of `seqs` to inbox seq % inboxes; returns how many were published."""
+    inboxes = [int(i) for i in config["inbox_ids"]]
+    published = 0
+    for seq in seqs:
+        inbox = inboxes[seq % len(inboxes)]
+        body = payload(seq, inbox, stamp)
+        account, key = int(config["account_id"]), seq % CONVERSATIONS + 1
+        event = await publish(session, account, inbox, "message_created", body, conversation_id=key)
+        published += event is not None
+    return published
 
 
 async def bulk(config: dict[str, Any]) -> dict[str, Any]:
-    from voxsig.db import Database
-    from voxsig.outbox.publish import publish
-
-    account_id = int(config["account_id"])
-    inboxes = [int(i) for i in config["inbox_ids"]]
     events, batch = int(config["events"]), int(config["batch"])
     db = Database(str(config["database_url"]))
     published = 0
-    started_at = time.time()
-    started = time.perf_counter()
+    started_at, started = time.time(), time.perf_counter()
     try:
         for start in range(0, events, batch):
             async with db.transaction() as session:
-                for seq in range(start, min(start + batch, events)):
-                    inbox = inboxes[seq % len(inboxes)]
-                    event = await publish(
-                        session,
-                        account_id,
-                        inbox,
-                        "message_created",
-                        payload(seq, inbox),
-                        conversation_id=seq % CONVERSATIONS + 1,
-                    )
-                    if event is not None:
-                        published += 1
+                published += await _publish(
+                    session, config, range(start, min(start + batch, events))
+                )
     finally:
         await db.dispose()
-    seconds = time.perf_counter() - started
+    seconds = round(time.perf_counter() - started, 3)
     return {
         "published": published,
-        "seconds": round(seconds, 3),
+        "seconds": seconds,
         "started_at": started_at,
         "finished_at": time.time(),
     }
-
-
-MAX_COMMITS_PER_S = 100  # a trickle's transactions; above it, several events share one
 
 
 async def _open_loop(
@@ -242,11 +175,6 @@ async def _open_loop(
 
 
 async def trickle(config: dict[str, Any]) -> dict[str, Any]:
-    from voxsig.db import Database
-    from voxsig.outbox.publish import publish
-
-    account_id = int(config["account_id"])
-    inboxes = [int(i) for i in config["inbox_ids"]]
     # At most MAX_COMMITS_PER_S transactions a second: at 500 events/s, 5 events every 10 ms.
     batch = max(1, math.ceil(float(config["rate"]) / MAX_COMMITS_PER_S))
     db = Database(str(config["database_url"]))
@@ -256,19 +184,9 @@ async def trickle(config: dict[str, Any]) -> dict[str, Any]:
         seqs = range(tick * batch, (tick + 1) * batch)
         async with db.transaction() as session:
             before = time.time()
-            for seq in seqs:
-                inbox = inboxes[seq % len(inboxes)]
-                await publish(
-                    session,
-                    account_id,
-                    inbox,
-                    "message_created",
-                    payload(seq, inbox, before),
-                    conversation_id=seq % CONVERSATIONS + 1,
-                )
+            await _publish(session, config, seqs, before)
         after = time.time()
-        for seq in seqs:
-            sent[str(seq)] = [before, after]
+        sent.update({str(seq): [before, after] for seq in seqs})
 
     try:
         await _open_loop(config, one, batch)
@@ -277,93 +195,52 @@ async def trickle(config: dict[str, Any]) -> dict[str, Any]:
     return {"sent": sent, "errors": 0, "error_sample": None, "per_transaction": batch}
 
 
-async def api_trickle(config: dict[str, Any]) -> dict[str, Any]:
-    import aiohttp
-
+async def api(config: dict[str, Any]) -> dict[str, Any]:
     base = str(config["base_url"]).rstrip("/")
     conversations = [int(c) for c in config["conversations"]]
     headers = {"api_access_token": str(config["token"])}
-    sent: dict[str, list[float]] = {}
-    errors = 0
-    sample: str | None = None
+    trickled = "rate" in config
+    sent: dict[str, list[float]] = {}  # seq -> [sent, answered] (time.time())
+    errors, sample = 0, None
+    connector = aiohttp.TCPConnector(limit=int(config.get("clients", 100)))
     timeout = aiohttp.ClientTimeout(total=30.0)
-
-    async with aiohttp.ClientSession(timeout=timeout) as session:
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
 
         async def one(seq: int) -> None:
             nonlocal errors, sample
-            conversation = conversations[seq % len(conversations)]
             before = time.time()
-            body = {
-                "content": f"bench_seq={seq} bench_t={before:.6f}",
-                "message_type": "outgoing",
-            }
-            url = f"{base}/conversations/{conversation}/messages"
+            content = f"bench_seq={seq}" + (f" bench_t={before:.6f}" if trickled else "")
+            url = f"{base}/conversations/{conversations[seq % len(conversations)]}/messages"
+            body = {"content": content, "message_type": "outgoing"}
             try:
                 async with session.post(url, json=body, headers=headers) as resp:
                     await resp.read()
-                    if resp.status != 200:
-                        errors += 1
-                        sample = sample or f"HTTP {resp.status}"
-                        return
+                    failure = None if resp.status == 200 else f"HTTP {resp.status}"
             except (aiohttp.ClientError, TimeoutError) as exc:
-                errors += 1
-                sample = sample or f"{type(exc).__name__}: {exc}"
-                return
-            sent[str(seq)] = [before, time.time()]
-
-        await _open_loop(config, one)
-    return {"sent": sent, "errors": errors, "error_sample": sample}
-
-
-async def api_burst(config: dict[str, Any]) -> dict[str, Any]:
-    import aiohttp
-
-    base = str(config["base_url"]).rstrip("/")
-    conversations = [int(c) for c in config["conversations"]]
-    headers = {"api_access_token": str(config["token"])}
-    count, clients = int(config["count"]), int(config["clients"])
-    latencies: list[float] = []
-    errors = 0
-    sample: str | None = None
-    next_seq = 0
-
-    async def client(session: aiohttp.ClientSession) -> None:
-        nonlocal next_seq, errors, sample
-        while next_seq < count:
-            seq = next_seq
-            next_seq += 1
-            conversation = conversations[seq % len(conversations)]
-            url = f"{base}/conversations/{conversation}/messages"
-            body = {"content": f"bench_seq={seq}", "message_type": "outgoing"}
-            before = time.perf_counter()
-            try:
-                async with session.post(url, json=body, headers=headers) as resp:
-                    await resp.read()
-                    ok = resp.status == 200
-                    sample = sample or (None if ok else f"HTTP {resp.status}")
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                ok = False
-                sample = sample or f"{type(exc).__name__}: {exc}"
-            if ok:
-                latencies.append(time.perf_counter() - before)
+                failure = f"{type(exc).__name__}: {exc}"
+            if failure is None:
+                sent[str(seq)] = [before, time.time()]
             else:
-                errors += 1
+                errors, sample = errors + 1, sample or failure
 
-    connector = aiohttp.TCPConnector(limit=clients)
-    timeout = aiohttp.ClientTimeout(total=30.0)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        started_at = time.time()
-        started = time.perf_counter()
+        if trickled:
+            await _open_loop(config, one)
+            return {"sent": sent, "errors": errors, "error_sample": sample}
+        count, seqs = int(config["count"]), iter(range(int(config["count"])))
+
+        async def client() -> None:
+            for seq in seqs:  # shared: each client takes the next one
+                await one(seq)
+
+        started_at, started = time.time(), time.perf_counter()
         async with asyncio.timeout(60.0 + count / 10.0):
-            await asyncio.gather(*(client(session) for _ in range(clients)))
+            await asyncio.gather(*(client() for _ in range(int(config["clients"]))))
         seconds = time.perf_counter() - started
-    latencies.sort()
+    latencies = sorted(after - before for before, after in sent.values())
 
     def ms(q: float) -> float | None:
-        if not latencies:
-            return None
-        return round(1000.0 * latencies[min(len(latencies) - 1, int(q * len(latencies)))], 1)
+        at = min(len(latencies) - 1, int(q * len(latencies)))
+        return round(1000.0 * latencies[at], 1) if latencies else None
 
     return {
         "ok": len(latencies),
@@ -385,14 +262,7 @@ async def prepare(config: dict[str, Any]) -> dict[str, Any]:
     return {**made, "bulk": published}
 
 
-MODES = {
-    "setup": setup,
-    "bulk": bulk,
-    "prepare": prepare,
-    "trickle": trickle,
-    "api_trickle": api_trickle,
-    "api_burst": api_burst,
-}
+MODES = {"setup": setup, "bulk": bulk, "prepare": prepare, "trickle": trickle, "api": api}
 
 
 def main(argv: list[str]) -> int:
@@ -400,12 +270,9 @@ def main(argv: list[str]) -> int:
         sys.stderr.write("usage: python -m bench.delivery_publisher CONFIG.json OUT.json\n")
         return 2
     config = json.loads(Path(argv[0]).read_text())
-    mode = MODES[str(config["mode"])]
     if config["mode"] in ("setup", "prepare"):
-        from voxsig.migrate import upgrade
-
         upgrade(str(config["database_url"]))  # alembic runs its own loop: before ours
-    result = asyncio.run(mode(config))
+    result = asyncio.run(MODES[str(config["mode"])](config))
     usage = resource.getrusage(resource.RUSAGE_SELF)
     result["cpu_s"] = round(usage.ru_utime + usage.ru_stime, 3)  # the whole process's
     Path(argv[1]).write_text(json.dumps(result))

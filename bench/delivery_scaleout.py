@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from bench.common import Ui
@@ -15,11 +16,10 @@ from bench.delivery_common import (
     postgres_cluster,
     session,
     setup_account,
-    start_workers,
-    stop_all,
+    voxsig,
 )
-from bench.delivery_measure import busy_notes, drain_backlog, fail_on, logs_problems
-from bench.output import TIMES, detail_table, fmt, headline, plural, ratio, results
+from bench.delivery_measure import busy_notes, drain_backlog
+from bench.output import TIMES, col, cpu_col, detail_table, fmt, headline, plural, ratio, results
 from bench.spec import Benchmark, Option, Options
 from harness.database import set_webhooks_enabled
 from harness.postgres import PostgresCluster
@@ -54,23 +54,15 @@ def run_workers(
     with ctx.ui.step(f"{label}: copying the backlog into {database}"):
         cluster.psql(f'CREATE DATABASE "{database}" TEMPLATE "{TEMPLATE}"')
     url = cluster.url(database)
-    procs, logs = start_workers(ctx, label, workers, database, VOXSIG_DATABASE_URL=url)
-    try:
+    env = {"VOXSIG_DATABASE_URL": url}
+    with voxsig(ctx, label, workers=workers, name=database, env=env) as running:
+        procs = running.procs
         with ctx.ui.step(f"{label}: waiting until each LISTENs"):
             await_listeners(cluster, database, workers)
         ctx.receiver.reset(setup.secrets)
-        summary = drain_backlog(
-            ctx,
-            label,
-            deliveries,
-            procs,
-            ctx.groups(procs, cluster),
-            url,
-            lambda: set_webhooks_enabled(url, True),
-        )
-    finally:
-        stop_all(ctx, label, procs)
-    fail_on(label, logs_problems(logs))
+        enable = partial(set_webhooks_enabled, url, True)
+        groups = ctx.groups(procs, cluster)
+        summary = drain_backlog(ctx, label, deliveries, procs, groups, url, enable)
     cluster.drop_database(database)
     return summary | {"workers": workers}
 
@@ -78,31 +70,22 @@ def run_workers(
 def _table(runs: Mapping[int, Any], deliveries: int) -> Any:
     first = next(iter(runs))
     one = runs[first]["deliveries_per_s"]
-    rows = [
-        [
-            str(workers),
-            fmt(r["deliveries_per_s"]),
-            fmt(ratio(r["deliveries_per_s"], one) if r["deliveries_per_s"] else None, ".2f"),
-            fmt(r["first_arrival_after_enable_s"], ".2f"),
-            fmt(r["voxsig_cpu_ms_per_delivery"], ".2f"),
-            "/".join(
-                fmt(r["cpu_percent"].get(k)) for k in ("voxsig", "postgres", "receiver", "other")
-            ),
-        ]
-        for workers, r in runs.items()
-    ]
+    columns = (
+        ("workers", lambda r: str(r["workers"])),
+        col("deliv/s", "deliveries_per_s"),
+        (
+            f"{TIMES} {plural(first, 'worker')}",
+            lambda r: fmt(ratio(r["deliveries_per_s"] or None, one), ".2f"),
+        ),
+        col("+first\ns", "first_arrival_after_enable_s", ".2f"),
+        col("workers CPU\nms/deliv", "voxsig_cpu_ms_per_delivery", ".2f"),
+        cpu_col("CPU %\nwork/pg/recv/oth", "voxsig", "postgres", "receiver", "other"),
+    )
     return detail_table(
         f"scaleout: {deliveries:,} pending deliveries over {ENDPOINTS} endpoints, "
         f"PostgreSQL, {CORES} cores in all",
-        [
-            "workers",
-            "deliv/s",
-            f"{TIMES} {plural(first, 'worker')}",
-            "+first\ns",
-            "workers CPU\nms/deliv",
-            "CPU %\nwork/pg/recv/oth",
-        ],
-        rows,
+        columns,
+        runs.values(),
         "deliv/s: first -> last arrival; +first: from the UPDATE and NOTIFY that made the "
         "backlog claimable to the first arrival; CPU: % of one core from the first to the last "
         "arrival (work: all the workers together; pg: the postmaster and its backends)",

@@ -3,7 +3,7 @@ table (for the terminal, and as text for bench/report.py), and its results' JSON
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from rich.table import Table
@@ -49,13 +49,36 @@ def headline(
     }
 
 
+# A detail table's column: its header and how a row's item gives its cell.
+Column = tuple[str, Callable[[Any], str]]
+
+
+def dig(item: Any, path: str) -> Any:
+    """item["a"]["b"] for path "a.b"; None where a key is missing."""
+    for key in path.split("."):
+        item = item.get(key) if isinstance(item, Mapping) else None
+    return item
+
+
+def col(header: str, path: str, spec: str = ",.0f") -> Column:
+    """A column of one figure, formatted with `spec`."""
+    return header, lambda item: fmt(dig(item, path), spec)
+
+
+def cpu_col(header: str, *groups: str, path: str = "cpu_percent") -> Column:
+    """A column of several groups' CPU use, "12/3/40"."""
+    return header, lambda item: "/".join(fmt(dig(item, f"{path}.{g}")) for g in groups)
+
+
 def detail_table(
-    title: str, columns: Sequence[str], rows: Sequence[Sequence[str]], caption: str
+    title: str, columns: Sequence[Column], items: Iterable[Any], caption: str
 ) -> tuple[Table, dict[str, Any]]:
-    """A benchmark's detail table: for the terminal (rich, the first column left, the others
-    right, FAILED cells red) and for its results (`table`, as plain text)."""
+    """A benchmark's detail table, a row per item: for the terminal (rich, the first column
+    left, the others right, FAILED cells red) and for its results (`table`, as plain text)."""
+    headers = [header for header, _ in columns]
+    rows = [[cell(item) for _, cell in columns] for item in items]
     table = Table(title=title, caption=caption)
-    for i, column in enumerate(columns):
+    for i, column in enumerate(headers):
         table.add_column(column, justify="left" if i == 0 else "right", no_wrap=i == 0)
     for row in rows:
         table.add_row(*(f"[red]{c}[/]" if c.startswith("FAILED") else c for c in row))
@@ -65,7 +88,7 @@ def detail_table(
 
     data = {
         "title": title,
-        "columns": [plain(c) for c in columns],
+        "columns": [plain(c) for c in headers],
         "rows": [[plain(c) for c in row] for row in rows],
         "caption": caption,
     }
