@@ -25,7 +25,7 @@ from typing import IO, Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
-from bench.cpu import cpu_seconds, system_busy_seconds
+from bench.cpu import cpu_seconds, cpu_snapshot, single, system_busy_seconds
 from bench.spec import Options
 from harness.processes import (
     HOST,
@@ -41,6 +41,7 @@ ROOT = REPO
 RESULTS_DIR = ROOT / "bench" / "results"
 QUIET_PERCENT = 20.0  # % of a core used by other processes that makes a figure doubtful
 PROCESSES = ProcessGroups()
+FILES = ("-config.json", "-out.json", ".log")  # a helper process's, after its label
 
 
 class BenchError(Exception):
@@ -187,26 +188,16 @@ def run_loadgen(
     server's CPU use while it ran. `helpers` (name -> pid, e.g. a webhook receiver) are
     processes the benchmark itself runs: their CPU is reported as `helpers_cpu_percent` and
     not counted as other processes'."""
-    helpers = dict(helpers or {})
-    config = {
-        "base_url": server.base_url,
-        "headers": dict(headers),
-        "targets": targets,
-        "clients": opts.clients,
-        "warmup": opts.warmup,
-        "seconds": opts.seconds,
-        "request_timeout": 30.0,
-    }
-    config_path = workdir / f"{label}-loadgen-config.json"
-    out_path = workdir / f"{label}-loadgen-out.json"
+    config: dict[str, Any] = {"base_url": server.base_url, "headers": dict(headers)}
+    config |= {"targets": targets, "clients": opts.clients, "request_timeout": 30.0}
+    config |= {"warmup": opts.warmup, "seconds": opts.seconds}
+    config_path, out_path, log = (workdir / f"{label}-loadgen{end}" for end in FILES)
     config_path.write_text(json.dumps(config))
-    log = workdir / f"{label}-loadgen.log"
     other_before = wait_for_quiet(ui, server, label, opts.quiet_wait)
     total = opts.warmup + opts.seconds
     task = ui.timed_task(f"{label}: warm-up", total=total)
-    cpu_before = server.cpu_seconds()
-    helpers_before = {name: cpu_seconds(pid) for name, pid in helpers.items()}
-    busy_before, wall_before = system_busy_seconds(), time.monotonic()
+    groups = single({"server": server.proc.pid, **(helpers or {})})
+    before = cpu_snapshot(groups)
     args = [sys.executable, "-m", "bench.loadgen", str(config_path), str(out_path)]
     proc = PROCESSES.start(args, env=scrubbed_env(), log=log, stdout_pipe=True)
     latest: dict[str, float] = {}
@@ -214,7 +205,7 @@ def run_loadgen(
     reader = threading.Thread(target=_read_ticks, args=(proc.stdout, latest), daemon=True)
     reader.start()
     # The loadgen bounds itself; this deadline is for a loadgen that hangs anyway.
-    deadline = wall_before + total + 60.0
+    deadline = before["_wall"] + total + 60.0
     last_ok, last_t, rate = 0.0, 0.0, 0.0
     try:
         while proc.poll() is None:
@@ -232,35 +223,31 @@ def run_loadgen(
             phase = "warm-up" if elapsed < opts.warmup else "measuring"
             phase = "finishing" if elapsed >= total else phase
             errors = int(latest.get("errors", 0))
-            ui.progress.update(
-                task,
-                completed=min(elapsed, total),
-                description=f"{label}: {phase}, ~{rate:,.0f} req/s"
-                + (f", [red]{errors} errors[/]" if errors else ""),
-            )
+            shown = f"{label}: {phase}, ~{rate:,.0f} req/s"
+            shown += f", [red]{errors} errors[/]" if errors else ""
+            ui.progress.update(task, completed=min(elapsed, total), description=shown)
             time.sleep(0.2)
     finally:
         PROCESSES.stop(proc, grace=3.0)
         reader.join(timeout=2.0)
-    wall = time.monotonic() - wall_before
-    cpu = server.cpu_seconds() - cpu_before
-    helpers_cpu = {name: cpu_seconds(pid) - helpers_before[name] for name, pid in helpers.items()}
-    busy = system_busy_seconds() - busy_before
+    after = cpu_snapshot(groups)
     if proc.returncode != 0 or not out_path.exists():
         raise BenchError(
             f"{label}: the load generator failed (code {proc.returncode}):\n{log_tail(log)}"
         )
     ui.progress.update(task, completed=total, description=f"{label}: [green]done")
     result: dict[str, Any] = json.loads(out_path.read_text())
+    wall, used = after["_wall"] - before["_wall"], {k: after[k] - before[k] for k in groups}
+    cpu, helpers_cpu = used.pop("server"), used
     # Over the load itself (the server idles while the load generator starts).
     result["server_cpu_percent"] = round(100.0 * cpu / result["wall_s"], 1)
     result["server_cpu_s"] = round(cpu, 3)
     result["loadgen_cpu_percent"] = round(100.0 * result["cpu_s"] / result["wall_s"], 1)
     result["helpers_cpu_percent"] = {
-        name: round(100.0 * used / wall, 1) if wall > 0 else None
-        for name, used in helpers_cpu.items()
+        name: round(100.0 * s / wall, 1) if wall > 0 else None for name, s in helpers_cpu.items()
     }
     # Whatever else ran on the machine meanwhile (other tests, builds) skews the figures.
+    busy = after["_busy"] - before["_busy"]
     other = max(0.0, busy - cpu - float(result["cpu_s"]) - sum(helpers_cpu.values()))
     result["other_cpu_percent"] = round(100.0 * other / wall, 1) if wall > 0 else None
     result["other_cpu_percent_before"] = other_before

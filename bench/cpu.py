@@ -48,6 +48,15 @@ def with_children(pid: int) -> list[int]:
     return [pid, *children_of(pid)]
 
 
+def single(pids: Mapping[str, int]) -> Groups:
+    """Groups of one process each, by name."""
+
+    def group(pid: int) -> Callable[[], Sequence[int]]:
+        return lambda: [pid]
+
+    return {name: group(pid) for name, pid in pids.items()}
+
+
 def cpu_snapshot(groups: Groups) -> dict[str, float]:
     snap = {name: sum(cpu_seconds(pid) for pid in pids()) for name, pids in groups.items()}
     snap["_busy"] = system_busy_seconds()

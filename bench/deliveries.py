@@ -10,6 +10,7 @@ from bench.common import BenchError, Ui
 from bench.cpu import cpu_seconds
 from bench.delivery_common import (
     ALLOWED_NETWORKS,
+    ROWS_PER_TRANSACTION,
     Ctx,
     fail_on,
     finish_tool,
@@ -17,25 +18,22 @@ from bench.delivery_common import (
     session,
     setup_account,
     spawn_tool,
-    sqlite_url,
     voxsig,
 )
 from bench.delivery_measure import (
     arrival_problems,
     await_arrivals,
     await_recorded,
-    busy_notes,
     db_problems,
     drain_summary,
 )
-from bench.output import TIMES, col, cpu_col, detail_table, fmt, headline, plural, ratio, results
+from bench.output import TIMES, col, cpu_col, detail_table, fmt, headline, plural, ratio
 from bench.spec import Benchmark, Option, Options
 
 TARGET = 0.6  # the issue's: end-to-end deliveries/s at least 0.6 x the ceiling
 SOURCES = {"service": "Service layer (bulk)", "rest": "REST API"}
 CEILING_ENDPOINTS = 16
 CONCURRENCY = 256  # the ceiling's requests in flight (VOXSIG_WEBHOOK_MAX_IN_FLIGHT)
-ROWS_PER_TRANSACTION = 1000  # deliveries per publishing transaction (service layer)
 
 METHOD = """\
 Ceiling: Voxsig's HTTP client alone. `bench/delivery_client.py` (its own process) sends
@@ -122,16 +120,15 @@ def run_endpoints(ctx: Ctx, opts: Options, endpoints: int) -> dict[str, dict[str
     """One `voxsig serve` with `endpoints` account-wide webhooks; the service-layer cell, then
     the REST cell, each with --cell-deliveries deliveries."""
     label = plural(endpoints, "endpoint")
-    data_dir = ctx.workdir / f"e2e-{endpoints}"
-    url = sqlite_url(data_dir)
+    db = ctx.database(label, f"e2e-{endpoints}")
     names = [f"n{endpoints}-{i}" for i in range(endpoints)]
-    setup, _ = setup_account(ctx, label, url, names, "account")
+    setup, _ = setup_account(ctx, label, db.url, names, "account")
     per_event = max(1, opts["cell_deliveries"] // endpoints)
     per_source = {"service": per_event, "rest": min(per_event, opts["rest_events"])}
     clients = min(opts.clients, per_source["rest"])
     cells: dict[str, dict[str, Any]] = {}
     recorded = 0
-    with voxsig(ctx, label, serve=data_dir) as running:
+    with voxsig(ctx, label, db) as running:
         assert running.server is not None
         with ctx.ui.step(f"{label}: {clients} conversations through the API"):
             api = setup.api(running.server, clients)
@@ -151,7 +148,7 @@ def run_endpoints(ctx: Ctx, opts: Options, endpoints: int) -> dict[str, dict[str
             stats = await_arrivals(ctx, cell, expected, running.procs, groups, timeout)
             creator = finish_tool(tool, 60.0)
             recorded += expected
-            counts, recorded_at = await_recorded(url, recorded)
+            counts, recorded_at = await_recorded(db.url, recorded)
             problems = arrival_problems(stats, expected) + db_problems(counts, recorded)
             if creator.get("errors"):
                 problems.append(f"{creator['errors']} API calls failed: {creator['error_sample']}")
@@ -260,14 +257,13 @@ def run(opts: Options, ui: Ui) -> tuple[dict[str, Any], list[Any]]:
         r["ratio_to_ceiling"] = ratio(r["end_to_end_deliveries_per_s"], ceiling)
     cpu = [(f"ceiling, {k}", r["cpu_percent"]) for k, r in ceilings.items()]
     cpu += [(key, r["cpu_percent"]) for key, r in cells.items()]
-    return results(
+    return ctx.results(
         BENCHMARK,
         opts,
         _headline(ceilings, cells, ceiling),
         _table(ceilings, cells, ceiling),
         {"ceiling_deliveries_per_s": ceiling, "ceilings": ceilings, "cells": cells},
-        ctx.notes + busy_notes(cpu),
-        **ctx.timing(),
+        cpu,
     )
 
 

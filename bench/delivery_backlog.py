@@ -3,34 +3,26 @@ item 5); the method is METHOD below."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from contextlib import nullcontext
-from functools import partial
 from typing import Any
 
 from bench.common import BenchError, Ui
-from bench.cpu import RssSampler
 from bench.delivery_common import (
+    ROWS_PER_TRANSACTION,
     Ctx,
-    await_listeners,
-    await_log,
     postgres_cluster,
     session,
     setup_account,
-    sqlite_url,
-    voxsig,
 )
-from bench.delivery_measure import busy_notes, drain_backlog
-from bench.output import TIMES, col, cpu_col, detail_table, fmt, headline, ratio, results
+from bench.delivery_measure import drain_by_workers
+from bench.output import TIMES, col, cpu_col, detail_table, fmt, headline, ratio
 from bench.spec import Benchmark, Option, Options
-from harness.database import set_webhooks_enabled
 from harness.postgres import PostgresCluster
 
 TARGET_MB = 200.0  # the issue's: peak memory under 200 MB
 GROWTH = 0.10  # "must not grow with the backlog": the large peak within 10% of the small one
 ENDPOINTS = 100
-ROWS_PER_TRANSACTION = 1000
 # The memory columns: header -> figure.
 MEMORY = {"RSS MB\nidle": "at_start_mb", "10%": "at_10pct_mb", "50%": "at_50pct_mb"}
 MEMORY |= {"90%": "at_90pct_mb", "peak": "peak_mb"}
@@ -55,44 +47,19 @@ succeeded after one attempt, the worker's log holds no error."""
 
 
 def run_size(ctx: Ctx, size: int, cluster: PostgresCluster | None) -> dict[str, Any]:
-    label = f"backlog of {size:,}"
+    label, database = f"backlog of {size:,}", f"backlog_{size}"
     names = [f"b{i}" for i in range(ENDPOINTS)]
     events = size // ENDPOINTS
-    batch = max(1, ROWS_PER_TRANSACTION // ENDPOINTS)
-    if cluster is None:
-        data_dir = ctx.workdir / f"backlog-{size}"
-        url = sqlite_url(data_dir)
-        env = {"VOXSIG_DATA_DIR": str(data_dir)}
-    else:
-        with ctx.ui.step(f"{label}: creating database backlog_{size}"):
-            url = cluster.create_database(f"backlog_{size}")
-        env = {"VOXSIG_DATABASE_URL": url}
-    setup, published = setup_account(ctx, label, url, names, "account", publish=(events, batch))
+    db = ctx.database(label, database, cluster)
+    setup, published = setup_account(ctx, label, db.url, names, "account", events)
     assert published is not None
-    set_webhooks_enabled(url, False)
-    with voxsig(ctx, label, workers=1, name=f"backlog-{size}", env=env) as running:
-        procs = running.procs
-        sampler = RssSampler(lambda: [p.pid for p in procs])
-        with ctx.ui.step(f"{label}: waiting for the worker to be up"):
-            if cluster is None:
-                await_log(running.logs[0], "delivery worker on", procs[0])
-                time.sleep(1.0)  # its first look at the database comes just after the line
-            else:
-                await_listeners(cluster, f"backlog_{size}", 1)
-        ctx.receiver.reset(setup.secrets)
-        enable = partial(set_webhooks_enabled, url, True)
-        groups = ctx.groups(procs, cluster)
-        summary = drain_backlog(ctx, label, size, procs, groups, url, enable, sampler)
-    start = sampler.samples[0][0]
-    summary |= {
-        "memory": sampler.summary(size),
-        "rss_samples": [[round(t - start, 2), n, round(mb, 1)] for t, n, mb in sampler.samples],
+    summary = drain_by_workers(ctx, label, setup, size, db, 1, cluster, memory=True)
+    return summary | {
         "published": published,
         "publish_deliveries_per_s": ratio(size, published["seconds"], 1),
         "events": events,
         "endpoints": ENDPOINTS,
     }
-    return summary
 
 
 COLUMNS = (
@@ -183,16 +150,14 @@ def run(opts: Options, ui: Ui) -> tuple[dict[str, Any], list[Any]]:
             for size in sizes:
                 runs[size] = run_size(ctx, size, cluster)
                 ctx.lap(f"backlog_{size}")
-    cpu = [(f"backlog of {size:,}", r["cpu_percent"]) for size, r in runs.items()]
-    return results(
+    return ctx.results(
         BENCHMARK,
         opts,
         _headline(runs, database),
         _table(runs, database),
         {"runs": {str(size): r for size, r in runs.items()}},
-        ctx.notes + busy_notes(cpu),
+        [(f"backlog of {size:,}", r["cpu_percent"]) for size, r in runs.items()],
         params={"sizes": sizes},
-        **ctx.timing(),
     )
 
 

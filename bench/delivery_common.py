@@ -13,9 +13,12 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+
+from rich.table import Table
 
 from bench.common import (
+    FILES,
     PROCESSES,
     QUIET_PERCENT,
     BenchError,
@@ -28,13 +31,16 @@ from bench.common import (
     work_dir,
 )
 from bench.cpu import Groups, with_children
-from bench.spec import Options
+from bench.output import results
+from bench.spec import Benchmark, Options
+from harness.database import set_webhooks_enabled
 from harness.postgres import PostgresCluster, PostgresUnavailable
 from harness.processes import free_port, log_problems, log_tail, scrubbed_env
 from harness.server import voxsig_command
 
 ALLOWED_NETWORKS = "127.0.0.0/8"
 POLL = 0.1  # seconds between looks at the receiver's counts
+ROWS_PER_TRANSACTION = 1000  # deliveries per publishing transaction (service layer)
 QUIET_AGAIN = 15.0  # s: a machine found quiet this recently is not checked again
 
 
@@ -67,6 +73,14 @@ def start_receiver(ui: Ui, workdir: Path) -> Receiver:
         )
 
 
+class Db(NamedTuple):
+    """A database for Voxsig: its name, its URL and the environment that points Voxsig at it."""
+
+    name: str
+    url: str
+    env: dict[str, str]
+
+
 @dataclass
 class Ctx:
     ui: Ui
@@ -94,12 +108,36 @@ class Ctx:
         elapsed = time.monotonic() - self.started - sum(self.phases.values())
         self.phases[name] = round(elapsed, 1)
 
-    def timing(self) -> dict[str, Any]:
-        """The results' keys for how long the run took, and its phases."""
-        return {
-            "total_seconds": round(time.monotonic() - self.started, 1),
-            "phase_seconds": self.phases,
-        }
+    def results(
+        self,
+        bench: Benchmark,
+        opts: Options,
+        rows: list[dict[str, Any]],
+        table: tuple[Table, dict[str, Any]] | None,
+        figures: Mapping[str, Any],
+        cpu: Iterable[tuple[str, Mapping[str, Any]]],
+        **extra: Any,
+    ) -> tuple[dict[str, Any], list[Any]]:
+        """The benchmark's results (output.results), with the run's notes, one for each measured
+        part (label, its cpu_percent) that other processes skewed, and how long the run took."""
+        notes = self.notes + [
+            f"{label}: other processes used {other:.0f}% of a core meanwhile; the figure is "
+            "skewed, run again on a quiet machine"
+            for label, percent in cpu
+            if (other := percent.get("other")) is not None and other > QUIET_PERCENT
+        ]
+        total = round(time.monotonic() - self.started, 1)
+        timing = {"total_seconds": total, "phase_seconds": self.phases}
+        return results(bench, opts, rows, table, figures, notes, **timing, **extra)
+
+    def database(self, label: str, name: str, cluster: PostgresCluster | None = None) -> Db:
+        """A fresh database: SQLite in the data dir `name`, or `name` on the cluster."""
+        if cluster is None:
+            data_dir = self.workdir / name
+            return Db(name, sqlite_url(data_dir), {"VOXSIG_DATA_DIR": str(data_dir)})
+        with self.ui.step(f"{label}: creating database {name}"):
+            url = cluster.create_database(name)
+        return Db(name, url, {"VOXSIG_DATABASE_URL": url})
 
     def groups(
         self,
@@ -173,9 +211,8 @@ class Tool:
 def spawn_tool(label: str, module: str, config: Mapping[str, Any], workdir: Path) -> Tool:
     """Starts `python -m module CONFIG OUT` (bench.delivery_publisher, bench.delivery_client)."""
     slug = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")[:80]
-    config_path, out = workdir / f"{slug}-config.json", workdir / f"{slug}-out.json"
+    config_path, out, log = (workdir / f"{slug}{end}" for end in FILES)
     config_path.write_text(json.dumps(config))
-    log = workdir / f"{slug}.log"
     args = [sys.executable, "-m", module, str(config_path), str(out)]
     return Tool(label, PROCESSES.start(args, env=scrubbed_env(), log=log), out, log)
 
@@ -258,16 +295,13 @@ def sqlite_url(data_dir: Path) -> str:
 
 
 def setup_account(
-    ctx: Ctx,
-    label: str,
-    database_url: str,
-    names: Sequence[str],
-    scope: str,
-    publish: tuple[int, int] | None = None,
+    ctx: Ctx, label: str, database_url: str, names: Sequence[str], scope: str, backlog: int = 0
 ) -> tuple[Setup, dict[str, Any] | None]:
     """Migrates the database and makes an account with one webhook per name (`scope`: "inbox",
     one inbox and one delivery per event each; "account", every event to every endpoint); with
-    `publish` (events, per transaction), also publishes that backlog in the same process."""
+    a `backlog` (events), also publishes it in the same process (ROWS_PER_TRANSACTION
+    deliveries per transaction) and disables the webhooks, so that its deliveries stay pending
+    and unclaimed until drain_backlog enables them again."""
     what = f"{len(names)} webhooks ({scope}-wide)"
     config: dict[str, Any] = {
         "mode": "setup",
@@ -276,17 +310,18 @@ def setup_account(
         "endpoints": [[n, ctx.receiver.url(n)] for n in names],
         "scope": scope,
     }
-    if publish is not None:
-        what += f", then {publish[0]:,} events published"
-        config |= {"mode": "prepare", "events": publish[0], "batch": publish[1]}
-    timeout = 120.0 + (publish[0] * len(names) / 500.0 if publish else 0.0)
-    made = run_tool(ctx, f"{label}: {what}", config, timeout)
-    setup = Setup(
-        database_url, made["account_id"], made["api_access_token"], made["endpoints"], scope
-    )
+    if backlog:
+        what += f", then {backlog:,} events published"
+        batch = max(1, ROWS_PER_TRANSACTION // (1 if scope == "inbox" else len(names)))
+        config |= {"mode": "prepare", "events": backlog, "batch": batch}
+    made = run_tool(ctx, f"{label}: {what}", config, 120.0 + backlog * len(names) / 500.0)
+    token, endpoints = made["api_access_token"], made["endpoints"]
+    setup = Setup(database_url, made["account_id"], token, endpoints, scope)
     published: dict[str, Any] | None = made.get("bulk")
-    if publish is not None and (published or {}).get("published") != publish[0]:
-        raise BenchError(f"{label}: published {published} of {publish[0]}")
+    if backlog and (published or {}).get("published") != backlog:
+        raise BenchError(f"{label}: published {published} of {backlog}")
+    if backlog:
+        set_webhooks_enabled(database_url, False)
     return setup, published
 
 
@@ -305,28 +340,23 @@ class Voxsig:
 
 @contextlib.contextmanager
 def voxsig(
-    ctx: Ctx,
-    label: str,
-    serve: Path | None = None,
-    workers: int = 0,
-    name: str = "",
-    env: Mapping[str, str] | None = None,
+    ctx: Ctx, label: str, db: Db, workers: int = 0, settings: Mapping[str, str] | None = None
 ) -> Iterator[Voxsig]:
-    """`voxsig serve` on the SQLite database in the data dir `serve` (its worker in-process),
-    or `workers` `voxsig worker` processes (`env`: the database's; logs named after `name`);
-    stopped afterwards, and then (unless the benchmark failed) their logs must hold no error."""
-    if serve is not None:
-        port, log = free_port(), ctx.workdir / f"{serve.name}-serve.log"
-        full_env = voxsig_env(VOXSIG_DATA_DIR=str(serve), VOXSIG_PORT=str(port), **(env or {}))
+    """`voxsig serve` on `db` (SQLite; its worker in-process) or, given a number of `workers`,
+    that many `voxsig worker` processes, with the VOXSIG_* `settings`; stopped afterwards, and
+    then (unless the benchmark failed) their logs must hold no error."""
+    env = voxsig_env(**db.env, **(settings or {}))
+    if not workers:
+        port, log = free_port(), ctx.workdir / f"{db.name}-serve.log"
         with ctx.ui.step(f"{label}: starting `voxsig serve`"):
-            server = start_server(label, [*voxsig_command(), "serve"], full_env, port, log)
+            args = [*voxsig_command(), "serve"]
+            server = start_server(label, args, env | {"VOXSIG_PORT": str(port)}, port, log)
         running = Voxsig([server.proc], [log], server)
     else:
-        logs = [ctx.workdir / f"{name}-worker{i}.log" for i in range(workers)]
-        args = [*voxsig_command(), "worker"]
+        logs = [ctx.workdir / f"{db.name}-worker{i}.log" for i in range(workers)]
         with ctx.ui.step(f"{label}: starting {workers} x `voxsig worker`"):
-            procs = [PROCESSES.start(args, env=voxsig_env(**(env or {})), log=log) for log in logs]
-        running = Voxsig(procs, logs)
+            args = [*voxsig_command(), "worker"]
+            running = Voxsig([PROCESSES.start(args, env=env, log=log) for log in logs], logs)
     try:
         yield running
     finally:

@@ -4,21 +4,25 @@ item 4); the method is METHOD below."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import partial
 from typing import Any
 
 from bench.common import Ui
-from bench.delivery_common import Ctx, fail_on, session, setup_account, sqlite_url, voxsig
+from bench.delivery_common import (
+    ROWS_PER_TRANSACTION,
+    Ctx,
+    fail_on,
+    session,
+    setup_account,
+    voxsig,
+)
 from bench.delivery_measure import (
     await_recorded,
-    busy_notes,
     db_problems,
     drain_backlog,
     trickle,
 )
-from bench.output import TIMES, col, detail_table, fmt, headline, ratio, results
+from bench.output import TIMES, col, detail_table, fmt, headline, ratio
 from bench.spec import Benchmark, Option, Options
-from harness.database import set_webhooks_enabled
 
 TOLERANCE = 0.10  # the issue's: within 10%
 PARTS = ("backlog", "latency")
@@ -27,7 +31,10 @@ HANGING_EVERY = 10  # every 10th endpoint hangs: 10%
 TIMEOUT = 2.0  # VOXSIG_WEBHOOK_TIMEOUT, both runs
 HANG = 30.0  # how long the receiver holds a hanging endpoint's request
 RETRY_SCHEDULE = "600"  # VOXSIG_WEBHOOK_RETRY_SCHEDULE: no retry within the run
-ROWS_PER_TRANSACTION = 1000
+SETTINGS = {
+    "VOXSIG_WEBHOOK_TIMEOUT": f"{TIMEOUT:g}",
+    "VOXSIG_WEBHOOK_RETRY_SCHEDULE": RETRY_SCHEDULE,
+}
 
 METHOD = """\
 Two runs of `voxsig serve` on a fresh SQLite database with {endpoints} webhooks, each scoped to
@@ -56,51 +63,33 @@ def _hanging(index: int) -> bool:
 def run_one(ctx: Ctx, opts: Options, hanging: bool) -> dict[str, Any]:
     kind = "hanging" if hanging else "healthy"
     label = "10% hanging" if hanging else "all healthy"
-    data_dir = ctx.workdir / f"isolation-{kind}"
     names = [f"{kind[0]}{i}" for i in range(ENDPOINTS)]
     hang = {n: HANG for i, n in enumerate(names) if hanging and _hanging(i)}
-    rate, seconds, size = (
-        opts["isolation_rate"],
-        opts["isolation_seconds"],
-        opts["isolation_backlog"],
-    )
+    rate, seconds = opts["isolation_rate"], opts["isolation_seconds"]
+    size = opts["isolation_backlog"]
 
     def healthy(seq: int) -> bool:
         # Events go round robin over the endpoints: event `seq` to endpoint seq % ENDPOINTS.
         return not (hanging and _hanging(seq % ENDPOINTS))
 
-    # The backlog is published, the webhooks disabled, the server started (its worker idle),
+    # The backlog is published (its webhooks disabled), the server started (its worker idle),
     # and the webhooks enabled again: the whole backlog is claimable at once.
-    url = sqlite_url(data_dir)
-    backlog = (size, ROWS_PER_TRANSACTION)
-    setup, published = setup_account(ctx, label, url, names, "inbox", publish=backlog)
-    set_webhooks_enabled(url, False)
+    db = ctx.database(label, f"isolation-{kind}")
+    setup, published = setup_account(ctx, label, db.url, names, "inbox", size)
     expected = sum(1 for seq in range(size) if healthy(seq))
-    env = {
-        "VOXSIG_WEBHOOK_TIMEOUT": f"{TIMEOUT:g}",
-        "VOXSIG_WEBHOOK_RETRY_SCHEDULE": RETRY_SCHEDULE,
-    }
-    with voxsig(ctx, label, serve=data_dir, env=env) as running:
-        procs = running.procs
-        groups = ctx.groups(procs)
+    with voxsig(ctx, label, db, settings=SETTINGS) as running:
+        procs, groups = running.procs, ctx.groups(running.procs)
         ctx.receiver.reset(setup.secrets, hang)
-        drain = drain_backlog(
-            ctx,
-            f"{label}: backlog, healthy endpoints",
-            expected,
-            procs,
-            groups,
-            url,
-            partial(set_webhooks_enabled, url, True),
-            check_db=False,  # below, once the trickle is done too
-        )
+        part = f"{label}: backlog, healthy endpoints"
+        # The database is checked below, once the trickle is done too.
+        drain = drain_backlog(ctx, part, expected, procs, groups, db.url, check_db=False)
         # The trickle, while the hanging endpoints still hold the worker's slots they can.
         ctx.receiver.reset(setup.secrets, hang)
         config = setup.publisher("trickle")
         latency = trickle(ctx, label, config, procs, groups, rate, seconds, healthy)
         latency["hung"] = ctx.receiver.stats()["hung"]
         succeeded = expected + latency["events"]
-        counts, _ = await_recorded(url, succeeded)
+        counts, _ = await_recorded(db.url, succeeded)
     # Hanging endpoints' deliveries stay pending (their attempts time out, the retry is 600 s
     # away); every attempt is either a success or a timeout.
     trickled = int(rate * seconds)  # as the publisher counts them
@@ -108,10 +97,9 @@ def run_one(ctx: Ctx, opts: Options, hanging: bool) -> dict[str, Any]:
     timeouts = counts.get("error:timeout", 0)
     attempts = succeeded + timeouts
     fail_on(label, db_problems(counts, succeeded, attempts, hung_total, errors=["timeout"]))
-    drain["published"] = published
     return {
         "hanging_endpoints": sorted(hang),
-        "backlog": drain,
+        "backlog": drain | {"published": published},
         "latency": latency,
         "timeouts_recorded": timeouts,
     }
@@ -186,14 +174,8 @@ def run(opts: Options, ui: Ui) -> tuple[dict[str, Any], list[Any]]:
         ctx.lap("hanging")
     rows, ratios = _headline(runs, opts)
     cpu = [(f"{k}, {part}", r[part]["cpu_percent"]) for k, r in runs.items() for part in PARTS]
-    return results(
-        BENCHMARK,
-        opts,
-        rows,
-        _table(runs, opts),
-        {"ratios": ratios, "runs": runs},
-        ctx.notes + busy_notes(cpu),
-        **ctx.timing(),
+    return ctx.results(
+        BENCHMARK, opts, rows, _table(runs, opts), {"ratios": ratios, "runs": runs}, cpu
     )
 
 

@@ -16,19 +16,17 @@ from bench.delivery_common import (
     run_tool,
     session,
     setup_account,
-    sqlite_url,
     voxsig,
 )
 from bench.delivery_measure import (
     Procs,
     await_arrivals,
     await_recorded,
-    busy_notes,
     db_problems,
     trickle,
     warm_up,
 )
-from bench.output import Column, col, detail_table, dig, fmt, headline, results, verdict
+from bench.output import Column, col, detail_table, dig, fmt, headline, verdict
 from bench.spec import Benchmark, Option, Options
 from harness.postgres import PostgresCluster
 
@@ -83,10 +81,10 @@ def _publisher_trickles(
 
 def run_sqlite(ctx: Ctx, opts: Options) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """The publisher's trickles, then the REST API's, on one `voxsig serve`."""
-    label, data_dir = "sqlite", ctx.workdir / "sqlite"
-    url = sqlite_url(data_dir)
-    setup, _ = setup_account(ctx, label, url, [f"s{i}" for i in range(ENDPOINTS)], "inbox")
-    with voxsig(ctx, label, serve=data_dir) as running:
+    label = "sqlite"
+    db = ctx.database(label, "sqlite")
+    setup, _ = setup_account(ctx, label, db.url, [f"s{i}" for i in range(ENDPOINTS)], "inbox")
+    with voxsig(ctx, label, db) as running:
         assert running.server is not None
         procs, groups = running.procs, ctx.groups(running.procs)
         warm = warm_up(ctx, label, setup, procs)
@@ -118,25 +116,23 @@ def run_sqlite(ctx: Ctx, opts: Options) -> tuple[dict[str, Any], dict[str, Any],
             rest[f"{asked:g}"] = r | {"asked_rate": asked}
         trickled = sum(r["events"] for group in (publisher, rest) for r in group.values())
         expected = warm + PROBE_CALLS + trickled
-        counts, _ = await_recorded(url, expected)
+        counts, _ = await_recorded(db.url, expected)
     fail_on(label, db_problems(counts, expected))
     probe["capacity_calls_per_s"] = capacity
     return publisher, rest, probe
 
 
 def run_postgres(ctx: Ctx, opts: Options, cluster: PostgresCluster) -> dict[str, Any]:
-    label, database = "postgres, 1 worker", "latency"
-    with ctx.ui.step(f"{label}: creating database {database}"):
-        url = cluster.create_database(database)
-    setup, _ = setup_account(ctx, label, url, [f"p{i}" for i in range(ENDPOINTS)], "inbox")
-    env = {"VOXSIG_DATABASE_URL": url}
-    with voxsig(ctx, label, workers=1, name=database, env=env) as running:
+    label = "postgres, 1 worker"
+    db = ctx.database(label, "latency", cluster)
+    setup, _ = setup_account(ctx, label, db.url, [f"p{i}" for i in range(ENDPOINTS)], "inbox")
+    with voxsig(ctx, label, db, workers=1) as running:
         procs = running.procs
         warm = warm_up(ctx, label, setup, procs)
         groups = ctx.groups(procs, cluster)
         found = _publisher_trickles(ctx, opts, "postgres, publisher process", setup, procs, groups)
         expected = warm + sum(r["events"] for r in found.values())
-        counts, _ = await_recorded(url, expected)
+        counts, _ = await_recorded(db.url, expected)
     fail_on(label, db_problems(counts, expected))
     return found
 
@@ -238,14 +234,13 @@ def run(opts: Options, ui: Ui) -> tuple[dict[str, Any], list[Any]]:
         for setup, by_rate in latency.items()
         for rate, r in by_rate.items()
     ]
-    data, output = results(
+    data, output = ctx.results(
         BENCHMARK,
         opts,
         _headline(latency, probe.get("capacity_calls_per_s"), opts),
         _table(latency, opts),
         {"latency": latency, "rest_api_probe": probe},
-        ctx.notes + busy_notes(cpu),
-        **ctx.timing(),
+        cpu,
     )
     output.insert(
         1,

@@ -10,10 +10,21 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from bench.common import QUIET_PERCENT, BenchError, percentile
-from bench.cpu import Groups, cpu_snapshot, cpu_use
-from bench.delivery_common import POLL, Ctx, Setup, fail_on, run_tool
-from harness.database import delivery_counts
+from bench.common import BenchError, percentile
+from bench.cpu import Groups, RssSampler, cpu_snapshot, cpu_use
+from bench.delivery_common import (
+    POLL,
+    Ctx,
+    Db,
+    Setup,
+    await_listeners,
+    await_log,
+    fail_on,
+    run_tool,
+    voxsig,
+)
+from harness.database import delivery_counts, set_webhooks_enabled
+from harness.postgres import PostgresCluster
 
 Procs = Sequence[subprocess.Popen[bytes]]
 
@@ -147,19 +158,18 @@ def drain_backlog(
     procs: Procs,
     groups: Groups,
     database_url: str,
-    enable: Callable[[], None],
     on_poll: Callable[[Mapping[str, Any]], None] | None = None,
     check_db: bool = True,
 ) -> dict[str, Any]:
-    """Makes a published backlog claimable (`enable`, e.g. set_webhooks_enabled) for workers
-    that are already up and idle, waits until all `expected` deliveries arrived and the
-    database shows them succeeded, and checks the arrivals and (unless the caller checks it
-    itself) that the database shows nothing else."""
+    """Makes a published backlog claimable (enables the webhooks setup_account disabled) for
+    workers that are already up and idle, waits until all `expected` deliveries arrived and
+    the database shows them succeeded, and checks the arrivals and (unless the caller checks
+    it itself) that the database shows nothing else."""
     other_before = ctx.quiet(label)
     if on_poll is not None:
         on_poll({"count": 0})  # the idle worker, before the backlog shows
     enabled_at = time.time()
-    enable()
+    set_webhooks_enabled(database_url, True)
     stats = await_arrivals(ctx, label, expected, procs, groups, 60.0 + expected / 100.0, on_poll)
     counts, recorded_at = await_recorded(database_url, expected, timeout=60.0)
     problems = arrival_problems(stats, expected)
@@ -168,6 +178,39 @@ def drain_backlog(
     summary["first_arrival_after_enable_s"] = round(stats["first"] - enabled_at, 3)
     summary["other_cpu_percent_before"] = other_before
     return summary
+
+
+def drain_by_workers(
+    ctx: Ctx,
+    label: str,
+    setup: Setup,
+    size: int,
+    database: Db,
+    workers: int,
+    cluster: PostgresCluster | None,
+    memory: bool = False,
+) -> dict[str, Any]:
+    """`workers` `voxsig worker`s on `database`, once up
+    (SQLite: the start line; PostgreSQL: each LISTENs), drain the backlog of `size` deliveries
+    setup_account published (drain_backlog); with `memory`, their resident memory is sampled
+    at each look at the receiver (cpu.RssSampler)."""
+    with voxsig(ctx, label, database, workers) as running:
+        procs = running.procs
+        sampler = RssSampler(lambda: [p.pid for p in procs]) if memory else None
+        with ctx.ui.step(f"{label}: waiting until the workers are up"):
+            if cluster is None:
+                await_log(running.logs[0], "delivery worker on", procs[0])
+                time.sleep(1.0)  # its first look at the database comes just after the line
+            else:
+                await_listeners(cluster, database.name, workers)
+        ctx.receiver.reset(setup.secrets)
+        groups = ctx.groups(procs, cluster)
+        summary = drain_backlog(ctx, label, size, procs, groups, database.url, sampler)
+    if sampler is None:
+        return summary
+    start, samples = sampler.samples[0][0], sampler.samples
+    rss = [[round(t - start, 2), n, round(mb, 1)] for t, n, mb in samples]
+    return summary | {"memory": sampler.summary(size), "rss_samples": rss}
 
 
 # --- checks ----------------------------------------------------------------------------------
@@ -214,17 +257,6 @@ def db_problems(
     if extra:
         problems.append(f"database: unexpected {extra}")
     return problems
-
-
-def busy_notes(cpu: Iterable[tuple[str, Mapping[str, Any]]]) -> list[str]:
-    """A note for each measured part (label, its cpu_percent) during which other processes used
-    the CPU enough to skew it."""
-    return [
-        f"{label}: other processes used {other:.0f}% of a core meanwhile; the figure is "
-        "skewed, run again on a quiet machine"
-        for label, percent in cpu
-        if (other := percent.get("other")) is not None and other > QUIET_PERCENT
-    ]
 
 
 # --- latency ---------------------------------------------------------------------------------
@@ -281,7 +313,7 @@ def trickle(
     include: Callable[[int], bool] = lambda _seq: True,
 ) -> dict[str, Any]:
     """A steady open-loop trickle of `rate` events/s for `seconds` by the publisher (mode
-    `trickle`, or `api_trickle` through the REST API); the receiver must be reset before. Fails
+    `trickle`, or `api` through the REST API); the receiver must be reset before. Fails
     if an event (that `include` accepts) does not arrive within 60 s."""
     other_before = ctx.quiet(label)
     cpu_before = cpu_snapshot(groups)

@@ -5,28 +5,25 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from functools import partial
 from typing import Any
 
 from bench.common import Ui
 from bench.delivery_common import (
+    ROWS_PER_TRANSACTION,
     Ctx,
+    Db,
     Setup,
-    await_listeners,
     postgres_cluster,
     session,
     setup_account,
-    voxsig,
 )
-from bench.delivery_measure import busy_notes, drain_backlog
-from bench.output import TIMES, col, cpu_col, detail_table, fmt, headline, plural, ratio, results
+from bench.delivery_measure import drain_by_workers
+from bench.output import TIMES, col, cpu_col, detail_table, fmt, headline, plural, ratio
 from bench.spec import Benchmark, Option, Options
-from harness.database import set_webhooks_enabled
 from harness.postgres import PostgresCluster
 
 TEMPLATE = "scaleout_backlog"
 ENDPOINTS = 100
-ROWS_PER_TRANSACTION = 1000
 CORES = len(os.sched_getaffinity(0))
 
 METHOD = """\
@@ -53,16 +50,8 @@ def run_workers(
     database = f"scaleout_{workers}w"
     with ctx.ui.step(f"{label}: copying the backlog into {database}"):
         cluster.psql(f'CREATE DATABASE "{database}" TEMPLATE "{TEMPLATE}"')
-    url = cluster.url(database)
-    env = {"VOXSIG_DATABASE_URL": url}
-    with voxsig(ctx, label, workers=workers, name=database, env=env) as running:
-        procs = running.procs
-        with ctx.ui.step(f"{label}: waiting until each LISTENs"):
-            await_listeners(cluster, database, workers)
-        ctx.receiver.reset(setup.secrets)
-        enable = partial(set_webhooks_enabled, url, True)
-        groups = ctx.groups(procs, cluster)
-        summary = drain_backlog(ctx, label, deliveries, procs, groups, url, enable)
+    db = Db(database, cluster.url(database), {"VOXSIG_DATABASE_URL": cluster.url(database)})
+    summary = drain_by_workers(ctx, label, setup, deliveries, db, workers, cluster)
     cluster.drop_database(database)
     return summary | {"workers": workers}
 
@@ -70,13 +59,14 @@ def run_workers(
 def _table(runs: Mapping[int, Any], deliveries: int) -> Any:
     first = next(iter(runs))
     one = runs[first]["deliveries_per_s"]
+
+    def to_one(r: Mapping[str, Any]) -> str:
+        return fmt(ratio(r["deliveries_per_s"] or None, one), ".2f")
+
     columns = (
         ("workers", lambda r: str(r["workers"])),
         col("deliv/s", "deliveries_per_s"),
-        (
-            f"{TIMES} {plural(first, 'worker')}",
-            lambda r: fmt(ratio(r["deliveries_per_s"] or None, one), ".2f"),
-        ),
+        (f"{TIMES} {plural(first, 'worker')}", to_one),
         col("+first\ns", "first_arrival_after_enable_s", ".2f"),
         col("workers CPU\nms/deliv", "voxsig_cpu_ms_per_delivery", ".2f"),
         cpu_col("CPU %\nwork/pg/recv/oth", "voxsig", "postgres", "receiver", "other"),
@@ -95,16 +85,14 @@ def _table(runs: Mapping[int, Any], deliveries: int) -> Any:
 def _headline(
     runs: Mapping[int, Any], workers: list[int], skipped: str | None
 ) -> list[dict[str, Any]]:
+    def row(count: int, rate: float | None, note: str) -> dict[str, Any]:
+        return headline(f"PostgreSQL, {plural(count, 'worker')}", rate, "deliveries/s", note=note)
+
     if skipped:
-        return [
-            headline(f"PostgreSQL, {plural(w, 'worker')}", None, "deliveries/s", note=skipped)
-            for w in workers
-        ]
-    one = runs[workers[0]]["deliveries_per_s"]
-    rows = []
+        return [row(w, None, skipped) for w in workers]
+    one, rows = runs[workers[0]]["deliveries_per_s"], []
     for count, r in runs.items():
-        cpu = r["cpu_percent"]
-        rate = r["deliveries_per_s"]
+        cpu, rate = r["cpu_percent"], r["deliveries_per_s"]
         note = (
             f"{fmt(ratio(rate, one, 2) if rate else None, '.2f')}{TIMES} "
             f"{plural(workers[0], 'worker')}; CPU, % of one core: "
@@ -112,9 +100,7 @@ def _headline(
             f"PostgreSQL {fmt(cpu.get('postgres'))}, receiver {fmt(cpu.get('receiver'))}, other "
             f"{fmt(cpu.get('other'))} ({CORES} cores in all, shared by all of them)"
         )
-        rows.append(
-            headline(f"PostgreSQL, {plural(count, 'worker')}", rate, "deliveries/s", note=note)
-        )
+        rows.append(row(count, rate, note))
     return rows
 
 
@@ -122,8 +108,7 @@ def run(opts: Options, ui: Ui) -> tuple[dict[str, Any], list[Any]]:
     deliveries = opts["scaleout_deliveries"] // ENDPOINTS * ENDPOINTS
     workers = sorted(set(opts["scaleout_workers"]))
     runs: dict[int, Any] = {}
-    published: dict[str, Any] | None = None
-    skipped = None
+    published, skipped = None, None
     with session(opts, ui, BENCHMARK.name) as ctx, postgres_cluster(ctx, opts) as cluster:
         if cluster is None:
             skipped = "; ".join(ctx.notes)
@@ -131,23 +116,19 @@ def run(opts: Options, ui: Ui) -> tuple[dict[str, Any], list[Any]]:
             with ui.step(f"postgres: creating database {TEMPLATE}"):
                 url = cluster.create_database(TEMPLATE)
             names = [f"s{i}" for i in range(ENDPOINTS)]
-            batch = max(1, ROWS_PER_TRANSACTION // ENDPOINTS)
-            backlog = (deliveries // ENDPOINTS, batch)
+            backlog = deliveries // ENDPOINTS
             setup, published = setup_account(ctx, "postgres", url, names, "account", backlog)
-            set_webhooks_enabled(url, False)
             ctx.lap("publish")
             for count in workers:
                 runs[count] = run_workers(ctx, cluster, setup, count, deliveries)
                 ctx.lap(f"{count}_workers")
-    cpu = [(f"{plural(w, 'worker')}", r["cpu_percent"]) for w, r in runs.items()]
-    return results(
+    return ctx.results(
         BENCHMARK,
         opts,
         _headline(runs, workers, skipped),
         _table(runs, deliveries) if runs else None,
         {"published": published, "runs": {str(w): r for w, r in runs.items()}},
-        ctx.notes + busy_notes(cpu),
-        **ctx.timing(),
+        [(f"{plural(w, 'worker')}", r["cpu_percent"]) for w, r in runs.items()],
     )
 
 

@@ -139,11 +139,5 @@ def default_options(benchmarks: Sequence[Benchmark]) -> Options:
 
 
 def options_from(values: Mapping[str, Any]) -> Options:
-    return Options(
-        seconds=values["seconds"],
-        warmup=values["warmup"],
-        clients=values["clients"],
-        keep=values["keep"],
-        quiet_wait=values["quiet_wait"],
-        values=dict(values),
-    )
+    common = {k: values[k] for k in ("seconds", "warmup", "clients", "keep", "quiet_wait")}
+    return Options(**common, values=dict(values))
