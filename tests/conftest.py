@@ -135,6 +135,15 @@ def make_account(backend: Backend) -> Iterator[Callable[..., ApiClient]]:
 
 
 @pytest.fixture
+def closing() -> Iterator[list[Any]]:
+    """Clients a test opens (anything with close()), closed after it."""
+    made: list[Any] = []
+    yield made
+    for client in made:
+        client.close()
+
+
+@pytest.fixture
 def api(make_account: Callable[..., ApiClient]) -> ApiClient:
     """A fresh account's administrator, so no test sees another test's data."""
     return make_account("Acme", "Ada Admin")

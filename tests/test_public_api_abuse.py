@@ -23,14 +23,6 @@ JSON = dict[str, Any]
 NEW_CONTACTS_BURST = 100  # voxsig.public.limits.NEW_CONTACTS
 
 
-@pytest.fixture
-def closing() -> Iterator[list[Any]]:
-    made: list[Any] = []
-    yield made
-    for client in made:
-        client.close()
-
-
 def unique_phone() -> str:
     return "+1555" + str(uuid.uuid4().int)[:7]
 

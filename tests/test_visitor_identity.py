@@ -5,10 +5,7 @@ unverified token can read. Over HTTP, with the attacker's and the customer's own
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from tests.conftest import Backend
 from tests.support.client import ApiClient, unique_email
@@ -17,15 +14,6 @@ from tests.support.widget import LiveStream, PublicContact, visit
 from voxsig.kit.signatures import hmac_hex
 
 JSON = dict[str, Any]
-
-
-@pytest.fixture
-def closing() -> Iterator[list[Any]]:
-    """Clients a test opens, closed after it."""
-    made: list[Any] = []
-    yield made
-    for client in made:
-        client.close()
 
 
 def contents(messages: list[JSON]) -> list[str]:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import URLSafeTimedSerializer
 
-from voxsig.dashboard.auth import HOME, LINK_DAYS, password_link
+from voxsig.dashboard.auth import HOME, LINK_DAYS, password_link, user_of_link
 from voxsig.dashboard.web import (
     CurrentViewer,
     DashboardRoute,
@@ -49,12 +49,8 @@ def join_link(request: Request, user: User, account_id: int) -> str:
 
 @router.get("/join/{token}")
 async def join(request: Request, session: DbSession, token: str) -> Response:
-    try:
-        data = _links(request).loads(token, max_age=LINK_DAYS * 86400)
-    except BadSignature:
-        data = None
-    user = await session.get(User, data["u"]) if isinstance(data, dict) else None
-    if user is None or not isinstance(data, dict) or data.get("p") != fingerprint(user):
+    user = await user_of_link(session, _links(request), token)
+    if user is None:
         return error_page(
             request,
             404,

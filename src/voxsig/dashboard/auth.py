@@ -234,13 +234,22 @@ def password_link(request: Request, user: User) -> str:
     return f"{str(request.base_url).rstrip('/')}/set-password/{token}"
 
 
-async def _link_user(request: Request, session: DbSession, token: str) -> User:
+async def user_of_link(
+    session: DbSession, links: URLSafeTimedSerializer, token: str
+) -> User | None:
+    """The user a signed link names, while it is younger than LINK_DAYS and the user's password
+    is the one it was made for (so it works once)."""
     try:
-        data = _links(request).loads(token, max_age=LINK_DAYS * 86400)
+        data = links.loads(token, max_age=LINK_DAYS * 86400)
     except BadSignature:
-        data = None
+        return None
     user = await session.get(User, data["u"]) if isinstance(data, dict) else None
-    if user is None or data is None or data.get("p") != fingerprint(user):
+    return user if user is not None and data.get("p") == fingerprint(user) else None
+
+
+async def _link_user(request: Request, session: DbSession, token: str) -> User:
+    user = await user_of_link(session, _links(request), token)
+    if user is None:
         raise Rendered(
             error_page(
                 request,
