@@ -174,14 +174,17 @@ def test_public_api_reads_are_limited_per_address_before_the_database(
     stranger = PublicContact(own_server[0], "no-such-inbox")
     closing.append(stranger)
     statuses: list[int] = []
+    response = None
     while 429 not in statuses and len(statuses) < 3000:
-        statuses.append(stranger.request("GET", "/x").status_code)
+        response = stranger.request("GET", "/x")
+        statuses.append(response.status_code)
     assert statuses[0] == 404
     assert 429 in statuses
     assert statuses.index(429) >= 600
-    limited = stranger.request("GET", "/x")
-    assert limited.status_code == 429
-    assert int(limited.headers["retry-after"]) >= 1
+    # The 429 itself, not a later request: the bucket refills 10 a second, so on a loaded
+    # machine the next request may already find a token.
+    assert response is not None
+    assert int(response.headers["retry-after"]) >= 1
 
 
 # -- finding 12: submitted_values ---------------------------------------------------------------
