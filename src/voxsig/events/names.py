@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-CONVERSATION_CREATED = "conversation_created"
-CONVERSATION_UPDATED = "conversation_updated"
-CONVERSATION_STATUS_CHANGED = "conversation_status_changed"
-MESSAGE_CREATED = "message_created"
-MESSAGE_UPDATED = "message_updated"
-WEBWIDGET_TRIGGERED = "webwidget_triggered"
+from typing import Final, Literal, get_args
 
-ALL = (
-    CONVERSATION_CREATED,
-    CONVERSATION_UPDATED,
-    CONVERSATION_STATUS_CHANGED,
-    MESSAGE_CREATED,
-    MESSAGE_UPDATED,
-    WEBWIDGET_TRIGGERED,
-)
+EventName = Literal[
+    "conversation_created",
+    "conversation_updated",
+    "conversation_status_changed",
+    "message_created",
+    "message_updated",
+    "webwidget_triggered",
+]
+# The constants below are typed EventName: mypy refuses one that is not in it.
+ALL: Final[tuple[EventName, ...]] = get_args(EventName)
+
+CONVERSATION_CREATED: Final[EventName] = "conversation_created"
+CONVERSATION_UPDATED: Final[EventName] = "conversation_updated"
+CONVERSATION_STATUS_CHANGED: Final[EventName] = "conversation_status_changed"
+MESSAGE_CREATED: Final[EventName] = "message_created"
+MESSAGE_UPDATED: Final[EventName] = "message_updated"
+WEBWIDGET_TRIGGERED: Final[EventName] = "webwidget_triggered"
 
 DESCRIPTIONS = {
     CONVERSATION_CREATED: "A new conversation is created in the account.",

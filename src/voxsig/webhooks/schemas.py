@@ -4,11 +4,11 @@ builds them)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field, field_validator
 
-from voxsig.events.names import ALL
+from voxsig.events.names import ALL, EventName
 from voxsig.kit.clock import from_unix
 from voxsig.kit.schema import Body, Id
 from voxsig.models.webhook import DeliveryStatus
@@ -78,8 +78,6 @@ class Recover(Body):
 
 
 # -- what the routes answer (documentation only: /openapi.json) ---------------------------------
-
-EventName = Literal[ALL]  # type: ignore[valid-type]
 
 
 class WebhookObject(Doc):
