@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from standardwebhooks.webhooks import Webhook as Verifier
 
 from tests.support.client import JSON, ApiClient, ok
@@ -21,6 +23,18 @@ from tests.support.deployment import FAST, DeployFactory
 from tests.support.factories import new_conversation, post_message, subscribe
 from tests.support.receiver import Receiver, Reply
 from tests.support.waiting import wait_until
+
+
+def pending_gauge(url: str) -> float:
+    """GET /metrics: the pending deliveries gauge."""
+    response = httpx.get(f"{url}/metrics", timeout=10)
+    assert response.status_code == 200, response.text
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            if sample.name == "voxsig_webhook_pending_deliveries":
+                return float(sample.value)
+    raise AssertionError(f"no pending gauge in {response.text}")
+
 
 # -- c. retried until it succeeds, same webhook-id, every attempt signed ---------------------
 
@@ -101,17 +115,25 @@ def test_410_disables_the_endpoint_and_recover_sends_what_it_missed(
     wait_until(disabled, 10, lambda: f"webhook is {state}", step=0.1)
     assert "410" in (state["disabled_reason"] or ""), state
     assert state["disabled_at"]
+    # The delivery that got the 410 is failed, not pending with a retry that never comes, and
+    # /metrics counts nothing pending: nothing will be tried while the endpoint is disabled.
+    gone = only_delivery(api, webhook["id"])
+    detail = wait_for_settled(api, webhook["id"], gone["id"], "failed", 1, timeout=10)
+    assert [a["response_status"] for a in detail["attempts"]] == [410]
+    assert [a["error_class"] for a in detail["attempts"]] == ["http_status"]
+    assert pending_gauge(deployment.server.url) == 0
 
     post_message(api, setup.conversation_id, "while disabled")
     time.sleep(2.5)  # retry schedule 1 s, poll 0.2 s: anything sent would have arrived
     assert [r.json()["content"] for r in receiver.requests("/gone")] == ["before"]
+    assert pending_gauge(deployment.server.url) == 0
 
     enabled = ok(api.patch(path, json={"enabled": True}))["payload"]["webhook"]
     assert enabled["enabled"] is True
     assert enabled["disabled_reason"] is None
     assert enabled.get("recover_since"), enabled
     recovered = ok(api.post(f"{path}/recover", json={"since": enabled["recover_since"]}))
-    assert recovered["payload"] == {"redelivered": 0, "recovered": 1}
+    assert recovered["payload"] == {"redelivered": 1, "recovered": 1}
     again = ok(api.post(f"{path}/recover", json={"since": enabled["recover_since"]}))
     assert again["payload"] == {"redelivered": 0, "recovered": 0}, "recovered twice"
 
@@ -121,6 +143,13 @@ def test_410_disables_the_endpoint_and_recover_sends_what_it_missed(
     wait_until(
         lambda: "while disabled" in contents(), 15, lambda: f"received {contents()}", step=0.1
     )
+    # The 410'd delivery was sent again by the recovery: same webhook-id, now succeeded.
+    wait_until(
+        lambda: contents().count("before") == 2, 15, lambda: f"received {contents()}", step=0.1
+    )
+    firsts = [r for r in receiver.requests("/gone") if r.json()["content"] == "before"]
+    assert {r.headers["webhook-id"] for r in firsts} == {detail["message_id"]}
+    wait_for_settled(api, webhook["id"], gone["id"], "succeeded", 2, timeout=10)
     # And the endpoint gets new events again.
     post_message(api, setup.conversation_id, "after")
     wait_until(lambda: "after" in contents(), 15, lambda: f"received {contents()}", step=0.1)

@@ -1,6 +1,7 @@
 """Prometheus metrics of delivery (GET /metrics). Attempt counters and latencies are counted
 by the worker of this process; pending figures are read from the database at scrape time, so
-every process reports the same backlog."""
+every process reports the same backlog. Pending deliveries of a disabled endpoint are not
+counted: nothing tries them until it is enabled again."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from voxsig.db import Database
 from voxsig.kit.clock import utcnow
 from voxsig.models import Delivery
 from voxsig.models.webhook import PENDING
+from voxsig.outbox import endpoints
 
 REGISTRY = CollectorRegistry()
 ATTEMPTS = Counter(
@@ -23,11 +25,13 @@ LATENCY = Histogram(
     registry=REGISTRY,
 )
 PENDING_COUNT = Gauge(
-    "voxsig_webhook_pending_deliveries", "Deliveries not yet settled", registry=REGISTRY
+    "voxsig_webhook_pending_deliveries",
+    "Deliveries not yet settled that will be tried (those of enabled endpoints)",
+    registry=REGISTRY,
 )
 OLDEST_AGE = Gauge(
     "voxsig_webhook_oldest_pending_seconds",
-    "Age of the oldest pending delivery's event",
+    "Age of the oldest pending delivery of an enabled endpoint",
     registry=REGISTRY,
 )
 
@@ -42,9 +46,9 @@ async def render(db: Database) -> bytes:
     async with db.sessions() as session:
         count, oldest = (
             await session.execute(
-                select(func.count(), func.min(Delivery.created_at)).where(
-                    Delivery.status == PENDING
-                )
+                select(func.count(), func.min(Delivery.created_at))
+                .join(endpoints.TABLE, endpoints.TABLE.id == Delivery.webhook_id)
+                .where(Delivery.status == PENDING, endpoints.TABLE.enabled.is_(True))
             )
         ).one()
     PENDING_COUNT.set(count)

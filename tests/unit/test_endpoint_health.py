@@ -10,11 +10,16 @@ from datetime import timedelta
 import pytest
 
 from tests.support.outbox_rows import Rows
+from voxsig import metrics
 from voxsig.db import Database
 from voxsig.kit.clock import utcnow
+from voxsig.models import Webhook
+from voxsig.models.webhook import FAILED, PENDING
 from voxsig.outbox.claims import Job, claim_due
+from voxsig.outbox.endpoints import of_webhook
 from voxsig.outbox.outcomes import record_batch
 from voxsig.outbox.policy import Policy
+from voxsig.outbox.replay import recover
 from voxsig.outbox.transport import Outcome
 
 pytestmark = pytest.mark.anyio
@@ -127,3 +132,45 @@ async def test_health_is_per_endpoint(db: Database, rows: Rows) -> None:
     assert [j.endpoint.id for j in jobs] == [failing, fine]
     assert (await rows.endpoint_row(failing)).failing_since is not None
     assert (await rows.endpoint_row(fine)).failing_since is None
+
+
+async def test_the_delivery_that_got_a_410_is_failed_and_recover_includes_it(
+    db: Database, rows: Rows
+) -> None:
+    queued = await rows.one_endpoint(1)
+    await send(db, answer(410))
+    delivery = await rows.delivery(queued.deliveries[0])
+    assert delivery is not None
+    assert (delivery.status, delivery.attempts, delivery.locked_until) == (FAILED, 1, None)
+    assert [a.response_status for a in await rows.attempts()] == [410]
+    row = await rows.endpoint_row(queued.endpoint)
+    # Settled no later than the disable, so the recovery offered on re-enabling sends it.
+    assert row.disabled_at is not None
+    assert delivery.updated_at <= row.disabled_at
+    await rows.set_endpoint(queued.endpoint, enabled=True)
+    async with db.transaction() as session:
+        webhook = await session.get(Webhook, queued.endpoint)
+        assert webhook is not None
+        counts = await recover(session, of_webhook(webhook), row.disabled_at)
+    assert counts == {"redelivered": 1, "recovered": 0}
+    again = await rows.delivery(queued.deliveries[0])
+    assert again is not None
+    assert again.status == PENDING
+
+
+async def test_metrics_count_only_pending_deliveries_of_enabled_endpoints(
+    db: Database, rows: Rows
+) -> None:
+    account = await rows.account()
+    gone = await rows.endpoint(account)
+    other = await rows.endpoint(account, url="http://b/")
+    await rows.publish(account, times=2)  # two deliveries to each endpoint
+    await rows.set_endpoint(other, enabled=False)  # e.g. disabled by `disable_after`
+    await send(db, answer(410))  # the oldest delivery to `gone`
+    assert not (await rows.endpoint_row(gone)).enabled
+    text = (await metrics.render(db)).decode()
+    assert "voxsig_webhook_pending_deliveries 0.0" in text
+    assert "voxsig_webhook_oldest_pending_seconds 0.0" in text
+    await rows.set_endpoint(gone, enabled=True)
+    text = (await metrics.render(db)).decode()
+    assert "voxsig_webhook_pending_deliveries 1.0" in text  # the other delivery to `gone`

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -43,9 +43,12 @@ async def record_batch(
     INSERT, endpoint health once per endpoint. A delivery deleted meanwhile (its webhook was
     deleted) is skipped: updates match on the delivery's unique message id too, so an attempt
     never lands on another row."""
-    settled = await _settle_successes(session, [j for j, o in batch if o.succeeded])
+    # One moment for the batch: a delivery failed by a 410 is settled no later than its
+    # endpoint's `disabled_at`, so the `recover` offered on re-enabling includes it.
+    now = utcnow()
+    settled = await _settle_successes(session, [j for j, o in batch if o.succeeded], now)
     for job, outcome in batch:
-        if not outcome.succeeded and await _settle_failure(session, job, outcome, policy):
+        if not outcome.succeeded and await _settle_failure(session, job, outcome, policy, now):
             settled.add(job.delivery_id)
     recorded = [(j, o) for j, o in batch if j.delivery_id in settled]
     if not recorded:
@@ -81,10 +84,10 @@ async def record_batch(
         await endpoints.healthy(connection, healthy)
     for endpoint_id, outcomes in by_endpoint.items():
         if endpoint_id not in healthy:
-            await _endpoint_health(session, endpoint_id, outcomes, policy)
+            await _endpoint_health(session, endpoint_id, outcomes, policy, now)
 
 
-async def _settle_successes(session: AsyncSession, jobs: list[Job]) -> set[int]:
+async def _settle_successes(session: AsyncSession, jobs: list[Job], now: datetime) -> set[int]:
     if not jobs:
         return set()
     rows = await (await session.connection()).execute(
@@ -92,21 +95,22 @@ async def _settle_successes(session: AsyncSession, jobs: list[Job]) -> set[int]:
         {
             "ids": [j.delivery_id for j in jobs],
             "message_ids": [j.message_id for j in jobs],
-            "now": utcnow(),
+            "now": now,
         },
     )
     return set(rows.scalars().all())
 
 
 async def _settle_failure(
-    session: AsyncSession, job: Job, outcome: Outcome, policy: Policy
+    session: AsyncSession, job: Job, outcome: Outcome, policy: Policy, now: datetime
 ) -> bool:
-    """Schedules the retry, or marks the delivery failed after the last one."""
-    now = utcnow()
+    """Schedules the retry, or marks the delivery failed after the last one, or at once after
+    a 410 Gone: its endpoint is disabled, so no retry would ever come (recovering the endpoint
+    sends it again; its attempt records the 410)."""
     attempts = job.attempts + 1
     values: dict[str, object] = {"attempts": attempts, "locked_until": None, "updated_at": now}
     delay = policy.retry_delay(attempts, policy.retry_after(outcome.status, outcome.headers))
-    if delay is None:
+    if delay is None or outcome.status == GONE:
         values["status"] = FAILED
     else:
         values["next_attempt_at"] = now + timedelta(seconds=delay)
@@ -120,12 +124,15 @@ async def _settle_failure(
 
 
 async def _endpoint_health(
-    session: AsyncSession, endpoint_id: int, outcomes: list[Outcome], policy: Policy
+    session: AsyncSession,
+    endpoint_id: int,
+    outcomes: list[Outcome],
+    policy: Policy,
+    now: datetime,
 ) -> None:
     """For an endpoint with no success in the batch: 410 Gone disables at once; otherwise a
     streak of failures as long as `disable_after` disables the endpoint (it keeps its events
     for a recovery)."""
-    now = utcnow()
     if any(o.status == GONE for o in outcomes):
         await endpoints.disable(session, endpoint_id, "The endpoint answered 410 Gone", now)
         return
