@@ -29,7 +29,9 @@ from voxsig.webhooks.api import router as webhooks_router
 from voxsig.widget.api import router as widget_router
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, sole_worker: bool = False) -> FastAPI:
+    """`sole_worker`: this process holds SQLite's `voxsig.lock` (cli.py), so its worker
+    releases the leases a previous process left before it claims."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -42,7 +44,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             async with contextlib.AsyncExitStack() as stack:
                 await stack.enter_async_context(db.listening(live.CHANNEL, hub.notified))
                 if settings.run_worker:
-                    await stack.enter_async_context(running_worker(settings, db))
+                    await stack.enter_async_context(
+                        running_worker(settings, db, sole_worker=sole_worker)
+                    )
                 yield
         finally:
             await db.dispose()

@@ -63,18 +63,19 @@ def _redact(url: str) -> str:
 _LOCKS: list[object] = []  # open lock files, held until the process exits
 
 
-def _lock_sqlite_worker(url: str) -> None:
+def _lock_sqlite_worker(url: str) -> bool:
     """On SQLite, one process at a time may run a delivery worker on a database: a second would
     send alongside the first with nothing to coordinate them (PostgreSQL has row locks). The
     lock is an flock on voxsig.lock beside the database file, released by the kernel when the
-    process exits, however it exits."""
+    process exits, however it exits. True if this process now holds it (on SQLite): it is the
+    only one that can hold a lease on this database."""
     import fcntl
 
     from sqlalchemy.engine import make_url
 
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return
+        return False
     directory = Path(parsed.database).resolve().parent
     directory.mkdir(parents=True, exist_ok=True)
     handle = (directory / "voxsig.lock").open("a")
@@ -87,6 +88,7 @@ def _lock_sqlite_worker(url: str) -> None:
             "several processes (an API-only `voxsig serve --no-worker` may run beside it)"
         )
     _LOCKS.append(handle)
+    return True
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -121,8 +123,7 @@ def serve(
         settings.run_worker = False
     url = settings.resolved_database_url()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    if settings.run_worker:
-        _lock_sqlite_worker(url)
+    sole_worker = settings.run_worker and _lock_sqlite_worker(url)
     _migrate_or_fail(url)
     settings.resolved_secret_key()
     try:
@@ -146,7 +147,7 @@ def serve(
         f"API docs at {base}/docs"
     )
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, sole_worker=sole_worker),
         host=settings.host,
         port=settings.port,
         log_level="warning",
@@ -174,11 +175,11 @@ def worker() -> None:
 
     settings = get_settings()
     url = settings.resolved_database_url()
-    _lock_sqlite_worker(url)
+    sole_worker = _lock_sqlite_worker(url)
     _migrate_or_fail(url)
     err.print(f"[bold green]Voxsig {__version__}[/] delivery worker on {_redact(url)}")
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_forever(settings))
+        asyncio.run(run_forever(settings, sole_worker=sole_worker))
 
 
 @cli.command()

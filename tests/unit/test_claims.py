@@ -12,7 +12,7 @@ from tests.support.outbox_rows import Rows, seconds_from_now
 from voxsig.db import Database
 from voxsig.kit.clock import utcnow
 from voxsig.models.webhook import SUCCEEDED
-from voxsig.outbox.claims import Job, claim_due, renew_leases
+from voxsig.outbox.claims import Job, claim_due, release_all_leases, renew_leases
 
 pytestmark = pytest.mark.anyio
 LEASE = 60.0
@@ -223,3 +223,26 @@ async def test_a_job_carries_everything_sending_needs(db: Database, rows: Rows) 
     assert jobs[rotating].endpoint.url == "http://127.0.0.1:9/hook"
     assert jobs[rotating].message_id.startswith("msg_")
     assert jobs[rotating].message_id != jobs[expired].message_id
+
+
+async def test_releasing_at_start_clears_every_lease_so_a_claim_takes_them_now(
+    db: Database, rows: Rows
+) -> None:
+    """A restarted SQLite worker (it holds voxsig.lock) frees its dead predecessor's claims
+    instead of waiting their lease out; what is settled is left as it is."""
+    one, two, settled, unclaimed = (await rows.one_endpoint(4)).deliveries
+    assert await claim(db, limit=3) == [one, two, settled]
+    await rows.set_delivery(settled, status=SUCCEEDED)
+    assert await claim(db) == [unclaimed]  # the leased ones are not claimable...
+    await rows.set_delivery(unclaimed, locked_until=None)
+    async with db.transaction() as session:
+        assert await release_all_leases(session) == 2
+    for delivery in (one, two):
+        row = await rows.delivery(delivery)
+        assert row is not None
+        assert row.locked_until is None
+    done = await rows.delivery(settled)
+    assert done is not None
+    assert done.locked_until is not None  # settled: not a lease to release
+    # ...and once released, they are claimed at once, oldest first.
+    assert await claim(db) == [one, two, unclaimed]

@@ -133,6 +133,19 @@ async def claim_due(
     return jobs
 
 
+async def release_all_leases(session: AsyncSession) -> int:
+    """Ends every lease at once, so what they held is claimable now. Only for a worker that
+    knows no other process can hold a lease: on SQLite, the one holding `voxsig.lock`, at its
+    start (the leases are a dead predecessor's, and would otherwise be waited out). Returns how
+    many were released."""
+    result = await session.execute(
+        update(Delivery)
+        .where(Delivery.status == PENDING, Delivery.locked_until.is_not(None))
+        .values(locked_until=None)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 async def renew_leases(
     session: AsyncSession, delivery_ids: Collection[int], lease_seconds: float
 ) -> None:

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 from voxsig.config import Settings
 from voxsig.db import Database
+from voxsig.outbox.claims import release_all_leases
 from voxsig.outbox.loop import Worker
 from voxsig.outbox.netguard import parse_networks
 from voxsig.outbox.policy import Policy
@@ -46,9 +47,18 @@ def build_worker(settings: Settings, db: Database) -> Worker:
 
 
 @contextlib.asynccontextmanager
-async def running_worker(settings: Settings, db: Database) -> AsyncIterator[Worker]:
-    """Runs a worker for the duration of the block, then stops it gracefully."""
+async def running_worker(
+    settings: Settings, db: Database, *, sole_worker: bool = False
+) -> AsyncIterator[Worker]:
+    """Runs a worker for the duration of the block, then stops it gracefully. `sole_worker`:
+    this process holds SQLite's `voxsig.lock`, so no other can hold a lease; every lease left
+    is a dead process's, released before the first claim instead of waited out."""
     worker = build_worker(settings, db)
+    if sole_worker:
+        async with db.transaction() as session:
+            released = await release_all_leases(session)
+        if released:
+            log.warning("released %d lease(s) left by a previous process", released)
     async with (
         db.listening(CHANNEL, lambda _payload: worker.wake()),
         db.watching(NEWEST_DELIVERY, worker.wake),
@@ -65,10 +75,10 @@ async def running_worker(settings: Settings, db: Database) -> AsyncIterator[Work
             await worker.transport.close()
 
 
-async def run_forever(settings: Settings) -> None:
+async def run_forever(settings: Settings, *, sole_worker: bool = False) -> None:
     db = Database(settings.resolved_database_url())
     try:
-        async with running_worker(settings, db):
+        async with running_worker(settings, db, sole_worker=sole_worker):
             await asyncio.Event().wait()
     finally:
         await db.dispose()
