@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import Select, bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxsig.errors import Conflict, Invalid, NotFound
@@ -135,23 +136,23 @@ async def membership(session: AsyncSession, account_id: int, user_id: int) -> Ac
     )
 
 
-async def list_members(session: AsyncSession, account_id: int) -> list[Member]:
-    rows = await session.execute(
-        select(User, AccountUser)
-        .join(AccountUser, AccountUser.user_id == User.id)
-        .where(AccountUser.account_id == account_id)
-        .order_by(User.id)
+def _users_with(model: type[AccountUser] | type[Invitation], account_id: int) -> Select[User, Any]:
+    """The account's users with their membership row, or with their pending invitation."""
+    return (
+        select(User, model)
+        .join(model, model.user_id == User.id)
+        .where(model.account_id == account_id)
     )
+
+
+async def list_members(session: AsyncSession, account_id: int) -> list[Member]:
+    rows = await session.execute(_users_with(AccountUser, account_id).order_by(User.id))
     return [Member(u, m) for u, m in rows]
 
 
 async def get_member(session: AsyncSession, account_id: int, user_id: int) -> Member:
     row = (
-        await session.execute(
-            select(User, AccountUser)
-            .join(AccountUser, AccountUser.user_id == User.id)
-            .where(AccountUser.account_id == account_id, User.id == user_id)
-        )
+        await session.execute(_users_with(AccountUser, account_id).where(User.id == user_id))
     ).first()
     if row is None:
         raise NotFound(f"No agent {user_id} in this account")
@@ -160,11 +161,7 @@ async def get_member(session: AsyncSession, account_id: int, user_id: int) -> Me
 
 async def list_agents(session: AsyncSession, account_id: int) -> list[Member]:
     """The members and the pending invitations of the account, in the order they were added."""
-    pending = await session.execute(
-        select(User, Invitation)
-        .join(Invitation, Invitation.user_id == User.id)
-        .where(Invitation.account_id == account_id)
-    )
+    pending = await session.execute(_users_with(Invitation, account_id))
     agents = await list_members(session, account_id) + [Member(u, i) for u, i in pending]
     return sorted(agents, key=lambda a: (a.membership.created_at, a.user.id))
 
@@ -172,11 +169,7 @@ async def list_agents(session: AsyncSession, account_id: int) -> list[Member]:
 async def get_agent(session: AsyncSession, account_id: int, user_id: int) -> Member:
     """A member or a pending invitee of the account (the agents routes: both look alike)."""
     row = (
-        await session.execute(
-            select(User, Invitation)
-            .join(Invitation, Invitation.user_id == User.id)
-            .where(Invitation.account_id == account_id, User.id == user_id)
-        )
+        await session.execute(_users_with(Invitation, account_id).where(User.id == user_id))
     ).first()
     return Member(row[0], row[1]) if row else await get_member(session, account_id, user_id)
 
