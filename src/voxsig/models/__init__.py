@@ -9,7 +9,7 @@ from voxsig.models.invitation import Invitation
 from voxsig.models.message import Message
 from voxsig.models.session import DashboardSession
 from voxsig.models.user import AccessToken, AccountUser, User
-from voxsig.models.webhook import Delivery, DeliveryAttempt, Event, Webhook
+from voxsig.models.webhook import Delivery, DeliveryAttempt, Event, Webhook, Worker
 
 __all__ = [
     "AccessToken",
@@ -29,4 +29,5 @@ __all__ = [
     "Message",
     "User",
     "Webhook",
+    "Worker",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal, get_args
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from voxsig.kit.clock import utcnow
@@ -38,6 +38,15 @@ class Webhook(Timestamps, Base):
     # During a rotation the old secret keeps signing beside the new one until it expires.
     previous_secret: Mapped[str | None] = mapped_column(String(128))
     previous_secret_expires_at: Mapped[datetime | None]
+    # Deliveries in flight at once to this endpoint, per worker; null: the global default
+    # (VOXSIG_WEBHOOK_MAX_PER_ENDPOINT). Never above VOXSIG_WEBHOOK_MAX_IN_FLIGHT.
+    max_in_flight: Mapped[int | None]
+    # When it comes back after a failure streak, what failed during the streak is offered for
+    # recovery: the streak's start and the moment of its first success, until recovered or
+    # dismissed. With `auto_recover`, the recovery runs by itself at the comeback.
+    recovery_offer_since: Mapped[datetime | None]
+    recovery_offer_at: Mapped[datetime | None]
+    auto_recover: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class Event(Base):
@@ -80,8 +89,25 @@ class Delivery(Timestamps, Base):
     # Attempts in the current round; a redelivery starts a new round (history: attempts rows).
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # A claim is a lease: a worker that dies mid-send loses nothing, the lease just runs out.
+    # A claim is a lease: a worker that dies mid-send loses nothing, the lease just runs out
+    # (or is taken over as soon as its worker's heartbeat stops). Recording an outcome clears
+    # all three; a claim that finds them set knows the last send was interrupted.
     locked_until: Mapped[datetime | None]
+    leased_by: Mapped[str | None] = mapped_column(String(64))
+    leased_at: Mapped[datetime | None]
+
+
+class Worker(Base):
+    """A running worker process, for as long as its heartbeat is fresh: a lease held by a
+    worker whose heartbeat stopped is taken over without waiting for the lease to run out."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255), default="")
+    pid: Mapped[int] = mapped_column(default=0)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class DeliveryAttempt(Base):
