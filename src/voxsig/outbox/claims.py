@@ -18,6 +18,11 @@ from voxsig.outbox import endpoints
 from voxsig.outbox.endpoints import Endpoint
 
 
+# What recording an outcome (or starting a new round) writes: no lease, so the next claim sees
+# an ordinary send, not an interrupted one.
+UNLEASED: dict[str, None] = {"locked_until": None, "leased_by": None, "leased_at": None}
+
+
 @dataclass(frozen=True)
 class Job:
     """A claimed delivery with everything needed to send it, so sending touches no database."""

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from voxsig.kit.clock import from_unix, utcnow
 from voxsig.models import Delivery, DeliveryAttempt
 from voxsig.models.webhook import FAILED, SUCCEEDED
-from voxsig.outbox import endpoints
+from voxsig.outbox import claims, endpoints
 from voxsig.outbox.claims import Job
 from voxsig.outbox.policy import Policy
 from voxsig.outbox.transport import Outcome
@@ -28,7 +28,7 @@ _SUCCEEDED = (
     .values(
         status=SUCCEEDED,
         attempts=Delivery.attempts + 1,
-        locked_until=None,
+        **claims.UNLEASED,
         updated_at=bindparam("now", type_=Delivery.updated_at.type),
     )
     .returning(Delivery.id)
@@ -108,7 +108,7 @@ async def _settle_failure(
     a 410 Gone: its endpoint is disabled, so no retry would ever come (recovering the endpoint
     sends it again; its attempt records the 410)."""
     attempts = job.attempts + 1
-    values: dict[str, object] = {"attempts": attempts, "locked_until": None, "updated_at": now}
+    values: dict[str, object] = {"attempts": attempts, **claims.UNLEASED, "updated_at": now}
     delay = policy.retry_delay(attempts, policy.retry_after(outcome.status, outcome.headers))
     if delay is None or outcome.status == GONE:
         values["status"] = FAILED

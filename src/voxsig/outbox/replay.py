@@ -13,6 +13,7 @@ from voxsig.errors import Invalid
 from voxsig.kit.clock import utcnow
 from voxsig.models import Delivery, Event
 from voxsig.models.webhook import FAILED, PENDING
+from voxsig.outbox import claims
 from voxsig.outbox.endpoints import Subscriber
 from voxsig.outbox.publish import queue
 from voxsig.outbox.wake import wake_after_commit
@@ -31,7 +32,7 @@ def _again() -> dict[str, Any]:
         "status": PENDING,
         "attempts": 0,
         "next_attempt_at": utcnow(),
-        "locked_until": None,
+        **claims.UNLEASED,
         "updated_at": utcnow(),
     }
 
