@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     webhook_max_in_flight: int = 256
     webhook_max_per_endpoint: int = 16
     worker_poll_seconds: float = 1.0
+    # A worker whose heartbeat is older than this is dead: its leases are taken over at once.
+    worker_takeover_seconds: float = Field(default=10.0, gt=0)
     # Open widget live streams (GET /api/v1/widget/live) per client address and per visitor:
     # an office behind one address has many visitors; one visitor, a few tabs.
     widget_live_streams_per_address: int = Field(default=100, ge=1)

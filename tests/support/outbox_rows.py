@@ -14,10 +14,13 @@ from voxsig.db import Database
 from voxsig.events import names
 from voxsig.kit.clock import utcnow
 from voxsig.models import Account, Delivery, DeliveryAttempt, Webhook
+from voxsig.outbox.claims import Lease
 from voxsig.outbox.publish import publish
 
 SECRET = "whsec_" + "A" * 43 + "="
 UNREACHABLE = "http://127.0.0.1:9/hook"  # never sent to: these tests record outcomes directly
+# The claims of a worker that never beats: fine where nobody else claims.
+LEASE = Lease("unit-test-worker", seconds=60, takeover_seconds=10)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import delete
 
-from tests.support.outbox_rows import Rows, seconds_from_now
+from tests.support.outbox_rows import LEASE, Rows, seconds_from_now
 from voxsig.db import Database
 from voxsig.models import Delivery, Webhook
 from voxsig.models.webhook import FAILED, PENDING, SUCCEEDED
@@ -37,7 +37,7 @@ def failed(error_class: str = "connection") -> Outcome:
 
 async def claim(db: Database) -> list[Job]:
     async with db.transaction() as session:
-        return await claim_due(session, 100, 60, {}, 100)
+        return await claim_due(session, 100, LEASE, {}, 100)
 
 
 async def record(db: Database, batch: list[tuple[Job, Outcome]]) -> None:

@@ -7,15 +7,22 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from tests.support.outbox_rows import Rows, seconds_from_now
 from voxsig.db import Database
 from voxsig.kit.clock import utcnow
+from voxsig.models import Worker
 from voxsig.models.webhook import SUCCEEDED
-from voxsig.outbox.claims import Job, claim_due, release_all_leases, renew_leases
+from voxsig.outbox import heartbeat
+from voxsig.outbox.claims import INTERRUPTED, Job, Lease, claim_due, renew_leases
 
 pytestmark = pytest.mark.anyio
 LEASE = 60.0
+TAKEOVER = 10.0
+# Two workers: `ME` claims unless a test says otherwise.
+ME = Lease("me", LEASE, TAKEOVER)
+OTHER = Lease("other", LEASE, TAKEOVER)
 
 
 async def claim_jobs(
@@ -24,9 +31,18 @@ async def claim_jobs(
     room: dict[int, int] | None = None,
     cap: int = 100,
     in_flight: tuple[int, ...] = (),
+    lease: Lease = ME,
 ) -> list[Job]:
+    """Claims as a live worker does: its heartbeat beaten first."""
+    await beat(db, lease)
     async with db.transaction() as session:
-        return await claim_due(session, limit, LEASE, room or {}, cap, in_flight)
+        return await claim_due(session, limit, lease, room or {}, cap, in_flight)
+
+
+async def beat(db: Database, *workers: Lease) -> None:
+    for worker in workers:
+        async with db.transaction() as session:
+            await heartbeat.beat(session, worker.worker_id)
 
 
 async def claim(db: Database, **options: Any) -> list[int]:
@@ -173,12 +189,19 @@ async def test_once_its_lease_runs_out_a_delivery_is_claimed_again(
 ) -> None:
     """A worker that died mid-send loses nothing: another one sends it after the lease."""
     (delivery,) = (await rows.one_endpoint(1)).deliveries
-    assert await claim(db) == [delivery]
+    assert await claim(db, lease=OTHER) == [delivery]
     await rows.set_delivery(delivery, locked_until=utcnow() - timedelta(seconds=1))
     # Not by the worker still sending it, whatever its lease says...
-    assert await claim(db, in_flight=(delivery,)) == []
-    # ...but by any other.
+    assert await claim(db, in_flight=(delivery,), lease=OTHER) == []
+    # ...but by any other, which records the send that came to nothing known.
     assert await claim(db) == [delivery]
+    (attempt,) = await rows.attempts()
+    assert (attempt.delivery_id, attempt.error_class) == (delivery, INTERRUPTED)
+    assert attempt.error_message is not None
+    assert "lease of worker other ran out" in attempt.error_message
+    row = await rows.delivery(delivery)
+    assert row is not None
+    assert (row.leased_by, row.attempts) == ("me", 0)  # not a try of the retry schedule
 
 
 async def test_renewing_extends_the_lease_of_what_is_still_in_flight(
@@ -190,7 +213,7 @@ async def test_renewing_extends_the_lease_of_what_is_still_in_flight(
     await rows.set_delivery(sending, locked_until=soon)
     await rows.set_delivery(settled, status=SUCCEEDED, locked_until=soon)
     async with db.transaction() as session:
-        await renew_leases(session, [sending, settled, unclaimed], 600)
+        await renew_leases(session, [sending, settled, unclaimed], Lease("me", 600, TAKEOVER))
     renewed, done, free = [await rows.delivery(d) for d in (sending, settled, unclaimed)]
     assert renewed is not None
     assert done is not None
@@ -225,24 +248,61 @@ async def test_a_job_carries_everything_sending_needs(db: Database, rows: Rows) 
     assert jobs[rotating].message_id != jobs[expired].message_id
 
 
-async def test_releasing_at_start_clears_every_lease_so_a_claim_takes_them_now(
+async def test_a_lease_of_a_worker_whose_heartbeat_stopped_is_taken_over_before_it_runs_out(
     db: Database, rows: Rows
 ) -> None:
-    """A restarted SQLite worker (it holds voxsig.lock) frees its dead predecessor's claims
+    """PostgreSQL's many workers: a dead one's claims are not waited out for a whole lease."""
+    dead, alive, unclaimed = (await rows.one_endpoint(3)).deliveries
+    assert await claim(db, limit=1, lease=OTHER) == [dead]
+    assert await claim(db, limit=1, lease=Lease("third", LEASE, TAKEOVER)) == [alive]
+    assert await claim(db) == [unclaimed]  # both leases hold while their workers beat
+    assert await rows.attempts() == []  # an ordinary claim writes no attempt
+    async with db.transaction() as session:  # `other` beat last 11 s ago: it is dead
+        await session.execute(
+            update(Worker)
+            .where(Worker.id == "other")
+            .values(heartbeat_at=utcnow() - timedelta(seconds=TAKEOVER + 1))
+        )
+    assert await claim(db, in_flight=(unclaimed,)) == [dead]
+    row = await rows.delivery(dead)
+    assert row is not None
+    assert row.leased_by == "me"
+    assert seconds_from_now(row.locked_until) > LEASE - 5
+    (attempt,) = await rows.attempts()
+    assert attempt.error_class == INTERRUPTED
+    assert attempt.error_message is not None
+    assert "worker other stopped" in attempt.error_message
+
+
+async def test_a_worker_that_forgets_the_others_takes_their_leases_at_once(
+    db: Database, rows: Rows
+) -> None:
+    """A restarted SQLite worker (it holds voxsig.lock) takes its dead predecessor's claims
     instead of waiting their lease out; what is settled is left as it is."""
     one, two, settled, unclaimed = (await rows.one_endpoint(4)).deliveries
-    assert await claim(db, limit=3) == [one, two, settled]
+    assert await claim(db, limit=3, lease=OTHER) == [one, two, settled]
     await rows.set_delivery(settled, status=SUCCEEDED)
     assert await claim(db) == [unclaimed]  # the leased ones are not claimable...
-    await rows.set_delivery(unclaimed, locked_until=None)
     async with db.transaction() as session:
-        assert await release_all_leases(session) == 2
-    for delivery in (one, two):
-        row = await rows.delivery(delivery)
-        assert row is not None
-        assert row.locked_until is None
-    done = await rows.delivery(settled)
-    assert done is not None
-    assert done.locked_until is not None  # settled: not a lease to release
-    # ...and once released, they are claimed at once, oldest first.
-    assert await claim(db) == [one, two, unclaimed]
+        assert await heartbeat.forget_others(session, "me") == 1  # `other`
+    # ...and once their worker is forgotten, they are claimed at once, oldest first, each
+    # with its interrupted send on record.
+    assert await claim(db, in_flight=(unclaimed,)) == [one, two]
+    assert sorted(a.delivery_id for a in await rows.attempts()) == [one, two]
+
+
+async def test_renewing_never_extends_a_lease_another_worker_took_over(
+    db: Database, rows: Rows
+) -> None:
+    (delivery,) = (await rows.one_endpoint(1)).deliveries
+    assert await claim(db, lease=OTHER) == [delivery]
+    async with db.transaction() as session:  # stopped: what it held is taken over at once
+        await heartbeat.forget(session, "other")
+    assert await claim(db) == [delivery]
+    soon = utcnow() + timedelta(seconds=30)
+    await rows.set_delivery(delivery, locked_until=soon)
+    async with db.transaction() as session:
+        await renew_leases(session, [delivery], Lease("other", 600, TAKEOVER))
+    row = await rows.delivery(delivery)
+    assert row is not None
+    assert seconds_from_now(row.locked_until) < 31

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.support.outbox_rows import Rows
+from tests.support.outbox_rows import LEASE, Rows
 from voxsig import metrics
 from voxsig.db import Database
 from voxsig.kit.clock import utcnow
@@ -43,7 +43,7 @@ def refused() -> Outcome:
 async def send(db: Database, *outcomes: Outcome) -> list[Job]:
     """Claims one due delivery per outcome and records them as one batch."""
     async with db.transaction() as session:
-        jobs = await claim_due(session, len(outcomes), 60, {}, 100)
+        jobs = await claim_due(session, len(outcomes), LEASE, {}, 100)
     assert len(jobs) == len(outcomes)
     async with db.transaction() as session:
         await record_batch(session, list(zip(jobs, outcomes, strict=True)), POLICY)
@@ -104,7 +104,7 @@ async def test_a_disabled_endpoint_keeps_its_first_reason(db: Database, rows: Ro
         "Every attempt failed for 2 days; last error: refused"
     )
     async with db.transaction() as session:  # sending what was in flight when it was disabled
-        jobs = await claim_due(session, 1, 60, {}, 100)
+        jobs = await claim_due(session, 1, LEASE, {}, 100)
     assert jobs == []
 
 

@@ -1,26 +1,41 @@
-"""Claiming due deliveries under a lease: in order per conversation, within each endpoint's cap."""
+"""Claiming due deliveries under a lease: in order per conversation, within each endpoint's cap.
+A lease ends with an outcome, when it runs out, or when its worker's heartbeat stops
+(heartbeat.py); the claim that takes a delivery whose lease ended without an outcome records an
+`interrupted` attempt first, so the log shows the receiver may have it twice."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, bindparam, exists, or_, select, update
+from sqlalchemy import Select, bindparam, exists, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from voxsig.kit.clock import utcnow
-from voxsig.models import Delivery, Event
+from voxsig.models import Delivery, DeliveryAttempt, Event, Worker
 from voxsig.models.webhook import PENDING
 from voxsig.outbox import endpoints
 from voxsig.outbox.endpoints import Endpoint
 
-
 # What recording an outcome (or starting a new round) writes: no lease, so the next claim sees
 # an ordinary send, not an interrupted one.
 UNLEASED: dict[str, None] = {"locked_until": None, "leased_by": None, "leased_at": None}
+
+
+INTERRUPTED = "interrupted"  # the error class of an attempt whose outcome nobody recorded
+
+
+@dataclass(frozen=True)
+class Lease:
+    """Who claims, and how long its leases last: `seconds`, or until its heartbeat is older
+    than `takeover_seconds`."""
+
+    worker_id: str
+    seconds: float
+    takeover_seconds: float
 
 
 @dataclass(frozen=True)
@@ -38,8 +53,14 @@ def _due_ids(*, locking: bool) -> Select[int]:
     """Pending, due, unleased deliveries of enabled endpoints, oldest due first, each only if no
     earlier delivery of its conversation to its endpoint is due or in flight (one at a time, in
     event order; a delivery waiting for its retry holds nothing back); none of an endpoint in
-    `busy` (at its cap) nor any `in_flight` one. Bound: now, busy, in_flight, limit."""
+    `busy` (at its cap) nor any `in_flight` one. A lease holds until it runs out, or until its
+    worker's heartbeat is older than `alive_since`. Bound: now, alive_since, busy, in_flight,
+    limit."""
     now = bindparam("now", type_=Delivery.next_attempt_at.type)
+    alive_since = bindparam("alive_since", type_=Worker.heartbeat_at.type)
+    holder_alive = exists().where(
+        Worker.id == Delivery.leased_by, Worker.heartbeat_at >= alive_since
+    )
     earlier = aliased(Delivery)
     blocked = exists().where(
         earlier.webhook_id == Delivery.webhook_id,
@@ -54,7 +75,7 @@ def _due_ids(*, locking: bool) -> Select[int]:
         .where(
             Delivery.status == PENDING,
             Delivery.next_attempt_at <= now,
-            or_(Delivery.locked_until.is_(None), Delivery.locked_until < now),
+            or_(Delivery.locked_until.is_(None), Delivery.locked_until < now, ~holder_alive),
             endpoints.TABLE.enabled.is_(True),
             or_(Delivery.ordering_key.is_(None), ~blocked),
             Delivery.webhook_id.not_in(bindparam("busy", expanding=True)),
@@ -77,6 +98,9 @@ def _candidates(due: Select[int]) -> Select[*tuple[Any, ...]]:
             Delivery.webhook_id,
             Delivery.message_id,
             Delivery.attempts,
+            Delivery.locked_until,
+            Delivery.leased_by,
+            Delivery.leased_at,
             Event.body,
             *endpoints.SENDING,
         )
@@ -94,14 +118,19 @@ _CANDIDATES_LOCKING = _candidates(_due_ids(locking=True))
 _LEASE = (
     update(Delivery)
     .where(Delivery.id.in_(bindparam("ids", expanding=True)))
-    .values(locked_until=bindparam("until", type_=Delivery.locked_until.type))
+    .values(
+        locked_until=bindparam("until", type_=Delivery.locked_until.type),
+        leased_by=bindparam("worker_id"),
+        leased_at=bindparam("now", type_=Delivery.leased_at.type),
+    )
 )
+_ATTEMPTS = insert(DeliveryAttempt)
 
 
 async def claim_due(
     session: AsyncSession,
     limit: int,
-    lease_seconds: float,
+    lease: Lease,
     room: Mapping[int, int],
     cap: int,
     in_flight: Collection[int] = (),
@@ -119,49 +148,76 @@ async def claim_due(
         _CANDIDATES_LOCKING if locking else _CANDIDATES,
         {
             "now": now,
+            "alive_since": now - timedelta(seconds=lease.takeover_seconds),
             "busy": [wid for wid, n in room.items() if n >= cap],
             "in_flight": list(in_flight),
             "limit": limit,
         },
     )
     counts = dict(room)
-    jobs = []
-    for did, wid, mid, attempts, body, url, secret, previous, expires in rows:
+    jobs, interrupted = [], []
+    for did, wid, mid, attempts, until, holder, since, body, *sending in rows:
         if counts.get(wid, 0) >= cap:
             continue  # the endpoint is at its cap: left for a later claim
         counts[wid] = counts.get(wid, 0) + 1
+        url, secret, previous, expires = sending
         endpoint = endpoints.to_send(wid, url, secret, previous, expires, now)
         jobs.append(Job(did, endpoint, mid, attempts, body))
+        if until is not None:
+            interrupted.append(_interrupted(did, until, holder, since, now))
     if jobs:
-        until = now + timedelta(seconds=lease_seconds)
-        await connection.execute(_LEASE, {"ids": [j.delivery_id for j in jobs], "until": until})
+        await connection.execute(
+            _LEASE,
+            {
+                "ids": [j.delivery_id for j in jobs],
+                "until": now + timedelta(seconds=lease.seconds),
+                "worker_id": lease.worker_id,
+                "now": now,
+            },
+        )
+    if interrupted:
+        # Only a takeover writes this: the normal path pays nothing for it.
+        await connection.execute(_ATTEMPTS, interrupted)
     return jobs
 
 
-async def release_all_leases(session: AsyncSession) -> int:
-    """Ends every lease at once, so what they held is claimable now. Only for a worker that
-    knows no other process can hold a lease: on SQLite, the one holding `voxsig.lock`, at its
-    start (the leases are a dead predecessor's, and would otherwise be waited out). Returns how
-    many were released."""
-    result = await session.execute(
-        update(Delivery)
-        .where(Delivery.status == PENDING, Delivery.locked_until.is_not(None))
-        .values(locked_until=None)
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
+def _interrupted(
+    delivery_id: int, until: datetime, holder: str | None, since: datetime | None, now: datetime
+) -> dict[str, Any]:
+    """The attempt row of a send whose lease ended without an outcome: it may have reached
+    the receiver (at least once: it is sent again with the same webhook-id). Its duration is
+    from the claim to the takeover. Not counted in the retry schedule's attempts."""
+    who = f"worker {holder}" if holder else "a worker"
+    if until < now:
+        why = f"the lease of {who} ran out before it recorded an outcome"
+    else:
+        why = f"{who} stopped (its heartbeat is gone) before it recorded an outcome"
+    started = since or now
+    return {
+        "delivery_id": delivery_id,
+        "started_at": started,
+        "duration_ms": max(0, int((now - started).total_seconds() * 1000)),
+        "response_status": None,
+        "response_headers": {},
+        "response_body": "",
+        "error_class": INTERRUPTED,
+        "error_message": (
+            f"Interrupted: {why}; the receiver may have got it, so it is sent again with the "
+            "same webhook-id"
+        )[:1000],
+    }
 
 
-async def renew_leases(
-    session: AsyncSession, delivery_ids: Collection[int], lease_seconds: float
-) -> None:
+async def renew_leases(session: AsyncSession, delivery_ids: Collection[int], lease: Lease) -> None:
     """Extends the leases of deliveries still being sent, so a slow receiver does not make
-    another worker send them again while this one is alive."""
+    another worker send them again while this one is alive; never one another worker has
+    taken over meanwhile."""
     await session.execute(
         update(Delivery)
         .where(
             Delivery.id.in_(delivery_ids),
             Delivery.status == PENDING,
-            Delivery.locked_until.is_not(None),
+            Delivery.leased_by == lease.worker_id,
         )
-        .values(locked_until=utcnow() + timedelta(seconds=lease_seconds))
+        .values(locked_until=utcnow() + timedelta(seconds=lease.seconds))
     )

@@ -10,7 +10,8 @@ from collections import Counter
 
 from voxsig import metrics
 from voxsig.db import Database
-from voxsig.outbox.claims import Job, claim_due, renew_leases
+from voxsig.outbox import heartbeat
+from voxsig.outbox.claims import Job, Lease, claim_due, renew_leases
 from voxsig.outbox.outcomes import record_batch
 from voxsig.outbox.policy import Policy
 from voxsig.outbox.signing import signed_headers
@@ -31,8 +32,11 @@ class Worker:
         max_in_flight: int = 256,
         max_per_endpoint: int = 16,
         poll_seconds: float = 1.0,
+        worker_id: str | None = None,
     ) -> None:
         self.db = db
+        self.id = worker_id or heartbeat.new_worker_id()
+        self.lease = Lease(self.id, policy.lease_seconds, policy.takeover_seconds)
         self.transport = transport
         self.policy = policy
         self.max_in_flight = max_in_flight
@@ -53,16 +57,24 @@ class Worker:
         self._wake.set()
 
     async def run(self) -> None:
-        recorder = asyncio.create_task(self._record_loop())
-        renewer = asyncio.create_task(self._renew_loop())
+        # Beaten before the first claim, so no other worker takes this one's fresh leases.
+        await self._beat()
+        helpers = [
+            asyncio.create_task(loop())
+            for loop in (self._record_loop, self._renew_loop, self._heartbeat_loop)
+        ]
         try:
             await self._claim_loop()
             await self.drain(grace=5.0)
         finally:
-            # What is still in flight keeps its lease and is sent again after it runs out.
-            for task in [*self._tasks, recorder, renewer]:
+            for task in [*self._tasks, *helpers]:
                 task.cancel()
-            await asyncio.gather(*self._tasks, recorder, renewer, return_exceptions=True)
+            await asyncio.gather(*self._tasks, *helpers, return_exceptions=True)
+            # What is still in flight is taken over at once by another worker (or this one's
+            # successor), and marked interrupted.
+            with contextlib.suppress(Exception):
+                async with self.db.transaction() as session:
+                    await heartbeat.forget(session, self.id)
 
     async def stop(self) -> None:
         self._stopping = True
@@ -89,7 +101,7 @@ class Worker:
             jobs = await claim_due(
                 session,
                 limit,
-                self.policy.lease_seconds,
+                self.lease,
                 self._per_endpoint,
                 self.max_per_endpoint,
                 in_flight=list(self._in_flight),
@@ -111,9 +123,21 @@ class Worker:
                 continue
             try:
                 async with self.db.transaction() as session:
-                    await renew_leases(session, list(self._in_flight), self.policy.lease_seconds)
+                    await renew_leases(session, list(self._in_flight), self.lease)
             except Exception:  # a missed renewal risks a duplicate at worst, never a loss
                 log.exception("renewing leases failed")
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(heartbeat.beat_every(self.lease.takeover_seconds))
+            await self._beat()
+
+    async def _beat(self) -> None:
+        try:
+            async with self.db.transaction() as session:
+                await heartbeat.beat(session, self.id)
+        except Exception:  # a missed beat risks a duplicate at worst, never a loss
+            log.exception("the worker's heartbeat failed")
 
     async def _send(self, job: Job) -> None:
         headers = signed_headers(job.endpoint.secrets, job.message_id, job.body)

@@ -20,6 +20,8 @@ class Policy:
     total_timeout: float
     lease_seconds: float
     disable_after: float
+    # A lease whose worker has not beaten its heartbeat for this long is taken over.
+    takeover_seconds: float = 10.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
@@ -30,6 +32,7 @@ class Policy:
             settings.webhook_timeout,
             settings.webhook_lease_seconds,
             settings.webhook_disable_after,
+            settings.worker_takeover_seconds,
         )
 
     @property

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 from voxsig.config import Settings
 from voxsig.db import Database
-from voxsig.outbox.claims import release_all_leases
+from voxsig.outbox import heartbeat
 from voxsig.outbox.loop import Worker
 from voxsig.outbox.netguard import parse_networks
 from voxsig.outbox.policy import Policy
@@ -51,14 +51,15 @@ async def running_worker(
     settings: Settings, db: Database, *, sole_worker: bool = False
 ) -> AsyncIterator[Worker]:
     """Runs a worker for the duration of the block, then stops it gracefully. `sole_worker`:
-    this process holds SQLite's `voxsig.lock`, so no other can hold a lease; every lease left
-    is a dead process's, released before the first claim instead of waited out."""
+    this process holds SQLite's `voxsig.lock`, so no other can hold a lease; every worker on
+    record is a dead predecessor, forgotten before the first claim, so its leases are taken
+    over at once instead of waited out."""
     worker = build_worker(settings, db)
     if sole_worker:
         async with db.transaction() as session:
-            released = await release_all_leases(session)
-        if released:
-            log.warning("released %d lease(s) left by a previous process", released)
+            forgotten = await heartbeat.forget_others(session, worker.id)
+        if forgotten:
+            log.warning("taking over the leases of %d stopped worker(s)", forgotten)
     async with (
         db.listening(CHANNEL, lambda _payload: worker.wake()),
         db.watching(NEWEST_DELIVERY, worker.wake),
