@@ -34,6 +34,21 @@ OLDEST_AGE = Gauge(
     "Age of the oldest pending delivery of an enabled endpoint",
     registry=REGISTRY,
 )
+# Per endpoint, so the one falling behind can be told apart (and alerted on). Only endpoints
+# with something pending get a series: an idle installation exports none.
+ENDPOINT = ["account_id", "webhook_id"]
+ENDPOINT_PENDING = Gauge(
+    "voxsig_webhook_endpoint_pending_deliveries",
+    "Deliveries not yet settled of one enabled endpoint",
+    ENDPOINT,
+    registry=REGISTRY,
+)
+ENDPOINT_OLDEST_AGE = Gauge(
+    "voxsig_webhook_endpoint_oldest_pending_seconds",
+    "Age of the oldest pending delivery of one enabled endpoint",
+    ENDPOINT,
+    registry=REGISTRY,
+)
 
 
 def observe(outcome: str, seconds: float) -> None:
@@ -42,15 +57,32 @@ def observe(outcome: str, seconds: float) -> None:
     LATENCY.observe(seconds)
 
 
+# One grouped query per scrape: the totals are the sums of its rows.
+_PENDING_BY_ENDPOINT = (
+    select(
+        endpoints.TABLE.account_id,
+        Delivery.webhook_id,
+        func.count(),
+        func.min(Delivery.created_at),
+    )
+    .join(endpoints.TABLE, endpoints.TABLE.id == Delivery.webhook_id)
+    .where(Delivery.status == PENDING, endpoints.TABLE.enabled.is_(True))
+    .group_by(endpoints.TABLE.account_id, Delivery.webhook_id)
+)
+
+
 async def render(db: Database) -> bytes:
     async with db.sessions() as session:
-        count, oldest = (
-            await session.execute(
-                select(func.count(), func.min(Delivery.created_at))
-                .join(endpoints.TABLE, endpoints.TABLE.id == Delivery.webhook_id)
-                .where(Delivery.status == PENDING, endpoints.TABLE.enabled.is_(True))
-            )
-        ).one()
-    PENDING_COUNT.set(count)
-    OLDEST_AGE.set((utcnow() - oldest).total_seconds() if oldest else 0)
+        rows = (await session.execute(_PENDING_BY_ENDPOINT)).all()
+    now = utcnow()
+    # Series of endpoints that drained (or were deleted) since the last scrape go away.
+    ENDPOINT_PENDING.clear()
+    ENDPOINT_OLDEST_AGE.clear()
+    for account_id, webhook_id, count, oldest in rows:
+        labels = (str(account_id), str(webhook_id))
+        ENDPOINT_PENDING.labels(*labels).set(count)
+        ENDPOINT_OLDEST_AGE.labels(*labels).set((now - oldest).total_seconds())
+    PENDING_COUNT.set(sum(count for _, _, count, _ in rows))
+    ages = [(now - oldest).total_seconds() for *_, oldest in rows]
+    OLDEST_AGE.set(max(ages, default=0))
     return generate_latest(REGISTRY)

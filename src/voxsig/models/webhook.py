@@ -74,6 +74,9 @@ class Delivery(Timestamps, Base):
     __table_args__ = (
         Index("ix_deliveries_due", "status", "next_attempt_at"),
         Index("ix_deliveries_ordering", "webhook_id", "ordering_key", "status", "id"),
+        # An endpoint's deliveries by status since a moment: its backlog and recent rate, what
+        # `recover` sends again, the comeback offer's count.
+        Index("ix_deliveries_endpoint_status", "webhook_id", "status", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,4 +1,5 @@
-"""delivery engine: worker heartbeats and lease owners, per-endpoint caps, comeback recovery
+"""delivery engine: worker heartbeats and lease owners, per-endpoint caps and backlogs, comeback
+recovery
 
 Revision ID: 0005
 Revises: 0004
@@ -35,6 +36,12 @@ def _leases_upgrade() -> None:
     )
     op.add_column("deliveries", sa.Column("leased_by", sa.String(length=64), nullable=True))
     op.add_column("deliveries", sa.Column("leased_at", DATETIME, nullable=True))
+    op.create_index(
+        "ix_deliveries_endpoint_status",
+        "deliveries",
+        ["webhook_id", "status", "updated_at"],
+        unique=False,
+    )
 
 
 def _drop_columns(table: str, *columns: str) -> None:
@@ -44,6 +51,7 @@ def _drop_columns(table: str, *columns: str) -> None:
 
 
 def _leases_downgrade() -> None:
+    op.drop_index("ix_deliveries_endpoint_status", table_name="deliveries")
     _drop_columns("deliveries", "leased_at", "leased_by")
     op.drop_table("workers")
 
