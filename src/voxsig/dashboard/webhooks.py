@@ -1,6 +1,7 @@
 """Webhook settings (administrators only): endpoints with their health, the form, the signing
-secret, enabling with recovery, and the delivery log with redelivery. Everything goes through
-webhooks.service and webhooks.deliveries, as the API does."""
+secret, enabling with recovery, the comeback recovery offer, and the delivery log with
+redelivery. Everything goes through webhooks.service and webhooks.deliveries, as the API
+does."""
 
 from __future__ import annotations
 
@@ -63,11 +64,16 @@ async def _form_page(
     values: dict[str, Any],
     errors: forms.Errors | None = None,
 ) -> Response:
+    offered = (
+        {} if webhook is None else await deliveries.failed_since_offers(viewer.session, [webhook])
+    )
     return page(
         request,
         "webhooks/form.html" if webhook is None else "webhooks/show.html",
         viewer,
         webhook=webhook,
+        # Deliveries that failed since its comeback offer's start: the banner shows when any.
+        offer_failed=offered.get(webhook.id, 0) if webhook else 0,
         form=values,
         errors=errors or {},
         events=[(name, DESCRIPTIONS[name]) for name in ALL],
@@ -81,6 +87,7 @@ def _values(form: FormData) -> dict[str, Any]:
         "url": forms.text(form, "url"),
         "subscriptions": [e for e in forms.checked(form, "subscriptions") if e in ALL],
         "inbox_id": forms.number(form, "inbox_id"),
+        "auto_recover": forms.text(form, "auto_recover") == "on",
     }
 
 
@@ -120,6 +127,7 @@ def _current(webhook: Webhook) -> dict[str, Any]:
         "url": webhook.url,
         "subscriptions": list(webhook.subscriptions),
         "inbox_id": webhook.inbox_id,
+        "auto_recover": webhook.auto_recover,
     }
 
 
@@ -158,12 +166,47 @@ async def webhook_enable(
     message = "Webhook enabled."
     if missed_since is not None and forms.text(form, "recover") == "on":
         done = await replay.recover(viewer.session, of_webhook(webhook), missed_since)
-        again, missed = done["redelivered"], done["recovered"]
-        message += (
-            f" {again} failed deliver{'y' if again == 1 else 'ies'} sent again, {missed} missed "
-            f"event{'' if missed == 1 else 's'} delivered."
-        )
+        message += " " + _recovered_text(done)
     return redirect(request, _base(webhook), message)
+
+
+def _recovered_text(done: dict[str, int]) -> str:
+    again, missed = done["redelivered"], done["recovered"]
+    return (
+        f"{again} failed deliver{'y' if again == 1 else 'ies'} sent again, {missed} missed "
+        f"event{'' if missed == 1 else 's'} delivered."
+    )
+
+
+@router.post("/app/webhooks/{webhook_id}/offer/recover")
+async def webhook_take_offer(
+    request: Request, viewer: AdminViewer, form: Form, webhook_id: Id
+) -> Response:
+    """Accepts the comeback offer as it is now (a page shown before a second streak extended
+    it back recovers the longer span, which only sends more of what failed)."""
+    webhook = await _webhook(viewer, webhook_id)
+    since = webhook.recovery_offer_since
+    if since is None:
+        return redirect(request, _base(webhook), "Nothing is left to recover.")
+    try:
+        done = await replay.recover(viewer.session, of_webhook(webhook), since)
+    except ApiError as exc:  # disabled meanwhile: enabling it offers the recovery
+        viewer.web.flash(exc.message, "error")
+        raise Rendered(redirect(request, _base(webhook))) from exc
+    return redirect(request, _base(webhook), _recovered_text(done))
+
+
+@router.post("/app/webhooks/{webhook_id}/offer/dismiss")
+async def webhook_dismiss_offer(
+    request: Request, viewer: AdminViewer, form: Form, webhook_id: Id
+) -> Response:
+    webhook = await _webhook(viewer, webhook_id)
+    service.dismiss_offer(webhook)
+    return redirect(
+        request,
+        _base(webhook),
+        "Dismissed. The failed deliveries stay in the delivery log, where each can be sent again.",
+    )
 
 
 @router.post("/app/webhooks/{webhook_id}/disable")

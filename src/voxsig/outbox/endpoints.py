@@ -5,9 +5,10 @@ one of its inboxes), can be disabled, and has a health (a failure streak). The a
 (`models.Webhook`, table `webhooks`, named by `Delivery.webhook_id`) is the only kind today.
 The rest of the outbox names that table only through this module: publishing and recovery see
 a `Subscriber`, the claim joins `TABLE` and reads `SENDING` into an `Endpoint` that the worker
-signs and sends to, outcomes report health through `healthy`, `failing` and `disable`. A
-further kind (an API inbox's callback URL, an agent bot) produces the same values here, and
-shares claims, retries, signing, the log and replay as they are.
+signs and sends to, outcomes report health through `healthy` (which tells who came back
+from a failure streak), `failing` and `disable`, and a recovery takes the comeback's offer
+through `offer_taken`. A further kind (an API inbox's callback URL, an agent bot) produces the
+same values here, and shares claims, retries, signing, the log and replay as they are.
 """
 
 from __future__ import annotations
@@ -16,15 +17,22 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from voxsig.models import Webhook
+from voxsig.models import Delivery, Webhook
+from voxsig.models.webhook import FAILED
 
 # The table of the only kind, for the claim's join (claims.py): its id is `Delivery.webhook_id`.
 TABLE = Webhook
 # What a claim reads of its endpoint, in `to_send`'s order.
-SENDING = (Webhook.url, Webhook.secret, Webhook.previous_secret, Webhook.previous_secret_expires_at)
+SENDING = (
+    Webhook.url,
+    Webhook.secret,
+    Webhook.previous_secret,
+    Webhook.previous_secret_expires_at,
+    Webhook.max_in_flight,
+)
 # session.info key: the subscribers of each (account, inbox), read once per transaction.
 SUBSCRIBERS_CACHE = "voxsig.outbox.subscribers"
 REASON_MAX = 1000  # within the String(1024) of `webhooks.disabled_reason`
@@ -49,6 +57,8 @@ class Endpoint:
     id: int
     url: str
     secrets: tuple[str, ...]
+    # Its own cap on deliveries in flight at once (per worker); None: the worker's default.
+    max_in_flight: int | None = None
 
 
 def of_webhook(webhook: Webhook) -> Subscriber:
@@ -100,25 +110,95 @@ def to_send(
     secret: str,
     previous: str | None,
     expires: datetime | None,
+    max_in_flight: int | None,
     now: datetime,
 ) -> Endpoint:
     """The endpoint of a claimed row (`SENDING`): the previous secret signs too until it
     expires."""
     if previous and expires and expires > now:
-        return Endpoint(endpoint_id, url, (secret, previous))
-    return Endpoint(endpoint_id, url, (secret,))
+        return Endpoint(endpoint_id, url, (secret, previous), max_in_flight)
+    return Endpoint(endpoint_id, url, (secret,), max_in_flight)
 
 
+@dataclass(frozen=True)
+class Comeback:
+    """An endpoint's first success after a failure streak: what failed since `since` (the
+    streak's start, or an earlier streak's whose offer was not taken) is offered for recovery,
+    or recovered at once when the endpoint says `auto_recover`."""
+
+    endpoint: Subscriber
+    since: datetime
+    auto_recover: bool
+
+
+# The offer's start: an offer not yet taken keeps its earlier start (a second streak extends
+# it back), else the streak being ended. SET expressions read the row as it was, so these are
+# the values before the statement.
+_OFFER_SINCE = func.coalesce(Webhook.recovery_offer_since, Webhook.failing_since)
+# Something failed for good since then: a streak whose deliveries all got through on a retry
+# offers nothing (and an offer whose failures were all sent again one by one goes).
+_ANY_FAILED = (
+    select(Delivery.id)
+    .where(
+        Delivery.webhook_id == Webhook.id,
+        Delivery.status == FAILED,
+        Delivery.updated_at >= _OFFER_SINCE,
+    )
+    .correlate(Webhook)
+    .exists()
+)
+# Run for every batch with a success: built once. It matches only endpoints in a streak, so a
+# healthy endpoint's success writes nothing (and runs no subquery). A disabled endpoint (a send
+# in flight when it was disabled) keeps its streak, from which re-enabling offers recovery.
 _HEALTHY = (
     update(Webhook)
-    .where(Webhook.id.in_(bindparam("ids", expanding=True)), Webhook.failing_since.is_not(None))
-    .values(failing_since=None)
+    .where(
+        Webhook.id.in_(bindparam("ids", expanding=True)),
+        Webhook.failing_since.is_not(None),
+        Webhook.enabled.is_(True),
+    )
+    .values(
+        failing_since=None,
+        recovery_offer_since=case((_ANY_FAILED, _OFFER_SINCE), else_=None),
+        recovery_offer_at=case(
+            (_ANY_FAILED, bindparam("now", type_=Webhook.recovery_offer_at.type)), else_=None
+        ),
+    )
+    .returning(
+        Webhook.id,
+        Webhook.account_id,
+        Webhook.inbox_id,
+        Webhook.subscriptions,
+        Webhook.enabled,
+        Webhook.auto_recover,
+        Webhook.recovery_offer_since,
+    )
 )
 
 
-async def healthy(connection: AsyncConnection, endpoint_ids: Collection[int]) -> None:
-    """Ends the failure streak of each endpoint (one statement for all)."""
-    await connection.execute(_HEALTHY, {"ids": list(endpoint_ids)})
+async def healthy(
+    connection: AsyncConnection, endpoint_ids: Collection[int], now: datetime
+) -> list[Comeback]:
+    """Ends the failure streak of each endpoint (one statement for all), and returns those
+    that came back with something failed meanwhile: that is now offered for recovery."""
+    rows = await connection.execute(_HEALTHY, {"ids": list(endpoint_ids), "now": now})
+    return [
+        Comeback(Subscriber(wid, account, inbox, tuple(subs or ()), enabled), since, auto)
+        for wid, account, inbox, subs, enabled, auto, since in rows
+        if since is not None
+    ]
+
+
+async def offer_taken(session: AsyncSession, endpoint_id: int, since: datetime) -> None:
+    """A recovery from `since` covers the endpoint's comeback offer if the offer starts no
+    earlier: the offer goes. A later `since` leaves it, as what failed before is still failed."""
+    await session.execute(
+        update(Webhook)
+        .where(Webhook.id == endpoint_id, Webhook.recovery_offer_since >= since)
+        .values(recovery_offer_since=None, recovery_offer_at=None)
+        # The request's own copy of the row, if it has one, shows the offer gone too.
+        .execution_options(synchronize_session="fetch")
+    )
 
 
 async def failing(session: AsyncSession, endpoint_id: int, now: datetime) -> None:

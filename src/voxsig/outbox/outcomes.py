@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, insert, update
@@ -10,11 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from voxsig.kit.clock import from_unix, utcnow
 from voxsig.models import Delivery, DeliveryAttempt
 from voxsig.models.webhook import FAILED, SUCCEEDED
-from voxsig.outbox import claims, endpoints
+from voxsig.outbox import claims, endpoints, replay
 from voxsig.outbox.claims import Job
 from voxsig.outbox.policy import Policy
 from voxsig.outbox.transport import Outcome
 
+log = logging.getLogger("voxsig.worker")
 # The receiver says it is gone for good: its endpoint is disabled at once.
 GONE = 410
 
@@ -81,10 +83,31 @@ async def record_batch(
     ]
     if healthy:
         # Any success ends an endpoint's failure streak: one statement for all of them.
-        await endpoints.healthy(connection, healthy)
+        comebacks = await endpoints.healthy(connection, healthy, now)
+        await _recover_automatically(session, comebacks)
     for endpoint_id, outcomes in by_endpoint.items():
         if endpoint_id not in healthy:
             await _endpoint_health(session, endpoint_id, outcomes, policy, now)
+
+
+async def _recover_automatically(
+    session: AsyncSession, comebacks: list[endpoints.Comeback]
+) -> None:
+    """An endpoint set to `auto_recover` that came back gets what failed during its streak
+    sent again at once, in this transaction: the offer is taken before anyone sees it, and the
+    commit wakes this worker (replay marks it). `healthy` reports only enabled endpoints, and
+    `recover` refuses a disabled one; the check here keeps a refusal from failing the batch,
+    which would be recorded one by one and fail again for ever."""
+    for comeback in comebacks:
+        if not (comeback.auto_recover and comeback.endpoint.enabled):
+            continue
+        counts = await replay.recover(session, comeback.endpoint, comeback.since)
+        log.info(
+            "webhook %d came back: %d failed deliveries sent again, %d missed events queued",
+            comeback.endpoint.id,
+            counts["redelivered"],
+            counts["recovered"],
+        )
 
 
 async def _settle_successes(session: AsyncSession, jobs: list[Job], now: datetime) -> set[int]:

@@ -13,7 +13,7 @@ from voxsig.errors import Invalid
 from voxsig.kit.clock import utcnow
 from voxsig.models import Delivery, Event
 from voxsig.models.webhook import FAILED, PENDING
-from voxsig.outbox import claims
+from voxsig.outbox import claims, endpoints
 from voxsig.outbox.endpoints import Subscriber
 from voxsig.outbox.publish import queue
 from voxsig.outbox.wake import wake_after_commit
@@ -50,7 +50,8 @@ async def redeliver(session: AsyncSession, endpoint: Subscriber, delivery: Deliv
 
 async def recover(session: AsyncSession, endpoint: Subscriber, since: datetime) -> dict[str, int]:
     """Sends again every delivery that failed since `since`, and delivers every event since then
-    that the endpoint subscribes to but never got (published while it was disabled)."""
+    that the endpoint subscribes to but never got (published while it was disabled). The
+    endpoint's comeback offer goes if this covers it."""
     _check_enabled(endpoint)
     failed = await session.execute(
         update(Delivery)
@@ -79,4 +80,5 @@ async def recover(session: AsyncSession, endpoint: Subscriber, since: datetime) 
         query = query.where(Event.inbox_id == endpoint.inbox_id)
     missed = await session.execute(query)
     recovered = await queue(session, [(eid, endpoint.id, cid) for eid, cid in missed])
+    await endpoints.offer_taken(session, endpoint.id, since)
     return {"redelivered": redelivered, "recovered": recovered}

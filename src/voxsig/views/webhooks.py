@@ -1,5 +1,5 @@
-"""The JSON of an account's webhook endpoint (Chatwoot's shape, plus secret and health), of one
-delivery to it, and of one attempt of a delivery."""
+"""The JSON of an account's webhook endpoint (Chatwoot's shape, plus secret, health and the
+comeback recovery offer), of one delivery to it, and of one attempt of a delivery."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from voxsig.models.webhook import PENDING
 from voxsig.views.payloads import JSON, inbox_json
 
 
-def webhook_json(webhook: Webhook, inbox: Inbox | None) -> JSON:
+def webhook_json(webhook: Webhook, inbox: Inbox | None, *, failed_since_offer: int) -> JSON:
+    """`failed_since_offer`: how many of its deliveries failed since its comeback offer's start
+    (webhooks.deliveries.failed_since_offers)."""
     return {
         "id": webhook.id,
         "name": webhook.name,
@@ -23,7 +25,19 @@ def webhook_json(webhook: Webhook, inbox: Inbox | None) -> JSON:
         "disabled_at": iso_offset_or_none(webhook.disabled_at),
         "created_at": iso_offset(webhook.created_at),
         "updated_at": iso_offset(webhook.updated_at),
+        "auto_recover": webhook.auto_recover,
+        "recovery_offer": recovery_offer_json(webhook, failed_since_offer),
     }
+
+
+def recovery_offer_json(webhook: Webhook, failed: int) -> JSON | None:
+    """The offer made when the endpoint came back from a failure streak, while something that
+    failed since then is left to recover: a streak whose deliveries all got through on a retry
+    offers nothing."""
+    since, came_back = webhook.recovery_offer_since, webhook.recovery_offer_at
+    if since is None or came_back is None or failed == 0:
+        return None
+    return {"since": iso_offset(since), "came_back_at": iso_offset(came_back), "failed": failed}
 
 
 def delivery_json(delivery: Delivery, event: Event) -> JSON:

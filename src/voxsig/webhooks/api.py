@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxsig.deps import AdminCtx
 from voxsig.kit.clock import iso
 from voxsig.kit.schema import MAX_PAGE, Id, one_of
+from voxsig.models import Webhook
 from voxsig.models.webhook import DELIVERY_STATUSES
 from voxsig.openapi import GUARDED, errors, ok, ok_empty
 from voxsig.outbox import replay
@@ -42,14 +44,24 @@ def _allowed(request: Request) -> tuple[IPNetwork, ...]:
     return parse_networks(request.app.state.settings.webhook_allowed_networks)
 
 
+async def _answers(session: AsyncSession, webhooks: list[Webhook]) -> list[dict[str, Any]]:
+    """Their JSON; what failed since their comeback offers is counted in one query for all."""
+    failed = await deliveries.failed_since_offers(session, webhooks)
+    return [
+        webhook_json(w, await service.inbox_of(session, w), failed_since_offer=failed.get(w.id, 0))
+        for w in webhooks
+    ]
+
+
+async def _answer(session: AsyncSession, webhook: Webhook) -> dict[str, Any]:
+    (answer,) = await _answers(session, [webhook])
+    return answer
+
+
 @router.get("", responses=ok(WebhookList))
 async def list_webhooks(ctx: AdminCtx) -> dict[str, Any]:
     webhooks = await service.list_webhooks(ctx.session, ctx.account.id)
-    return {
-        "payload": {
-            "webhooks": [webhook_json(w, await service.inbox_of(ctx.session, w)) for w in webhooks]
-        }
-    }
+    return {"payload": {"webhooks": await _answers(ctx.session, webhooks)}}
 
 
 @router.post("", responses={**ok(WebhookEnvelope), **errors(422)})
@@ -58,17 +70,13 @@ async def create_webhook(ctx: AdminCtx, body: RawBody, request: Request) -> dict
     webhook = await service.create_webhook(
         ctx.session, ctx.account.id, fields.model_dump(), _allowed(request)
     )
-    return {
-        "payload": {"webhook": webhook_json(webhook, await service.inbox_of(ctx.session, webhook))}
-    }
+    return {"payload": {"webhook": await _answer(ctx.session, webhook)}}
 
 
 @router.get("/{webhook_id}", responses=ok(WebhookEnvelope))
 async def get_webhook(ctx: AdminCtx, webhook_id: Id) -> dict[str, Any]:
     webhook = await service.get_webhook(ctx.session, ctx.account.id, webhook_id)
-    return {
-        "payload": {"webhook": webhook_json(webhook, await service.inbox_of(ctx.session, webhook))}
-    }
+    return {"payload": {"webhook": await _answer(ctx.session, webhook)}}
 
 
 @router.patch("/{webhook_id}", responses={**ok(WebhookEnvelope), **errors(422)})
@@ -76,12 +84,13 @@ async def get_webhook(ctx: AdminCtx, webhook_id: Id) -> dict[str, Any]:
 async def update_webhook(
     ctx: AdminCtx, webhook_id: Id, body: RawBody, request: Request
 ) -> dict[str, Any]:
+    """`recovery_offer: null` dismisses the comeback recovery offer without recovering."""
     fields = WebhookUpdate.model_validate(unwrap(body))
     webhook = await service.get_webhook(ctx.session, ctx.account.id, webhook_id)
     missed_since = await service.update_webhook(
         ctx.session, webhook, fields.model_dump(exclude_unset=True), _allowed(request)
     )
-    body = webhook_json(webhook, await service.inbox_of(ctx.session, webhook))
+    body = await _answer(ctx.session, webhook)
     if missed_since is not None:
         # Re-enabled: offer to recover what it missed (POST .../recover with this `since`).
         body["recover_since"] = iso(missed_since)
@@ -142,6 +151,8 @@ async def redeliver(ctx: AdminCtx, webhook_id: Id, delivery_id: Id) -> dict[str,
 
 @router.post("/{webhook_id}/recover", responses={**ok(Recovered), **errors(422)})
 async def recover(ctx: AdminCtx, webhook_id: Id, body: Recover) -> dict[str, Any]:
+    """Sends again what failed since `since`, and the events it never got since then; takes
+    the comeback recovery offer when `since` is no later than the offer's."""
     webhook = await service.get_webhook(ctx.session, ctx.account.id, webhook_id)
     return {"payload": await replay.recover(ctx.session, of_webhook(webhook), body.since)}
 
@@ -151,6 +162,4 @@ async def rotate_secret(ctx: AdminCtx, webhook_id: Id) -> dict[str, Any]:
     webhook = await service.get_webhook(ctx.session, ctx.account.id, webhook_id)
     deliveries.rotate_secret(webhook)
     await ctx.session.flush()
-    return {
-        "payload": {"webhook": webhook_json(webhook, await service.inbox_of(ctx.session, webhook))}
-    }
+    return {"payload": {"webhook": await _answer(ctx.session, webhook)}}

@@ -1,8 +1,10 @@
-"""The delivery log of a webhook (what was sent, each attempt, the success rate) and the
-rotation of its secret. Sending again is the outbox's (outbox/replay.py)."""
+"""The delivery log of a webhook (what was sent, each attempt, the success rate, what failed
+since its comeback offer) and the rotation of its secret. Sending again is the outbox's
+(outbox/replay.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -12,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from voxsig.errors import NotFound
 from voxsig.kit.clock import utcnow
 from voxsig.models import Delivery, DeliveryAttempt, Event, Webhook
+from voxsig.models.webhook import FAILED
 from voxsig.outbox.signing import new_secret
 
 PAGE_SIZE = 25
@@ -89,3 +92,23 @@ async def success_rate(session: AsyncSession, webhook: Webhook, hours: int = 24)
         )
     ).one()
     return None if not total else ok / total
+
+
+async def failed_since_offers(session: AsyncSession, webhooks: Iterable[Webhook]) -> dict[int, int]:
+    """For each webhook with a comeback offer, how many of its deliveries failed since the
+    offer's start: what accepting it (`recover` from there) sends again. One grouped query for
+    them all, and none when no webhook has an offer (the usual case)."""
+    offered = [w.id for w in webhooks if w.recovery_offer_since is not None]
+    if not offered:
+        return {}
+    rows = await session.execute(
+        select(Delivery.webhook_id, func.count())
+        .join(Webhook, Webhook.id == Delivery.webhook_id)
+        .where(
+            Delivery.webhook_id.in_(offered),
+            Delivery.status == FAILED,
+            Delivery.updated_at >= Webhook.recovery_offer_since,  # as `recover` selects them
+        )
+        .group_by(Delivery.webhook_id)
+    )
+    return {webhook_id: count for webhook_id, count in rows}

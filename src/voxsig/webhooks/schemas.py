@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, StrictBool, field_validator
 
 from voxsig.events.names import ALL, EventName
 from voxsig.kit.clock import from_unix
@@ -36,6 +36,7 @@ class WebhookCreate(Body):
     subscriptions: list[str]
     name: str = Field(default="", max_length=255)
     inbox_id: Id | None = None
+    auto_recover: StrictBool = False
 
     _url = field_validator("url")(_check_url)
     _subs = field_validator("subscriptions")(_check_subscriptions)
@@ -47,6 +48,9 @@ class WebhookUpdate(Body):
     name: str | None = Field(default=None, max_length=255)
     inbox_id: Id | None = None
     enabled: bool | None = None
+    auto_recover: StrictBool | None = None
+    # Only null is accepted: it dismisses the comeback recovery offer without recovering.
+    recovery_offer: None = None
 
     @field_validator("url")
     @classmethod
@@ -80,6 +84,17 @@ class Recover(Body):
 # -- what the routes answer (documentation only: /openapi.json) ---------------------------------
 
 
+class RecoveryOffer(Doc):
+    """What failed while the endpoint was failing, offered for recovery once it came back."""
+
+    since: datetime = Field(
+        description="The failure streak's start (an earlier streak's, if its offer was not "
+        "taken): what to POST to .../recover as `since`"
+    )
+    came_back_at: datetime = Field(description="Its first success after the streak")
+    failed: int = Field(ge=1, description="Its deliveries that failed since `since`")
+
+
 class WebhookObject(Doc):
     """An endpoint (webhook_json): Chatwoot's fields, the signing secret and its health."""
 
@@ -97,6 +112,15 @@ class WebhookObject(Doc):
     updated_at: datetime
     recover_since: datetime = absent(
         "Only when this request re-enabled it: what to POST to .../recover as `since`"
+    )
+    auto_recover: bool = Field(
+        description="When it comes back after a failure streak, recover what failed during "
+        "the streak at once, instead of offering it (recovery_offer)"
+    )
+    recovery_offer: RecoveryOffer | None = Field(
+        description="Made at its first success after a failure streak, while deliveries that "
+        "failed since the streak began are left: POST .../recover with `since` to send them "
+        "again, or PATCH recovery_offer: null to dismiss it. Null otherwise"
     )
 
 
@@ -139,7 +163,8 @@ class AttemptObject(Doc):
     response_headers: dict[str, str]
     response_body: str = Field(description="The first 4 KiB of the receiver's answer")
     error_class: str | None = Field(
-        description="timeout, connection, dns, ssrf_blocked, tls or http_status; null on success"
+        description="timeout, connection, dns, ssrf_blocked, tls, http_status, or interrupted "
+        "(a send whose outcome nobody recorded: the receiver may have it); null on success"
     )
     error_message: str | None
 

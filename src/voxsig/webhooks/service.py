@@ -107,7 +107,12 @@ async def update_webhook(
     session: AsyncSession, webhook: Webhook, fields: dict[str, Any], allowed: tuple[IPNetwork, ...]
 ) -> datetime | None:
     """Applies the changes; when they re-enable a disabled endpoint, returns the moment it was
-    disabled, from which `recover` can send what it missed."""
+    disabled (or its failure streak began, or an earlier comeback offer not taken starts),
+    from which `recover` can send what it missed. `recovery_offer` (only ever null) dismisses
+    the comeback offer."""
+    if "recovery_offer" in fields:
+        fields = {k: v for k, v in fields.items() if k != "recovery_offer"}
+        dismiss_offer(webhook)
     if fields.get("url"):
         fields = {**fields, "url": await check_target(fields["url"], allowed)}
         await _check_unique_url(session, webhook.account_id, fields["url"], webhook.id)
@@ -115,8 +120,13 @@ async def update_webhook(
         await _check_inbox(session, webhook.account_id, fields["inbox_id"])
     missed_since = None
     if fields.get("enabled") and not webhook.enabled:
-        # What failed during the streak that led to the disable was missed too.
-        moments = [m for m in (webhook.failing_since, webhook.disabled_at) if m is not None]
+        # What failed during the streak that led to the disable was missed too, and so was
+        # what an offer not taken still holds.
+        moments = [
+            m
+            for m in (webhook.failing_since, webhook.disabled_at, webhook.recovery_offer_since)
+            if m is not None
+        ]
         missed_since = min(moments) if moments else None
     if fields.get("enabled") is False and webhook.enabled:
         webhook.disabled_at = utcnow()
@@ -130,6 +140,12 @@ async def update_webhook(
         webhook.failing_since = None
     await session.flush()
     return missed_since
+
+
+def dismiss_offer(webhook: Webhook) -> None:
+    """Drops the comeback recovery offer; what failed stays failed (and in the log)."""
+    webhook.recovery_offer_since = None
+    webhook.recovery_offer_at = None
 
 
 async def delete_webhook(session: AsyncSession, webhook: Webhook) -> None:
