@@ -3,6 +3,7 @@ per conversation and endpoint, oldest due first, and leases."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 from typing import Any
 
@@ -32,11 +33,12 @@ async def claim_jobs(
     cap: int = 100,
     in_flight: tuple[int, ...] = (),
     lease: Lease = ME,
+    caps: dict[int, int] | None = None,
 ) -> list[Job]:
     """Claims as a live worker does: its heartbeat beaten first."""
     await beat(db, lease)
     async with db.transaction() as session:
-        return await claim_due(session, limit, lease, room or {}, cap, in_flight)
+        return await claim_due(session, limit, lease, room or {}, cap, in_flight, caps)
 
 
 async def beat(db: Database, *workers: Lease) -> None:
@@ -167,6 +169,27 @@ async def test_the_oldest_due_are_claimed_first(db: Database, rows: Rows) -> Non
     await rows.set_delivery(published[0], next_attempt_at=now + timedelta(minutes=1))  # not due
     assert await claim(db, limit=2) == [published[1], published[3]]
     assert await claim(db) == [published[2]]
+
+
+async def test_an_endpoint_of_its_own_cap_gets_that_many_and_no_more(
+    db: Database, rows: Rows
+) -> None:
+    account = await rows.account()
+    narrow = await rows.endpoint(account, max_in_flight=1)
+    wide = await rows.endpoint(account, url="http://b/", max_in_flight=5)
+    usual = await rows.endpoint(account, url="http://c/")
+    await rows.publish(account, times=6)
+    jobs = await claim_jobs(db, cap=3)
+    assert Counter(j.endpoint.id for j in jobs) == {narrow: 1, wide: 5, usual: 3}
+    assert {j.endpoint.id: j.endpoint.max_in_flight for j in jobs} == {
+        narrow: 1,
+        wide: 5,
+        usual: None,
+    }
+    # Known to be at its own cap, an endpoint is skipped by the query: its oldest delivery,
+    # the oldest due of all, does not take the claim's one slot.
+    jobs = await claim_jobs(db, limit=1, room={narrow: 1}, cap=3, caps={narrow: 1})
+    assert [j.endpoint.id for j in jobs] == [usual]
 
 
 # -- leases -----------------------------------------------------------------------------------

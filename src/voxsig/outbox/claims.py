@@ -134,9 +134,12 @@ async def claim_due(
     room: Mapping[int, int],
     cap: int,
     in_flight: Collection[int] = (),
+    caps: Mapping[int, int] | None = None,
 ) -> list[Job]:
     """Leases up to `limit` due deliveries, at most `cap - room[endpoint]` more per endpoint
-    (`room` counts what this worker already has in flight per endpoint). Deliveries this worker
+    (`room` counts what this worker already has in flight per endpoint; `cap` is the default,
+    an endpoint's own `max_in_flight` replaces it, and `caps` holds those already known, so an
+    endpoint at its own cap is skipped by the query itself). Deliveries this worker
     is still sending are never claimed again, even if their lease has run out. Only what is
     kept is written: the other candidates stay as they were (on PostgreSQL, locked until this
     transaction ends, so no other worker takes them meanwhile)."""
@@ -149,7 +152,7 @@ async def claim_due(
         {
             "now": now,
             "alive_since": now - timedelta(seconds=lease.takeover_seconds),
-            "busy": [wid for wid, n in room.items() if n >= cap],
+            "busy": [wid for wid, n in room.items() if n >= (caps or {}).get(wid, cap)],
             "in_flight": list(in_flight),
             "limit": limit,
         },
@@ -157,11 +160,11 @@ async def claim_due(
     counts = dict(room)
     jobs, interrupted = [], []
     for did, wid, mid, attempts, until, holder, since, body, *sending in rows:
-        if counts.get(wid, 0) >= cap:
+        url, secret, previous, expires, own_cap = sending
+        if counts.get(wid, 0) >= (own_cap or cap):
             continue  # the endpoint is at its cap: left for a later claim
         counts[wid] = counts.get(wid, 0) + 1
-        url, secret, previous, expires = sending
-        endpoint = endpoints.to_send(wid, url, secret, previous, expires, now)
+        endpoint = endpoints.to_send(wid, url, secret, previous, expires, own_cap, now)
         jobs.append(Job(did, endpoint, mid, attempts, body))
         if until is not None:
             interrupted.append(_interrupted(did, until, holder, since, now))

@@ -46,6 +46,7 @@ class Worker:
         self._wake = asyncio.Event()
         self._in_flight: dict[int, int] = {}  # delivery id -> endpoint id
         self._per_endpoint: Counter[int] = Counter()
+        self._caps: dict[int, int] = {}  # endpoint id -> its own cap, as of its latest claim
         self._idle = asyncio.Event()  # set while nothing is in flight
         self._idle.set()
         self._outcomes: asyncio.Queue[tuple[Job, Outcome]] = asyncio.Queue()
@@ -105,8 +106,10 @@ class Worker:
                 self._per_endpoint,
                 self.max_per_endpoint,
                 in_flight=list(self._in_flight),
+                caps=self._caps,
             )
         for job in jobs:
+            self._caps[job.endpoint.id] = job.endpoint.max_in_flight or self.max_per_endpoint
             self._in_flight[job.delivery_id] = job.endpoint.id
             self._per_endpoint[job.endpoint.id] += 1
             self._idle.clear()
@@ -166,6 +169,7 @@ class Worker:
             self._per_endpoint[job.endpoint.id] -= 1
             if self._per_endpoint[job.endpoint.id] <= 0:
                 del self._per_endpoint[job.endpoint.id]
+                self._caps.pop(job.endpoint.id, None)  # learnt again at its next claim
         if not self._in_flight:
             self._idle.set()
         self.wake()
