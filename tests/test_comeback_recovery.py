@@ -5,7 +5,6 @@ schedule, a real receiver that fails (500) and then answers again, over HTTP."""
 
 from __future__ import annotations
 
-import html
 import re
 from datetime import datetime
 from typing import Any
@@ -14,6 +13,7 @@ import httpx
 from jsonschema import Draft202012Validator
 
 from tests.support.client import JSON, ApiClient, ok
+from tests.support.dashboard import logged_in
 from tests.support.deployment import FAST, DeployFactory
 from tests.support.factories import new_conversation, post_message
 from tests.support.receiver import Received, Receiver
@@ -21,7 +21,6 @@ from tests.support.waiting import wait_until
 
 # One retry, about a second after the first try: two failed answers and a delivery is failed.
 SHORT = {**FAST, "VOXSIG_WEBHOOK_RETRY_SCHEDULE": "1"}
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def hook(api: ApiClient, receiver: Receiver, path: str, **fields: Any) -> JSON:
@@ -204,36 +203,6 @@ def test_auto_recover_sends_what_failed_again_as_soon_as_the_endpoint_is_back(
     assert refused.json()["errors"][0]["field"] == "auto_recover"
 
 
-class Dashboard:
-    """Logged in to the dashboard; every post carries the session's CSRF token."""
-
-    def __init__(self, api: ApiClient) -> None:
-        self.http = httpx.Client(base_url=api.url, timeout=30.0)
-        self.token = self._token("/")
-        login = {"email": api.credentials.email, "password": api.credentials.password}
-        assert self.post("/login", login).status_code == 303
-        self.token = self._token("/app/profile")
-
-    def _token(self, path: str) -> str:
-        found = CSRF.search(self.http.get(path).text)
-        assert found, f"no CSRF token on {path}"
-        return found.group(1)
-
-    def page(self, path: str) -> str:
-        response = self.http.get(path)
-        assert response.status_code == 200, response.text
-        return html.unescape(response.text)
-
-    def post(self, path: str, data: dict[str, Any] | None = None) -> httpx.Response:
-        return self.http.post(path, data={"csrf_token": self.token, **(data or {})})
-
-    def follow(self, path: str, data: dict[str, Any] | None = None) -> str:
-        """Posts the form and reads the page it redirects to (with its flash message)."""
-        response = self.post(path, data)
-        assert response.status_code == 303, response.text
-        return self.page(response.headers["location"])
-
-
 BANNER = re.compile(
     r"It came back at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC after failing since "
     r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC: (\d+) deliver(?:y|ies) failed meanwhile"
@@ -252,7 +221,7 @@ def test_the_webhook_page_offers_the_recovery_and_sets_it_automatic(
     deployment = deploy(SHORT)
     api = deployment.account()
     wid = hook(api, receiver, "/page")["id"]
-    dashboard = Dashboard(api)
+    dashboard = logged_in(api)
     base = f"/app/webhooks/{wid}"
     assert "Recover them" not in dashboard.page(base)
 

@@ -60,6 +60,19 @@ def attribute(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def duration(seconds: float | None) -> str:
+    """ "about 13 min": an estimate, so a rounded figure."""
+    if seconds is None:
+        return "unknown"
+    if seconds < 90:
+        return f"{max(0, round(seconds))} s"
+    if seconds < 90 * 60:
+        return f"about {round(seconds / 60)} min"
+    if seconds < 36 * 3600:
+        return f"about {seconds / 3600:.1f} h"
+    return f"about {seconds / 86400:.1f} days"
+
+
 def percent(rate: float | None) -> str:
     return "no attempts" if rate is None else f"{rate * 100:.0f}%"
 
@@ -73,5 +86,11 @@ def query(base: dict[str, Any], **changes: Any) -> str:
 def install(env: Environment) -> None:
     env.globals["query"] = query
     env.filters.update(
-        ago=ago, when=when, iso=iso, pretty_json=pretty_json, attribute=attribute, percent=percent
+        ago=ago,
+        when=when,
+        iso=iso,
+        pretty_json=pretty_json,
+        attribute=attribute,
+        percent=percent,
+        duration=duration,
     )

@@ -25,6 +25,13 @@ def number(form: FormData, name: str) -> int | None:
     return int(value) if value.isdigit() and len(value) < 10 else None
 
 
+def whole_or_typed(form: FormData, name: str) -> int | str | None:
+    """A whole number, or what was typed instead (for the model to refuse, with its message
+    next to the field), or None when left empty."""
+    value = text(form, name)
+    return int(value) if value.isdigit() and len(value) < 10 else (value or None)
+
+
 def checked(form: FormData, name: str) -> list[str]:
     """Every ticked checkbox named `name`."""
     return [v for v in form.getlist(name) if isinstance(v, str)]

@@ -22,8 +22,7 @@ from voxsig.models import Webhook
 from voxsig.models.webhook import DELIVERY_STATUSES
 from voxsig.outbox import replay
 from voxsig.outbox.endpoints import of_webhook
-from voxsig.outbox.netguard import IPNetwork, parse_networks
-from voxsig.webhooks import deliveries, service
+from voxsig.webhooks import backlog, deliveries, service
 from voxsig.webhooks.schemas import WebhookCreate, WebhookUpdate
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
@@ -31,8 +30,8 @@ router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 STATUSES = DELIVERY_STATUSES
 
 
-def _allowed(request: Request) -> tuple[IPNetwork, ...]:
-    return parse_networks(request.app.state.settings.webhook_allowed_networks)
+def _limits(request: Request) -> service.Limits:
+    return service.Limits.of(request.app.state.settings)
 
 
 def _base(webhook: Webhook) -> str:
@@ -64,16 +63,25 @@ async def _form_page(
     values: dict[str, Any],
     errors: forms.Errors | None = None,
 ) -> Response:
-    offered = (
-        {} if webhook is None else await deliveries.failed_since_offers(viewer.session, [webhook])
+    settings = request.app.state.settings
+    standing = (
+        None
+        if webhook is None
+        else (
+            await backlog.standings(viewer.session, [webhook], settings.webhook_max_per_endpoint)
+        )[webhook.id]
     )
     return page(
         request,
         "webhooks/form.html" if webhook is None else "webhooks/show.html",
         viewer,
         webhook=webhook,
-        # Deliveries that failed since its comeback offer's start: the banner shows when any.
-        offer_failed=offered.get(webhook.id, 0) if webhook else 0,
+        # Deliveries that failed since its comeback offer's start (the banner shows when
+        # any), and how far behind it is.
+        offer_failed=standing.failed_since_offer if standing else 0,
+        backlog=standing.backlog if standing else None,
+        default_max_in_flight=settings.webhook_max_per_endpoint,
+        ceiling=settings.webhook_max_in_flight,
         form=values,
         errors=errors or {},
         events=[(name, DESCRIPTIONS[name]) for name in ALL],
@@ -88,6 +96,8 @@ def _values(form: FormData) -> dict[str, Any]:
         "subscriptions": [e for e in forms.checked(form, "subscriptions") if e in ALL],
         "inbox_id": forms.number(form, "inbox_id"),
         "auto_recover": forms.text(form, "auto_recover") == "on",
+        # Empty: the default cap.
+        "max_in_flight": forms.whole_or_typed(form, "max_in_flight"),
     }
 
 
@@ -102,7 +112,7 @@ async def webhook_create(request: Request, viewer: AdminViewer, form: Form) -> R
     try:
         fields = WebhookCreate.model_validate(values).model_dump()
         webhook = await service.create_webhook(
-            viewer.session, viewer.account.id, fields, _allowed(request)
+            viewer.session, viewer.account.id, fields, _limits(request)
         )
     except ValidationError as exc:
         errors = forms.validation_errors(exc)
@@ -128,6 +138,7 @@ def _current(webhook: Webhook) -> dict[str, Any]:
         "subscriptions": list(webhook.subscriptions),
         "inbox_id": webhook.inbox_id,
         "auto_recover": webhook.auto_recover,
+        "max_in_flight": webhook.max_in_flight,
     }
 
 
@@ -145,7 +156,7 @@ async def webhook_update(
     values = _values(form)
     try:
         fields = WebhookUpdate.model_validate(values).model_dump(exclude_unset=True)
-        await service.update_webhook(viewer.session, webhook, fields, _allowed(request))
+        await service.update_webhook(viewer.session, webhook, fields, _limits(request))
     except ValidationError as exc:
         errors = forms.validation_errors(exc)
         raise Rendered(await _form_page(request, viewer, webhook, values, errors)) from exc
@@ -161,7 +172,7 @@ async def webhook_enable(
 ) -> Response:
     webhook = await _webhook(viewer, webhook_id)
     missed_since = await service.update_webhook(
-        viewer.session, webhook, {"enabled": True}, _allowed(request)
+        viewer.session, webhook, {"enabled": True}, _limits(request)
     )
     message = "Webhook enabled."
     if missed_since is not None and forms.text(form, "recover") == "on":
@@ -214,7 +225,7 @@ async def webhook_disable(
     request: Request, viewer: AdminViewer, form: Form, webhook_id: Id
 ) -> Response:
     webhook = await _webhook(viewer, webhook_id)
-    await service.update_webhook(viewer.session, webhook, {"enabled": False}, _allowed(request))
+    await service.update_webhook(viewer.session, webhook, {"enabled": False}, _limits(request))
     return redirect(
         request,
         _base(webhook),

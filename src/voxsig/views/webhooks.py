@@ -3,15 +3,60 @@ comeback recovery offer), of one delivery to it, and of one attempt of a deliver
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
 from voxsig.kit.clock import iso, iso_offset, iso_offset_or_none
 from voxsig.models import Delivery, DeliveryAttempt, Event, Inbox, Webhook
 from voxsig.models.webhook import PENDING
 from voxsig.views.payloads import JSON, inbox_json
 
+# The rate a drain estimate assumes: successes in this window, over the part of it that had
+# any (a burst that began a minute ago is not spread over five), and never less than
+# RATE_FLOOR (one success a moment ago is no rate yet).
+RATE_WINDOW = timedelta(minutes=5)
+RATE_FLOOR = timedelta(seconds=10)
 
-def webhook_json(webhook: Webhook, inbox: Inbox | None, *, failed_since_offer: int) -> JSON:
-    """`failed_since_offer`: how many of its deliveries failed since its comeback offer's start
+
+@dataclass(frozen=True)
+class Backlog:
+    pending: int = 0
+    oldest_pending_at: datetime | None = None
+    delivered_recently: int = 0  # succeeded within RATE_WINDOW
+    # How long ago the first of those succeeded.
+    delivering_for: timedelta = RATE_WINDOW
+
+    @property
+    def per_second(self) -> float:
+        span = min(RATE_WINDOW, max(RATE_FLOOR, self.delivering_for))
+        return self.delivered_recently / span.total_seconds()
+
+    @property
+    def per_minute(self) -> float:
+        return self.per_second * 60
+
+    @property
+    def drain_seconds(self) -> float | None:
+        """At the recent rate; None when nothing got through lately (no rate to go by)."""
+        if not self.pending:
+            return 0.0
+        if not self.delivered_recently:
+            return None
+        return self.pending / self.per_second
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What an endpoint's answer tells of its deliveries, counted for many at once by the
+    caller: how far behind it is, and what failed since its comeback offer's start
     (webhooks.deliveries.failed_since_offers)."""
+
+    backlog: Backlog
+    failed_since_offer: int
+    default_max_in_flight: int
+
+
+def webhook_json(webhook: Webhook, inbox: Inbox | None, standing: Standing) -> JSON:
     return {
         "id": webhook.id,
         "name": webhook.name,
@@ -26,7 +71,19 @@ def webhook_json(webhook: Webhook, inbox: Inbox | None, *, failed_since_offer: i
         "created_at": iso_offset(webhook.created_at),
         "updated_at": iso_offset(webhook.updated_at),
         "auto_recover": webhook.auto_recover,
-        "recovery_offer": recovery_offer_json(webhook, failed_since_offer),
+        "max_in_flight": webhook.max_in_flight or standing.default_max_in_flight,
+        "backlog": backlog_json(standing.backlog, webhook.enabled),
+        "recovery_offer": recovery_offer_json(webhook, standing.failed_since_offer),
+    }
+
+
+def backlog_json(backlog: Backlog, enabled: bool) -> JSON:
+    drain = backlog.drain_seconds if enabled else None
+    return {
+        "pending": backlog.pending,
+        "oldest_pending_at": iso_offset_or_none(backlog.oldest_pending_at),
+        "delivered_per_minute": round(backlog.per_minute, 1),
+        "drain_estimate_seconds": None if drain is None else round(drain),
     }
 
 

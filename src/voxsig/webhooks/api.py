@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request, Response
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxsig.deps import AdminCtx
 from voxsig.kit.clock import iso
@@ -15,9 +14,8 @@ from voxsig.models.webhook import DELIVERY_STATUSES
 from voxsig.openapi import GUARDED, errors, ok, ok_empty
 from voxsig.outbox import replay
 from voxsig.outbox.endpoints import of_webhook
-from voxsig.outbox.netguard import IPNetwork, parse_networks
 from voxsig.views.webhooks import attempt_json, delivery_json, webhook_json
-from voxsig.webhooks import deliveries, service
+from voxsig.webhooks import backlog, deliveries, service
 from voxsig.webhooks.schemas import (
     DeliveryList,
     DeliveryRedelivered,
@@ -40,43 +38,45 @@ router = APIRouter(
 RawBody = Annotated[dict[str, Any], Body()]
 
 
-def _allowed(request: Request) -> tuple[IPNetwork, ...]:
-    return parse_networks(request.app.state.settings.webhook_allowed_networks)
+def _limits(request: Request) -> service.Limits:
+    return service.Limits.of(request.app.state.settings)
 
 
-async def _answers(session: AsyncSession, webhooks: list[Webhook]) -> list[dict[str, Any]]:
-    """Their JSON; what failed since their comeback offers is counted in one query for all."""
-    failed = await deliveries.failed_since_offers(session, webhooks)
+async def _answers(
+    ctx: AdminCtx, request: Request, webhooks: list[Webhook]
+) -> list[dict[str, Any]]:
+    """Their JSON; their backlogs and offers are counted in a few queries for them all."""
+    default_cap = request.app.state.settings.webhook_max_per_endpoint
+    standing = await backlog.standings(ctx.session, webhooks, default_cap)
     return [
-        webhook_json(w, await service.inbox_of(session, w), failed_since_offer=failed.get(w.id, 0))
-        for w in webhooks
+        webhook_json(w, await service.inbox_of(ctx.session, w), standing[w.id]) for w in webhooks
     ]
 
 
-async def _answer(session: AsyncSession, webhook: Webhook) -> dict[str, Any]:
-    (answer,) = await _answers(session, [webhook])
+async def _answer(ctx: AdminCtx, request: Request, webhook: Webhook) -> dict[str, Any]:
+    (answer,) = await _answers(ctx, request, [webhook])
     return answer
 
 
 @router.get("", responses=ok(WebhookList))
-async def list_webhooks(ctx: AdminCtx) -> dict[str, Any]:
+async def list_webhooks(ctx: AdminCtx, request: Request) -> dict[str, Any]:
     webhooks = await service.list_webhooks(ctx.session, ctx.account.id)
-    return {"payload": {"webhooks": await _answers(ctx.session, webhooks)}}
+    return {"payload": {"webhooks": await _answers(ctx, request, webhooks)}}
 
 
 @router.post("", responses={**ok(WebhookEnvelope), **errors(422)})
 async def create_webhook(ctx: AdminCtx, body: RawBody, request: Request) -> dict[str, Any]:
     fields = WebhookCreate.model_validate(unwrap(body))
     webhook = await service.create_webhook(
-        ctx.session, ctx.account.id, fields.model_dump(), _allowed(request)
+        ctx.session, ctx.account.id, fields.model_dump(), _limits(request)
     )
-    return {"payload": {"webhook": await _answer(ctx.session, webhook)}}
+    return {"payload": {"webhook": await _answer(ctx, request, webhook)}}
 
 
 @router.get("/{webhook_id}", responses=ok(WebhookEnvelope))
-async def get_webhook(ctx: AdminCtx, webhook_id: Id) -> dict[str, Any]:
+async def get_webhook(ctx: AdminCtx, webhook_id: Id, request: Request) -> dict[str, Any]:
     webhook = await service.get_webhook(ctx.session, ctx.account.id, webhook_id)
-    return {"payload": {"webhook": await _answer(ctx.session, webhook)}}
+    return {"payload": {"webhook": await _answer(ctx, request, webhook)}}
 
 
 @router.patch("/{webhook_id}", responses={**ok(WebhookEnvelope), **errors(422)})
@@ -88,9 +88,9 @@ async def update_webhook(
     fields = WebhookUpdate.model_validate(unwrap(body))
     webhook = await service.get_webhook(ctx.session, ctx.account.id, webhook_id)
     missed_since = await service.update_webhook(
-        ctx.session, webhook, fields.model_dump(exclude_unset=True), _allowed(request)
+        ctx.session, webhook, fields.model_dump(exclude_unset=True), _limits(request)
     )
-    body = await _answer(ctx.session, webhook)
+    body = await _answer(ctx, request, webhook)
     if missed_since is not None:
         # Re-enabled: offer to recover what it missed (POST .../recover with this `since`).
         body["recover_since"] = iso(missed_since)
@@ -158,8 +158,8 @@ async def recover(ctx: AdminCtx, webhook_id: Id, body: Recover) -> dict[str, Any
 
 
 @router.post("/{webhook_id}/rotate_secret", responses=ok(WebhookEnvelope))
-async def rotate_secret(ctx: AdminCtx, webhook_id: Id) -> dict[str, Any]:
+async def rotate_secret(ctx: AdminCtx, webhook_id: Id, request: Request) -> dict[str, Any]:
     webhook = await service.get_webhook(ctx.session, ctx.account.id, webhook_id)
     deliveries.rotate_secret(webhook)
     await ctx.session.flush()
-    return {"payload": {"webhook": await _answer(ctx.session, webhook)}}
+    return {"payload": {"webhook": await _answer(ctx, request, webhook)}}

@@ -4,9 +4,9 @@ builds them)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, StrictBool, field_validator
+from pydantic import Field, StrictBool, StrictInt, field_validator
 
 from voxsig.events.names import ALL, EventName
 from voxsig.kit.clock import from_unix
@@ -31,12 +31,18 @@ def _check_subscriptions(events: list[str]) -> list[str]:
     return list(dict.fromkeys(events))
 
 
+# Deliveries in flight at once to the endpoint, per worker; null: the default
+# (VOXSIG_WEBHOOK_MAX_PER_ENDPOINT). The upper bound is the installation's (service.Limits).
+MaxInFlight = Annotated[StrictInt, Field(ge=1)]
+
+
 class WebhookCreate(Body):
     url: str = Field(max_length=2048)
     subscriptions: list[str]
     name: str = Field(default="", max_length=255)
     inbox_id: Id | None = None
     auto_recover: StrictBool = False
+    max_in_flight: MaxInFlight | None = None
 
     _url = field_validator("url")(_check_url)
     _subs = field_validator("subscriptions")(_check_subscriptions)
@@ -49,6 +55,7 @@ class WebhookUpdate(Body):
     inbox_id: Id | None = None
     enabled: bool | None = None
     auto_recover: StrictBool | None = None
+    max_in_flight: MaxInFlight | None = None
     # Only null is accepted: it dismisses the comeback recovery offer without recovering.
     recovery_offer: None = None
 
@@ -95,6 +102,20 @@ class RecoveryOffer(Doc):
     failed: int = Field(ge=1, description="Its deliveries that failed since `since`")
 
 
+class BacklogObject(Doc):
+    """How far behind the endpoint is (webhooks/backlog.py)."""
+
+    pending: int = Field(ge=0, description="Its deliveries not yet settled")
+    oldest_pending_at: datetime | None = Field(description="When the oldest of them was created")
+    delivered_per_minute: float = Field(
+        ge=0, description="Deliveries that succeeded, per minute over the last 5 minutes"
+    )
+    drain_estimate_seconds: int | None = Field(
+        description="How long the pending ones would take at that rate; 0 when none is "
+        "pending, null when nothing got through lately or the endpoint is disabled"
+    )
+
+
 class WebhookObject(Doc):
     """An endpoint (webhook_json): Chatwoot's fields, the signing secret and its health."""
 
@@ -117,6 +138,12 @@ class WebhookObject(Doc):
         description="When it comes back after a failure streak, recover what failed during "
         "the streak at once, instead of offering it (recovery_offer)"
     )
+    max_in_flight: int = Field(
+        ge=1,
+        description="Deliveries sent to it at once, per worker: its own setting, or the "
+        "default (VOXSIG_WEBHOOK_MAX_PER_ENDPOINT) when set to null",
+    )
+    backlog: BacklogObject
     recovery_offer: RecoveryOffer | None = Field(
         description="Made at its first success after a failure streak, while deliveries that "
         "failed since the streak began are left: POST .../recover with `since` to send them "

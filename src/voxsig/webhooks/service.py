@@ -4,21 +4,48 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from voxsig.config import Settings
 from voxsig.errors import Invalid
 from voxsig.kit.clock import utcnow
 from voxsig.models import Inbox, Webhook
-from voxsig.outbox.netguard import IPNetwork, is_allowed
+from voxsig.outbox.netguard import IPNetwork, is_allowed, parse_networks
 from voxsig.outbox.signing import new_secret
 from voxsig.outbox.target import BadURL, parse
 from voxsig.tenancy import owned
 
 RESOLVE_TIMEOUT = 3.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the installation allows an endpoint: the private networks it may reach, and how
+    many deliveries it may have in flight at once (the worker's whole cap)."""
+
+    allowed: tuple[IPNetwork, ...]
+    max_in_flight: int
+
+    @classmethod
+    def of(cls, settings: Settings) -> Limits:
+        return cls(
+            parse_networks(settings.webhook_allowed_networks), settings.webhook_max_in_flight
+        )
+
+
+def _check_max_in_flight(fields: dict[str, Any], limits: Limits) -> None:
+    cap = fields.get("max_in_flight")
+    if cap is not None and cap > limits.max_in_flight:
+        raise Invalid(
+            f"max_in_flight is at most {limits.max_in_flight}, the worker's cap in all "
+            "(VOXSIG_WEBHOOK_MAX_IN_FLIGHT)",
+            field="max_in_flight",
+        )
 
 
 async def list_webhooks(session: AsyncSession, account_id: int) -> list[Webhook]:
@@ -92,9 +119,10 @@ async def _check_inbox(session: AsyncSession, account_id: int, inbox_id: int | N
 
 
 async def create_webhook(
-    session: AsyncSession, account_id: int, fields: dict[str, Any], allowed: tuple[IPNetwork, ...]
+    session: AsyncSession, account_id: int, fields: dict[str, Any], limits: Limits
 ) -> Webhook:
-    fields = {**fields, "url": await check_target(fields["url"], allowed)}
+    _check_max_in_flight(fields, limits)
+    fields = {**fields, "url": await check_target(fields["url"], limits.allowed)}
     await _check_unique_url(session, account_id, fields["url"])
     await _check_inbox(session, account_id, fields.get("inbox_id"))
     webhook = Webhook(account_id=account_id, secret=new_secret(), **fields)
@@ -104,17 +132,18 @@ async def create_webhook(
 
 
 async def update_webhook(
-    session: AsyncSession, webhook: Webhook, fields: dict[str, Any], allowed: tuple[IPNetwork, ...]
+    session: AsyncSession, webhook: Webhook, fields: dict[str, Any], limits: Limits
 ) -> datetime | None:
     """Applies the changes; when they re-enable a disabled endpoint, returns the moment it was
     disabled (or its failure streak began, or an earlier comeback offer not taken starts),
     from which `recover` can send what it missed. `recovery_offer` (only ever null) dismisses
-    the comeback offer."""
+    the comeback offer; `max_in_flight: null` goes back to the default cap."""
+    _check_max_in_flight(fields, limits)
     if "recovery_offer" in fields:
         fields = {k: v for k, v in fields.items() if k != "recovery_offer"}
         dismiss_offer(webhook)
     if fields.get("url"):
-        fields = {**fields, "url": await check_target(fields["url"], allowed)}
+        fields = {**fields, "url": await check_target(fields["url"], limits.allowed)}
         await _check_unique_url(session, webhook.account_id, fields["url"], webhook.id)
     if "inbox_id" in fields:
         await _check_inbox(session, webhook.account_id, fields["inbox_id"])
@@ -132,7 +161,7 @@ async def update_webhook(
         webhook.disabled_at = utcnow()
         webhook.disabled_reason = "Disabled by an administrator"
     for key, value in fields.items():
-        if value is not None or key == "inbox_id":
+        if value is not None or key in NULLABLE:
             setattr(webhook, key, value)
     if missed_since is not None:
         webhook.disabled_reason = None
@@ -140,6 +169,10 @@ async def update_webhook(
         webhook.failing_since = None
     await session.flush()
     return missed_since
+
+
+# Fields that null sets (to every inbox; to the default cap) rather than leaves alone.
+NULLABLE = ("inbox_id", "max_in_flight")
 
 
 def dismiss_offer(webhook: Webhook) -> None:
