@@ -43,62 +43,75 @@
   }
   scrollMessages(true);
 
-  // Live updates: on a signal for what this page shows, fetch the page again and swap its
+  // The account's live signals, on every page of a logged-in agent ([data-stream]): each is
+  // re-dispatched on the document as a "voxsig:signal" event ({kind, conversation_id,
+  // message_id}); "voxsig:reconnected" says signals may have been missed in a gap. Features
+  // listen to those instead of opening streams of their own.
+  function openStream() {
+    if (!document.body.hasAttribute("data-stream") || !window.EventSource) return;
+    var source = new EventSource("/app/live");
+    var connectedBefore = false;
+    source.addEventListener("open", function () {
+      if (connectedBefore) document.dispatchEvent(new CustomEvent("voxsig:reconnected"));
+      connectedBefore = true;
+    });
+    source.addEventListener("message", function (event) {
+      var signal;
+      try { signal = JSON.parse(event.data); } catch (e) { return; }
+      document.dispatchEvent(new CustomEvent("voxsig:signal", { detail: signal }));
+    });
+    window.addEventListener("pagehide", function () { source.close(); });
+  }
+
+  // Live regions: on a signal for what this page shows, fetch the page again and swap its
   // live regions ([data-live-region] with an id). A region holding the keyboard focus is left
   // alone until the next update, so nobody loses what they are typing.
   var live = document.body.getAttribute("data-live");
-  if (!live || !window.EventSource) return;
-  var timer = null;
-  var busy = false;
-  var again = false;
+  if (live) {
+    var timer = null;
+    var busy = false;
+    var again = false;
 
-  function refresh() {
-    if (busy) { again = true; return; }
-    busy = true;
-    fetch(window.location.href, { credentials: "same-origin", headers: { "X-Voxsig-Live": "1" } })
-      .then(function (response) { return response.ok ? response.text() : null; })
-      .then(function (html) {
-        if (html === null) return;
-        var fresh = new DOMParser().parseFromString(html, "text/html");
-        var list = document.getElementById("messages");
-        var stick = list && list.scrollHeight - list.scrollTop - list.clientHeight < 80;
-        document.querySelectorAll("[data-live-region]").forEach(function (region) {
-          var replacement = fresh.getElementById(region.id);
-          if (!replacement || region.contains(document.activeElement)) return;
-          if (replacement.innerHTML !== region.innerHTML) region.innerHTML = replacement.innerHTML;
+    var refresh = function () {
+      if (busy) { again = true; return; }
+      busy = true;
+      fetch(window.location.href, { credentials: "same-origin", headers: { "X-Voxsig-Live": "1" } })
+        .then(function (response) { return response.ok ? response.text() : null; })
+        .then(function (html) {
+          if (html === null) return;
+          var fresh = new DOMParser().parseFromString(html, "text/html");
+          var list = document.getElementById("messages");
+          var stick = list && list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+          document.querySelectorAll("[data-live-region]").forEach(function (region) {
+            var replacement = fresh.getElementById(region.id);
+            if (!replacement || region.contains(document.activeElement)) return;
+            if (replacement.innerHTML !== region.innerHTML) region.innerHTML = replacement.innerHTML;
+          });
+          var title = fresh.querySelector("title");
+          if (title) document.title = title.textContent;
+          if (stick) scrollMessages(true);
+        })
+        .catch(function () { /* offline for a moment: the next signal or reconnect catches up */ })
+        .then(function () {
+          busy = false;
+          if (again) { again = false; schedule(); }
         });
-        var title = fresh.querySelector("title");
-        if (title) document.title = title.textContent;
-        if (stick) scrollMessages(true);
-      })
-      .catch(function () { /* offline for a moment: the next signal or reconnect catches up */ })
-      .then(function () {
-        busy = false;
-        if (again) { again = false; schedule(); }
-      });
-  }
+    };
 
-  // A hidden tab waits: fetching a conversation marks it read, which only a glance should do.
-  var stale = false;
-  function schedule() {
-    if (document.hidden) { stale = true; return; }
-    clearTimeout(timer);
-    timer = setTimeout(refresh, 100);
+    // A hidden tab waits: fetching a conversation marks it read, which only a glance should do.
+    var stale = false;
+    var schedule = function () {
+      if (document.hidden) { stale = true; return; }
+      clearTimeout(timer);
+      timer = setTimeout(refresh, 100);
+    };
+    document.addEventListener("visibilitychange", function () {
+      if (!document.hidden && stale) { stale = false; schedule(); }
+    });
+    document.addEventListener("voxsig:reconnected", schedule);
+    document.addEventListener("voxsig:signal", function (event) {
+      if (live === "list" || String(event.detail.conversation_id) === live) schedule();
+    });
   }
-  document.addEventListener("visibilitychange", function () {
-    if (!document.hidden && stale) { stale = false; schedule(); }
-  });
-
-  var source = new EventSource("/app/live");
-  var connectedBefore = false;
-  source.addEventListener("open", function () {
-    if (connectedBefore) schedule(); // signals sent while reconnecting were missed
-    connectedBefore = true;
-  });
-  source.addEventListener("message", function (event) {
-    var signal;
-    try { signal = JSON.parse(event.data); } catch (e) { return; }
-    if (live === "list" || String(signal.conversation_id) === live) schedule();
-  });
-  window.addEventListener("pagehide", function () { source.close(); });
+  openStream();
 })();
