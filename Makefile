@@ -43,7 +43,8 @@ lint: install-dev
 	$(BIN)/mypy
 
 # Every benchmark (or BENCH_ARGS="NAME ... --options"), then docs/benchmarks.md from the latest
-# results. On a fresh clone of a 2-core machine: under 10 minutes, install-dev included.
+# results. On a fresh clone of a 2-core machine: about 12 minutes, install-dev included (the
+# soak of issue 13 takes ~3 of them).
 bench: install-dev
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
