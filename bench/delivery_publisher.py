@@ -43,7 +43,7 @@ from voxsig.inboxes.service import create_inbox
 from voxsig.migrate import upgrade
 from voxsig.outbox.netguard import parse_networks
 from voxsig.outbox.publish import publish
-from voxsig.webhooks.service import create_webhook
+from voxsig.webhooks.service import Limits, create_webhook
 
 CONVERSATIONS = 1024  # ordering keys: events of one "conversation" are delivered in order
 SHAPE = (Path(__file__).parent / "payload.json").read_text()
@@ -73,7 +73,7 @@ def payload(seq: int, inbox_id: int, stamp: float | None = None) -> dict[str, An
 
 
 async def setup(config: dict[str, Any]) -> dict[str, Any]:
-    allowed = parse_networks(str(config["allowed_networks"]))
+    limits = Limits(parse_networks(str(config["allowed_networks"])), max_in_flight=256)
     db = Database(str(config["database_url"]))
     try:
         async with db.transaction() as session:
@@ -98,7 +98,7 @@ async def setup(config: dict[str, Any]) -> dict[str, Any]:
                     "name": "",
                     "inbox_id": scoped,
                 }
-                webhook = await create_webhook(session, made.account_id, hook, allowed)
+                webhook = await create_webhook(session, made.account_id, hook, limits)
                 endpoints.append(
                     {"name": name, "url": url, "inbox_id": inbox.id, "secret": webhook.secret}
                 )
