@@ -51,7 +51,10 @@ Attributes = Annotated[dict[str, Any], Field(description="Free-form JSON object,
 Channel = Literal["Channel::WebWidget", "Channel::Api"]  # models/inbox.py
 MessageType = Annotated[
     Literal[0, 1, 2, 3],
-    Field(description="0 incoming (contact), 1 outgoing (agent), 2 activity, 3 template"),
+    Field(
+        description="0 incoming (contact), 1 outgoing (agent), 2 activity, 3 template (the "
+        "inbox's greeting)"
+    ),
 ]
 
 
@@ -188,7 +191,9 @@ class MessageObject(Doc):
     source_id: str | None
     content_type: ContentType
     content_attributes: Attributes
-    sender: Sender | None = Field(description="The contact or the agent; null for activity")
+    sender: Sender | None = Field(
+        description="The contact or the agent; null for activity and for the greeting (template)"
+    )
     account: AccountRef
     inbox: InboxRef
     conversation_id: int = Field(description="The conversation's number in its account")

@@ -69,13 +69,19 @@ def message_schema(with_conversation: bool) -> dict[str, Any]:
             ]
         },
         "content_attributes": {"type": "object"},
-        "sender": {"anyOf": [CONTACT, USER]},
+        "sender": {"anyOf": [CONTACT, USER, {"type": "null"}]},
         "account": ACCOUNT,
         "inbox": INBOX,
     }
     if with_conversation:
         fields["conversation"] = CONVERSATION
-    return obj(fields)
+    # A sender is null only for messages nobody wrote: activity lines (never published) and
+    # the inbox's greeting (template, message_type 3, as Chatwoot sends it).
+    written = {
+        "if": {"properties": {"message_type": {"enum": [0, 1]}}},
+        "then": {"properties": {"sender": {"anyOf": [CONTACT, USER]}}},
+    }
+    return {**obj(fields), "allOf": [written]}
 
 
 CONVERSATION = obj(

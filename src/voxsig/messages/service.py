@@ -12,7 +12,7 @@ from voxsig.errors import Invalid, NotFound
 from voxsig.events import emit
 from voxsig.kit import json_limits
 from voxsig.kit.clock import utcnow
-from voxsig.models import Contact, Conversation, Message
+from voxsig.models import Contact, Conversation, Inbox, Message
 from voxsig.models.message import (
     ACTIVITY,
     CONTENT_TYPES,
@@ -20,6 +20,7 @@ from voxsig.models.message import (
     INCOMING,
     MAX_CONTENT,
     OUTGOING,
+    TEMPLATE,
 )
 
 PAGE_SIZE = 20
@@ -68,6 +69,29 @@ async def create_message(
         # A customer writing again reopens a resolved or snoozed conversation, as in Chatwoot.
         if conversation.status in ("resolved", "snoozed"):
             await apply_changes(session, conversation, actor, {"status": "open"})
+    await session.flush()
+    await emit.message_created(session, message, conversation)
+    return message
+
+
+async def greet(session: AsyncSession, conversation: Conversation, inbox: Inbox) -> Message | None:
+    """The inbox's greeting, when it has one, as the first message of a conversation a contact
+    starts: a real message (Chatwoot's template message: `message_type` 3, written by no one,
+    so `sender` is null), in the agents' thread, the contact's history and `message_created`."""
+    if not inbox.greeting_enabled or not inbox.greeting_message.strip():
+        return None
+    now = utcnow()
+    message = Message(
+        account_id=conversation.account_id,
+        inbox_id=conversation.inbox_id,
+        conversation_id=conversation.id,
+        content=inbox.greeting_message,
+        message_type=TEMPLATE,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(message)
+    touch(conversation, now)
     await session.flush()
     await emit.message_created(session, message, conversation)
     return message

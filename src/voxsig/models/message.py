@@ -52,7 +52,8 @@ class Message(Timestamps, Base):
     content_attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     private: Mapped[bool] = mapped_column(default=False)
     source_id: Mapped[str | None] = mapped_column(String(255))
-    # Exactly one of these is set, except for activity messages, which have no sender.
+    # Exactly one of these is set, except for activity messages and the inbox's greeting (a
+    # template message), which have no sender.
     sender_contact_id: Mapped[int | None] = mapped_column(
         ForeignKey("contacts.id", ondelete="SET NULL")
     )

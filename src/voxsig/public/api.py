@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 
 from voxsig.contacts import service as contacts
 from voxsig.conversations.changes import Actor, apply_changes, mark_seen
-from voxsig.conversations.creation import create_conversation as new_conversation
 from voxsig.deps import DbSession
 from voxsig.errors import NotFound
 from voxsig.kit.ratelimit import LimitedRoute
@@ -130,8 +129,8 @@ async def list_conversations(session: DbSession, visitor: PublicVisitor) -> list
 async def create_conversation(
     session: DbSession, visitor: PublicVisitor, body: PublicConversationCreate
 ) -> dict[str, Any]:
-    conversation = await new_conversation(
-        session, visitor.inbox, visitor.link, custom_attributes=body.custom_attributes
+    conversation = await service.start_conversation(
+        session, visitor, custom_attributes=body.custom_attributes
     )
     return await service.render_with_history(session, conversation)
 

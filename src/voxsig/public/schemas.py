@@ -135,7 +135,9 @@ class PublicMessageObject(Doc):
     created_at: Unix
     conversation_id: int
     attachments: list[dict[str, Any]] = Field(max_length=0, description="Always empty")
-    sender: PublicSender | None = Field(description="Who wrote it; null for activity")
+    sender: PublicSender | None = Field(
+        description="Who wrote it; null for the inbox's greeting (template)"
+    )
     echo_id: str = absent("The `echo_id` the request sent, if it sent one")
 
 

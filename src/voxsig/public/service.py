@@ -15,7 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxsig.contacts import service as contacts
+from voxsig.conversations.creation import create_conversation
 from voxsig.errors import NotFound
+from voxsig.messages.service import greet
 from voxsig.models import Contact, ContactInbox, Conversation, Inbox, Message
 from voxsig.models.inbox import API, WEB_WIDGET
 from voxsig.public.schemas import public_conversation_json, public_message_json
@@ -57,6 +59,26 @@ async def visitor_of(session: AsyncSession, inbox: Inbox, source_id: str) -> Vis
     if link is None or contact is None:
         raise NotFound("No contact with this identifier in this inbox", field="contact_identifier")
     return Visitor(inbox, link, contact)
+
+
+async def start_conversation(
+    session: AsyncSession,
+    visitor: Visitor,
+    *,
+    additional_attributes: dict[str, Any] | None = None,
+    custom_attributes: dict[str, Any] | None = None,
+) -> Conversation:
+    """A conversation the contact starts (widget or public client API): conversation_created,
+    then the inbox's greeting, if it has one, as its first message."""
+    conversation = await create_conversation(
+        session,
+        visitor.inbox,
+        visitor.link,
+        additional_attributes=additional_attributes,
+        custom_attributes=custom_attributes,
+    )
+    await greet(session, conversation, visitor.inbox)
+    return conversation
 
 
 async def own_conversations(

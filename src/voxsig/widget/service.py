@@ -17,12 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxsig.contacts import service as contacts
 from voxsig.conversations.changes import Actor
-from voxsig.conversations.creation import create_conversation
 from voxsig.kit.clock import iso, utcnow
 from voxsig.messages import service as messages
 from voxsig.models import Contact, ContactInbox, Conversation, Inbox, Message
 from voxsig.models.message import INCOMING
 from voxsig.public.service import Visitor
+from voxsig.public.service import start_conversation as contact_starts
 
 PAGE_SIZE = 50  # messages in one page of the widget's history
 
@@ -88,10 +88,9 @@ async def start_conversation(
     client: Client,
     custom_attributes: dict[str, Any] | None = None,
 ) -> Conversation:
-    return await create_conversation(
+    return await contact_starts(
         session,
-        visitor.inbox,
-        visitor.link,
+        visitor,
         additional_attributes=started_by(client),
         custom_attributes=custom_attributes,
     )

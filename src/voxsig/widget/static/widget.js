@@ -107,9 +107,8 @@
     $(".title").textContent = config.welcome_title || config.website_name || "Chat";
     $(".tagline").textContent = config.welcome_tagline || "";
     $(".close").hidden = !embedded;
-    if (config.greeting_enabled && config.greeting_message) {
-      list.prepend(messageNode({ content: config.greeting_message, message_type: 1 }, "greeting"));
-    }
+    // The welcome title and tagline are the header; the inbox's greeting is a real message,
+    // which the server adds when the conversation starts (it arrives with the history).
   }
 
   function reload() {
@@ -343,8 +342,12 @@
         node.remove();
         pending.delete(echoId);
       }
+      var started = message.conversation_id !== state.conversationId;
       upsert(message, false);
       notice("");
+      // A first message starts a conversation, which may begin with the inbox's greeting
+      // (an earlier id than this message): fetch the whole start, whatever the stream did.
+      if (started) reload().catch(function () { /* the stream's next ready catches up */ });
     }).catch(function (error) {
       node.classList.replace("pending", "failed");
       pending.delete(echoId);
