@@ -74,9 +74,6 @@ class Delivery(Timestamps, Base):
     __table_args__ = (
         Index("ix_deliveries_due", "status", "next_attempt_at"),
         Index("ix_deliveries_ordering", "webhook_id", "ordering_key", "status", "id"),
-        # An endpoint's deliveries by status since a moment: its backlog and recent rate, what
-        # `recover` sends again, the comeback offer's count.
-        Index("ix_deliveries_endpoint_status", "webhook_id", "status", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -117,6 +114,9 @@ class DeliveryAttempt(Base):
     """One try of a delivery, recorded whatever happened."""
 
     __tablename__ = "delivery_attempts"
+    # Recent attempts, for an endpoint's drain rate (webhooks/backlog.py): append-only, unlike
+    # any index on the deliveries' status, which every settled delivery would move.
+    __table_args__ = (Index("ix_delivery_attempts_started_at", "started_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     delivery_id: Mapped[int] = mapped_column(

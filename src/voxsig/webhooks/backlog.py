@@ -10,30 +10,37 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxsig.kit.clock import as_utc, utcnow
-from voxsig.models import Delivery, Webhook
-from voxsig.models.webhook import PENDING, SUCCEEDED
+from voxsig.models import Delivery, DeliveryAttempt, Webhook
+from voxsig.models.webhook import PENDING
 from voxsig.views.webhooks import RATE_WINDOW, Backlog, Standing
 from voxsig.webhooks.deliveries import failed_since_offers
 
 
 async def backlogs(session: AsyncSession, webhook_ids: Collection[int]) -> dict[int, Backlog]:
-    """Two grouped queries for any number of endpoints (index ix_deliveries_endpoint_status);
-    an endpoint with nothing pending and nothing delivered lately is absent."""
+    """Two grouped queries for any number of endpoints; an endpoint with nothing pending and
+    nothing delivered lately is absent. Pending: through ix_deliveries_due, so it reads the
+    installation's pending deliveries (what the worker claims from anyway). Delivered: the
+    successful attempts of the last RATE_WINDOW, through ix_delivery_attempts_started_at."""
     if not webhook_ids:
         return {}
     ids = list(webhook_ids)
     pending = await session.execute(
         select(Delivery.webhook_id, func.count(), func.min(Delivery.created_at))
-        .where(Delivery.webhook_id.in_(ids), Delivery.status == PENDING)
+        .where(Delivery.status == PENDING, Delivery.webhook_id.in_(ids))
         .group_by(Delivery.webhook_id)
     )
     now = utcnow()
     delivered = await session.execute(
-        select(Delivery.webhook_id, func.count(), func.min(Delivery.updated_at))
+        select(
+            Delivery.webhook_id,
+            func.count(DeliveryAttempt.delivery_id.distinct()),
+            func.min(DeliveryAttempt.started_at),
+        )
+        .join(Delivery, Delivery.id == DeliveryAttempt.delivery_id)
         .where(
+            DeliveryAttempt.started_at >= now - RATE_WINDOW,
+            DeliveryAttempt.error_class.is_(None),  # a success: every failure has its class
             Delivery.webhook_id.in_(ids),
-            Delivery.status == SUCCEEDED,
-            Delivery.updated_at >= now - RATE_WINDOW,
         )
         .group_by(Delivery.webhook_id)
     )

@@ -36,12 +36,9 @@ def _leases_upgrade() -> None:
     )
     op.add_column("deliveries", sa.Column("leased_by", sa.String(length=64), nullable=True))
     op.add_column("deliveries", sa.Column("leased_at", DATETIME, nullable=True))
-    op.create_index(
-        "ix_deliveries_endpoint_status",
-        "deliveries",
-        ["webhook_id", "status", "updated_at"],
-        unique=False,
-    )
+    # An endpoint's recent successes (its drain rate): appended to, never moved, so it costs
+    # the hot path almost nothing (an index on deliveries' status halved the drain rate).
+    op.create_index("ix_delivery_attempts_started_at", "delivery_attempts", ["started_at"])
 
 
 def _drop_columns(table: str, *columns: str) -> None:
@@ -51,7 +48,7 @@ def _drop_columns(table: str, *columns: str) -> None:
 
 
 def _leases_downgrade() -> None:
-    op.drop_index("ix_deliveries_endpoint_status", table_name="deliveries")
+    op.drop_index("ix_delivery_attempts_started_at", table_name="delivery_attempts")
     _drop_columns("deliveries", "leased_at", "leased_by")
     op.drop_table("workers")
 
