@@ -10,6 +10,7 @@ from voxsig.dashboard import (
     auth,
     contacts,
     conversations,
+    notifications,
     settings,
     static,
     stream,
@@ -19,5 +20,7 @@ from voxsig.dashboard import (
 router = APIRouter()
 for area in (auth, accounts, conversations, stream, contacts, settings, webhooks, static):
     router.include_router(area.router)
+router.include_router(notifications.router)
+router.include_router(notifications.pages)
 
 __all__ = ["router"]

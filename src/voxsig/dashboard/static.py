@@ -13,6 +13,7 @@ router = APIRouter(include_in_schema=False)
 FILES = {
     "app.css": "text/css",
     "app.js": "text/javascript",
+    "notify.js": "text/javascript",
     "favicon.svg": "image/svg+xml",
 }
 

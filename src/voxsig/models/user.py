@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from voxsig.models.base import Base, Timestamps
@@ -22,6 +22,10 @@ class User(Timestamps, Base):
     email: Mapped[str] = mapped_column(String(255), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     avatar_url: Mapped[str] = mapped_column(String(1024), default="")
+    # The dashboard's notifications, the user's own choice (Profile): system notifications
+    # (the browser's permission is asked for when turning them on) and a beep with each notice.
+    notify_browser: Mapped[bool] = mapped_column(default=False, server_default=false())
+    notify_sound: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class AccountUser(Timestamps, Base):
