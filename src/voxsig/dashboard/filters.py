@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from jinja2 import Environment
+from markupsafe import Markup, escape
 
 from voxsig.kit.clock import as_utc, utcnow
+
+# An ISO 8601 moment with its time (what the widget stores in initiated_at.timestamp).
+ISO_MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$")
+SHORT_ADDRESS = 60  # characters of a web address's host and path shown; the rest in its title
 
 
 def ago(moment: datetime | None) -> str:
@@ -44,20 +50,63 @@ def pretty_json(text: str | None) -> str:
         return text
 
 
-def attribute(value: Any) -> str:
-    """An additional attribute as one readable line: the widget's browser object as
-    "Firefox 128 on Linux", other nested objects as "key: value" pairs."""
+def moment(value: datetime) -> str:
+    """ "2 Dec 2026, 00:32 UTC": a date people read, in the one zone the dashboard shows."""
+    at = as_utc(value)
+    return f"{at.day} {at:%b %Y, %H:%M} UTC"
+
+
+def attribute(value: Any) -> Markup:
+    """An additional attribute as one readable line (escaped HTML): the widget's browser object
+    as "Firefox 128 on Linux", a timestamp (`initiated_at`'s) as a date, a web address as a
+    link that shows its host and path (the whole address, tokens in its query included, only
+    in the link and its tooltip), other nested objects as "key: value" pairs."""
     if isinstance(value, dict) and value.get("browser_name"):
         browser = " ".join(str(value.get(k) or "") for k in ("browser_name", "browser_version"))
         platform = " ".join(str(value.get(k) or "") for k in ("platform_name", "platform_version"))
         device = str(value.get("device_name") or "")
         text = browser.strip() + (f" on {platform.strip()}" if platform.strip() else "")
-        return text + (f" ({device})" if device and device.lower() != "unknown" else "")
+        return escape(text + (f" ({device})" if device and device.lower() != "unknown" else ""))
+    if isinstance(value, dict) and list(value) == ["timestamp"]:
+        return attribute(value["timestamp"])
     if isinstance(value, dict):
-        return ", ".join(f"{k}: {attribute(v)}" for k, v in value.items() if v not in ("", None))
+        shown = [(k, attribute(v)) for k, v in value.items() if v not in ("", None)]
+        return Markup(", ").join(Markup("{}: {}").format(k, v) for k, v in shown)
     if isinstance(value, list):
-        return ", ".join(attribute(v) for v in value)
-    return "" if value is None else str(value)
+        return Markup(", ").join(attribute(v) for v in value)
+    if isinstance(value, str):
+        return _timestamp(value) or _address(value) or escape(value)
+    return escape("" if value is None else str(value))
+
+
+def _timestamp(text: str) -> Markup | None:
+    if not ISO_MOMENT.match(text):
+        return None
+    try:
+        at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(text, when(at), moment(at))
+
+
+def _address(text: str) -> Markup | None:
+    """An http(s) URL as a short link; anything else (javascript:, data:) is not one."""
+    if not text.startswith(("http://", "https://")) or any(c.isspace() for c in text):
+        return None
+    try:
+        parts = urlsplit(text)
+        host = parts.netloc.rpartition("@")[2]  # never show a user:password
+    except ValueError:
+        return None
+    if not host:
+        return None
+    whole = parts._replace(netloc=host).geturl()
+    shown = host + (parts.path if parts.path != "/" else "")
+    if len(shown) > SHORT_ADDRESS:
+        shown = shown[: SHORT_ADDRESS - 1] + "…"
+    return Markup(
+        '<a href="{}" title="{}" rel="noopener noreferrer nofollow" target="_blank">{}</a>'
+    ).format(whole, whole, shown)
 
 
 def duration(seconds: float | None) -> str:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AnyHttpUrl, Field
+from pydantic import AnyHttpUrl, Field, field_validator
 
+from voxsig.inboxes.website import normalise_website_url
 from voxsig.kit.clock import iso_offset
 from voxsig.kit.schema import Body
 from voxsig.models import Inbox
@@ -23,6 +24,12 @@ class ChannelFields(Body):
     welcome_tagline: str | None = Field(default=None, max_length=1024)
     webhook_url: AnyHttpUrl | None = None
     hmac_mandatory: bool | None = None
+
+    @field_validator("website_url")
+    @classmethod
+    def _website(cls, value: str | None) -> str | None:
+        """ "acme.example" is https://acme.example; what is not a web address is a 422."""
+        return None if value is None else normalise_website_url(value)
 
 
 class ChannelCreate(ChannelFields):

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import urlsplit
 
 import jinja2
 from fastapi import APIRouter, Query, Request, Response
@@ -21,6 +20,7 @@ from fastapi.responses import HTMLResponse
 from voxsig.deps import DbSession
 from voxsig.errors import ApiError, NotFound
 from voxsig.inboxes.schemas import embed_script
+from voxsig.inboxes.website import website_host
 from voxsig.models.inbox import WEB_WIDGET
 from voxsig.public.service import inbox_named
 
@@ -104,7 +104,7 @@ async def preview(
         raise ApiError("The Host header of this request is not a plain host name", field="host")
     html = templates.get_template("preview.html").render(
         inbox=inbox,
-        site=urlsplit(inbox.website_url).hostname or "your-website.example",
+        site=website_host(inbox.website_url) or "your-website.example",
         snippet=embed_script(inbox, base),
     )
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})
