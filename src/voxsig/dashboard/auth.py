@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from voxsig.accounts.service import create_account
+from voxsig.accounts.service import account_problems, create_account
 from voxsig.dashboard import forms, queries
 from voxsig.dashboard.web import (
     CurrentViewer,
@@ -45,6 +45,8 @@ from voxsig.users.sessions import move_session
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 
 HOME = "/app/conversations"
+# accounts.service's field names -> the onboarding form's.
+ONBOARDING_FIELDS = {"name": "account_name", "user_name": "name"}
 LINK_DAYS = 7
 _dummy_hash: list[str] = []
 
@@ -90,17 +92,18 @@ async def onboard(request: Request, session: DbSession, web: Web, form: Form) ->
         )
     values = {k: forms.text(form, k) for k in ("account_name", "name", "email")}
     password = forms.text(form, "password")
-    errors: forms.Errors = {}
-    if not values["name"]:
-        errors["name"] = "Your name is needed"
+    # Every field's problem at once, each next to its field (the service's names -> the form's).
+    errors: forms.Errors = {"name": "Your name is needed"} if not values["name"] else {}
+    problems = account_problems(values["account_name"], values["email"], password, values["name"])
+    for field, message in problems.items():
+        errors.setdefault(ONBOARDING_FIELDS.get(field, field), message)
     if not errors:
         try:
             made = await create_account(
                 session, values["account_name"], values["email"], password, values["name"]
             )
         except ApiError as exc:
-            field = {"name": "account_name"}.get(exc.field or "", exc.field or "email")
-            errors[field] = exc.message
+            errors[ONBOARDING_FIELDS.get(exc.field or "", exc.field or "email")] = exc.message
     if errors:
         raise Rendered(page(request, "onboarding.html", form=values, errors=errors))
     user = await session.get(User, made.user_id)

@@ -84,7 +84,8 @@ def _list_filter(
 async def conversation_list(
     request: Request,
     viewer: CurrentViewer,
-    status: Annotated[str, Query()] = "open",
+    status: Annotated[str, Query()] = "",
+    tab: Annotated[str, Query()] = "",
     assignee: Annotated[str, Query()] = "all",
     inbox: Annotated[str, Query()] = "",
     label: Annotated[str, Query()] = "",
@@ -92,6 +93,9 @@ async def conversation_list(
     page_no: Annotated[str, Query(alias="page")] = "1",
 ) -> Response:
     session, account_id, user_id = viewer.session, viewer.account.id, viewer.user.id
+    # A search covers every status unless a tab's link names one (the search form sends only
+    # the tab it was on, kept for its other filters); each row shows its status.
+    status = status or ("all" if q.strip() else tab)
     f = _list_filter(status, assignee, inbox, label, q, page_no)
     key = COUNT_KEYS[f.assignee_type]
     tab_counts = {
