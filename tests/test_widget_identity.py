@@ -6,7 +6,8 @@ from __future__ import annotations
 import uuid
 
 from tests.conftest import Backend
-from tests.support.client import JSON, ApiClient
+from tests.support.client import JSON, ApiClient, ok
+from tests.support.dashboard import logged_in
 from tests.support.factories import widget_inbox
 from tests.support.widget import WidgetVisitor, visit
 from voxsig.kit.signatures import hmac_hex
@@ -98,3 +99,88 @@ def test_unverified_set_user_and_custom_attributes(
     assert (kept["email"], kept["name"]) == (f"{identifier}@x.io", "Kim K")
     other = api.get(f"contacts/{taken['payload']['contact']['id']}").json()["payload"]
     assert other["name"] == "Other"
+
+
+def signed_login(inbox: JSON, identifier: str, **fields: str) -> JSON:
+    return {
+        "identifier": identifier,
+        "identifier_hash": hmac_hex(inbox["hmac_token"], identifier),
+        **fields,
+    }
+
+
+def test_a_login_leaves_no_visitor_behind_when_nobody_wrote(
+    api: ApiClient, backend: Backend, visitors: list[WidgetVisitor]
+) -> None:
+    """A conversation started without a word (it holds only the greeting) is not something the
+    visitor did: the anonymous contact goes with it, and nothing of it reaches the customer."""
+    inbox = widget_inbox(api)
+    ok(
+        api.patch(
+            f"inboxes/{inbox['id']}", json={"greeting_enabled": True, "greeting_message": "Hi!"}
+        )
+    )
+    visitor = visit(backend, inbox, visitors)
+    anonymous_id = visitor.config["contact"]["id"]
+    started = visitor.ok("POST", "conversations", json={})
+    assert [m["content"] for m in started["messages"]] == ["Hi!"]
+
+    identifier = f"customer-{uuid.uuid4().hex[:8]}"
+    customer = visitor.ok("PATCH", "contact/set_user", json=signed_login(inbox, identifier))
+    visitor.token = customer["auth_token"]
+    assert api.get(f"contacts/{anonymous_id}").status_code == 404
+    assert api.get(f"conversations/{started['id']}").status_code == 404
+    assert visitor.messages() == {"conversation": None, "payload": []}
+    listed = ok(api.get("contacts"))["payload"]
+    assert [c["id"] for c in listed] == [customer["id"]]
+
+
+def test_a_chat_before_a_login_stays_apart_and_names_the_customer(
+    api: ApiClient, backend: Backend, visitors: list[WidgetVisitor]
+) -> None:
+    inbox = widget_inbox(api)
+    identifier = f"customer-{uuid.uuid4().hex[:8]}"
+    visitor = visit(backend, inbox, visitors)
+    anonymous_id = visitor.config["contact"]["id"]
+    question = visitor.say("Where is my parcel? (asked before logging in)")
+    customer = visitor.ok(
+        "PATCH", "contact/set_user", json=signed_login(inbox, identifier, name="Bea Buyer")
+    )
+    visitor.token = customer["auth_token"]
+
+    # Kept apart (docs/security.md): the chat is neither shown to nor attributed to the customer.
+    assert visitor.messages() == {"conversation": None, "payload": []}
+    chat = ok(api.get(f"conversations/{question['conversation_id']}"))
+    assert chat["meta"]["sender"]["id"] == anonymous_id
+    assert chat["contact_inbox"]["hmac_verified"] is False
+    # But it is no orphan: agents learn which customer that browser logged in as.
+    anonymous = ok(api.get(f"contacts/{anonymous_id}"))["payload"]
+    assert anonymous["additional_attributes"]["identified_as"] == customer["id"]
+    assert anonymous["identifier"] is None
+    dashboard = logged_in(api)
+    try:
+        before = dashboard.page(f"/app/contacts/{anonymous_id}")
+        after = dashboard.page(f"/app/contacts/{customer['id']}")
+    finally:
+        dashboard.close()
+    assert (
+        f'later logged in (verified) as <a href="/app/contacts/{customer["id"]}">Bea Buyer</a>'
+        in before
+    )
+    assert f'chatted as <a href="/app/contacts/{anonymous_id}">' in after
+
+    # A claim of the same identifier without its hash names nobody and is named by nobody.
+    claimant = visit(backend, inbox, visitors)
+    claimant.say("I am Bea too")
+    claimed = claimant.ok("PATCH", "contact/set_user", json={"identifier": identifier})
+    assert claimed["id"] != customer["id"]
+    assert (
+        "identified_as"
+        not in ok(api.get(f"contacts/{claimed['id']}"))["payload"]["additional_attributes"]
+    )
+    dashboard = logged_in(api)
+    try:
+        after = dashboard.page(f"/app/contacts/{customer['id']}")
+    finally:
+        dashboard.close()
+    assert f"/app/contacts/{claimed['id']}" not in after

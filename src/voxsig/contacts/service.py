@@ -123,6 +123,47 @@ async def update_contact(
     return contact
 
 
+# additional_attributes key of an anonymous contact whose browser later logged in (verified):
+# the id of the customer's contact. Agents see it; the contact stays apart (docs/security.md).
+IDENTIFIED_AS = "identified_as"
+
+
+async def note_identified_as(session: AsyncSession, anonymous: Contact, customer: Contact) -> None:
+    anonymous.additional_attributes = {
+        **(anonymous.additional_attributes or {}),
+        IDENTIFIED_AS: customer.id,
+    }
+    await session.flush()
+
+
+async def identified_as(session: AsyncSession, contact: Contact) -> Contact | None:
+    """The customer an anonymous contact's browser logged in as, if it did (and still exists)."""
+    target = (contact.additional_attributes or {}).get(IDENTIFIED_AS)
+    if not contact.anonymous or not isinstance(target, int) or isinstance(target, bool):
+        return None
+    return await session.scalar(
+        select(Contact).where(Contact.id == target, Contact.account_id == contact.account_id)
+    )
+
+
+async def before_login(session: AsyncSession, customer: Contact) -> list[Contact]:
+    """The anonymous contacts (chats before a login) whose browsers later logged in as
+    `customer`, newest first."""
+    if customer.anonymous:
+        return []
+    rows = await session.scalars(
+        select(Contact)
+        .where(
+            Contact.account_id == customer.account_id,
+            Contact.anonymous.is_(True),
+            Contact.additional_attributes[IDENTIFIED_AS].as_integer() == customer.id,
+        )
+        .order_by(Contact.id.desc())
+        .limit(20)
+    )
+    return list(rows)
+
+
 async def delete_contact(session: AsyncSession, contact: Contact) -> None:
     await session.delete(contact)
     await session.flush()

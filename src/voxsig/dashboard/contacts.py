@@ -7,7 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from voxsig.contacts.service import PAGE_SIZE, get_contact, inbox_links, list_contacts
+from voxsig.contacts.service import (
+    IDENTIFIED_AS,
+    PAGE_SIZE,
+    before_login,
+    get_contact,
+    identified_as,
+    inbox_links,
+    list_contacts,
+)
 from voxsig.conversations.lookup import conversations_of_contact
 from voxsig.dashboard.web import CurrentViewer, DashboardRoute, page
 from voxsig.kit.schema import MAX_PAGE, Id
@@ -50,4 +58,8 @@ async def contact_page(request: Request, viewer: CurrentViewer, contact_id: Id) 
         contact=contact,
         conversations=await load_conversations(viewer.session, conversations),
         inboxes=[inbox for _, inbox in links.get(contact.id, [])],
+        # A chat before a verified login stays on its anonymous contact: each names the other.
+        identified_as=await identified_as(viewer.session, contact),
+        before_login=await before_login(viewer.session, contact),
+        hidden_attributes=(IDENTIFIED_AS,),
     )

@@ -20,7 +20,7 @@ from voxsig.conversations.changes import Actor
 from voxsig.kit.clock import iso, utcnow
 from voxsig.messages import service as messages
 from voxsig.models import Contact, ContactInbox, Conversation, Inbox, Message
-from voxsig.models.message import INCOMING
+from voxsig.models.message import INCOMING, OUTGOING
 from voxsig.public.service import Visitor
 from voxsig.public.service import start_conversation as contact_starts
 
@@ -143,16 +143,28 @@ async def _become(session: AsyncSession, visitor: Visitor, identifier: str) -> V
             session, account_id, {"identifier": identifier}, by_visitor=True
         )
     link = await contacts.verified_link(session, owner, visitor.inbox)
-    await _forget_if_empty(session, visitor.contact)
+    await _leave_behind(session, visitor.contact, owner)
     return Visitor(visitor.inbox, link, owner)
 
 
-async def _forget_if_empty(session: AsyncSession, contact: Contact) -> None:
-    """An anonymous visitor who never wrote leaves no contact behind once identified."""
+async def _leave_behind(session: AsyncSession, contact: Contact, owner: Contact) -> None:
+    """The anonymous contact this browser had before a verified login as `owner`. Nothing it
+    holds becomes the customer's (docs/security.md): if nobody wrote in it (no conversation, or
+    only ones holding nothing but the greeting), it goes, with them, so no empty "Visitor 3f2a"
+    is left behind; if someone did, it stays apart with its chat, and notes that this browser
+    then logged in as `owner`, so agents can tell and answer the customer where they are now."""
     if not contact.anonymous:
         return  # a customer's contact, whatever it holds
-    wrote = await session.scalar(
-        select(Conversation.id).where(Conversation.contact_id == contact.id).limit(1)
+    written = await session.scalar(
+        select(Message.id)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(
+            Conversation.contact_id == contact.id,
+            Message.message_type.in_((INCOMING, OUTGOING)),
+        )
+        .limit(1)
     )
-    if wrote is None:
-        await contacts.delete_contact(session, contact)
+    if written is None:
+        await contacts.delete_contact(session, contact)  # its conversations go with it
+    else:
+        await contacts.note_identified_as(session, contact, owner)
