@@ -179,7 +179,12 @@ def test_first_run_to_live_conversation_webhooks_and_delivery_log(
         expect(page.get_by_text("Hello, my order has not arrived")).to_be_visible()
         details = page.get_by_role("complementary", name="Conversation details")
         expect(details.get_by_text(re.compile(r"Chrom\w* [\d.]+ on Linux"))).to_be_visible()
-        expect(details.get_by_text(preview_url)).to_be_visible()
+        # The page the visitor wrote from: host and path shown, the whole address (with the
+        # website_token in its query) only in the link.
+        referer = details.get_by_role(
+            "link", name=re.compile(r"^127\.0\.0\.1:\d+\/widget\/preview$")
+        )
+        expect(referer).to_have_attribute("href", preview_url)
         write(widget, "It was order 1234")
         expect(page.get_by_text("It was order 1234")).to_be_visible(timeout=10_000)
 
