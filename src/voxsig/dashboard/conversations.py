@@ -131,7 +131,10 @@ async def _show(
     errors: forms.Errors | None = None,
     draft: str = "",
     mode: str = "reply",
+    labels_typed: str | None = None,
 ) -> Response:
+    """The conversation page. A refused form is shown again with what was typed in it (the
+    draft, the labels), so nothing the agent wrote is lost, with or without the page's script."""
     session = viewer.session
     messages = await queries.messages_of(session, conversation, before)
     return page(
@@ -148,6 +151,7 @@ async def _show(
         errors=errors or {},
         draft=draft,
         mode=mode if mode in ("reply", "note") else "reply",
+        labels_typed=labels_typed,
     )
 
 
@@ -262,13 +266,20 @@ async def change_labels(
     request: Request, viewer: CurrentViewer, form: Form, display_id: Id
 ) -> Response:
     conversation = await get_conversation(viewer.session, viewer.account.id, display_id)
-    typed = [part for part in re.split(r"[,\s]+", forms.text(form, "labels")) if part]
+    text = forms.text(form, "labels")
+    typed = [part for part in re.split(r"[,\s]+", text) if part]
     try:
         labels = Labels.model_validate({"labels": typed}).labels
     except ValidationError as exc:
         message = forms.validation_errors(exc).get("labels", "These are not labels")
         raise Rendered(
-            await _show(request, viewer, conversation, errors={"labels": message})
+            await _show(
+                request,
+                viewer,
+                conversation,
+                errors={"labels": message},
+                labels_typed=text.replace("\x00", ""),
+            )
         ) from exc
     await _change(request, viewer, conversation, {"labels": labels})
     return redirect(request, _back(conversation), "Labels saved")

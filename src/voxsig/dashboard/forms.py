@@ -7,6 +7,7 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from voxsig.errors import ApiError
+from voxsig.kit.schema import MAX_ID
 
 Errors = dict[str, str]
 
@@ -21,8 +22,11 @@ def optional(form: FormData, name: str) -> str | None:
 
 
 def number(form: FormData, name: str) -> int | None:
+    """A row id as posted (user ids are random up to MAX_ID, often ten digits), else None."""
     value = text(form, name)
-    return int(value) if value.isdigit() and len(value) < 10 else None
+    if not (value.isascii() and value.isdigit()) or len(value) > len(str(MAX_ID)):
+        return None
+    return int(value) if int(value) <= MAX_ID else None
 
 
 def whole_or_typed(form: FormData, name: str) -> int | str | None:
