@@ -228,7 +228,9 @@ def test_a_receiver_down_for_several_retries_gets_everything_in_retry_order_once
         f"pairs due more than {ORDER_WINDOW:.1f} s apart, {len(wrong)} of them out of order"
     )
     assert wrong == [], f"arrived before a delivery due over {ORDER_WINDOW} s earlier: {wrong[:5]}"
-    assert pairs >= total * (total - 1) // 6, "due times too close together to show an order"
+    # The drill's own power, not the product: the jittered due times must spread enough for
+    # the order check to mean something (a sixth of the pairs was too tight: 255 of 260 once).
+    assert pairs >= total * (total - 1) // 8, "due times too close together to show an order"
 
 
 BACKLOG = 40

@@ -5,8 +5,8 @@ its live regions, so what an agent sees is always rendered by the same code as o
 
 The stream holds no database connection (SQLite has one for everything) and ends after
 STREAM_SECONDS: the browser reconnects at once (EventSource does), and a server shutting down
-waits for no stream longer than that. A reconnecting page refreshes itself once, so a signal
-sent in the gap is not missed.
+waits for no stream longer than that. Each time its stream opens (the first time too) a page
+refreshes itself once, so a signal sent before it listened, or in a gap, is not missed.
 """
 
 from __future__ import annotations

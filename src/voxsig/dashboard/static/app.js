@@ -615,10 +615,11 @@
   function openStream() {
     if (!document.body.hasAttribute("data-stream") || !window.EventSource) return;
     var source = new EventSource("/app/live");
-    var connectedBefore = false;
+    // Every open, the first included, counts as a reconnection: a signal committed between
+    // the page's rendering and the stream's opening was sent to nobody (a customer's message
+    // in that moment stayed hidden), so the page catches up once it listens.
     source.addEventListener("open", function () {
-      if (connectedBefore) document.dispatchEvent(new CustomEvent("voxsig:reconnected"));
-      connectedBefore = true;
+      document.dispatchEvent(new CustomEvent("voxsig:reconnected"));
     });
     source.addEventListener("message", function (event) {
       var signal;
