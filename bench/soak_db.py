@@ -4,32 +4,18 @@ Each call opens its own engine and closes it; SQLite in WAL mode lets it read be
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from voxsig.db import Database
+from harness.database import in_session
 from voxsig.kit.clock import utcnow
 from voxsig.models import Delivery, DeliveryAttempt, Event, Message
 from voxsig.models.webhook import PENDING, SUCCEEDED
 
-T = TypeVar("T")
 CHUNK = 500  # ids per IN (...): well under SQLite's bound-parameter limit
-
-
-def _run(url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    async def main() -> T:
-        db = Database(url)
-        try:
-            async with db.transaction() as session:
-                return await work(session)
-        finally:
-            await db.dispose()
-
-    return asyncio.run(main())
 
 
 def snapshot(url: str) -> dict[int, dict[str, Any]]:
@@ -67,7 +53,7 @@ def snapshot(url: str) -> dict[int, dict[str, Any]]:
             found[wid]["unqueued"] = int(await session.scalar(never) or 0)
         return found
 
-    return _run(url, work)
+    return in_session(url, work)
 
 
 def leased(url: str) -> dict[int, list[str]]:
@@ -85,7 +71,7 @@ def leased(url: str) -> dict[int, list[str]]:
             found.setdefault(int(wid), []).append(str(mid))
         return found
 
-    return _run(url, work)
+    return in_session(url, work)
 
 
 def pending_state(url: str) -> dict[str, Any]:
@@ -107,7 +93,7 @@ def pending_state(url: str) -> dict[str, Any]:
             "next_in": None if later is None else (later - now).total_seconds(),
         }
 
-    return _run(url, work)
+    return in_session(url, work)
 
 
 def missing_messages(url: str, ids: Sequence[int]) -> list[int]:
@@ -120,4 +106,4 @@ def missing_messages(url: str, ids: Sequence[int]) -> list[int]:
             stored |= set(await session.scalars(select(Message.id).where(Message.id.in_(chunk))))
         return [i for i in ids if i not in stored]
 
-    return _run(url, work)
+    return in_session(url, work)

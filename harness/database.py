@@ -18,7 +18,8 @@ from voxsig.outbox.wake import CHANNEL as WAKE_CHANNEL
 T = TypeVar("T")
 
 
-def _run(url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+def in_session(url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Runs `work` in one transaction on a database of its own, from synchronous code."""
     async def main() -> T:
         db = Database(url)
         try:
@@ -37,7 +38,7 @@ def count_rows(url: str, model: Any, *where: ColumnElement[bool]) -> int:
         query = select(func.count()).select_from(model).where(*where)
         return int(await session.scalar(query) or 0)
 
-    return _run(url, work)
+    return in_session(url, work)
 
 
 def delivery_counts(url: str, statuses_only: bool = False) -> dict[str, int]:
@@ -58,7 +59,7 @@ def delivery_counts(url: str, statuses_only: bool = False) -> dict[str, int]:
         counts |= {f"error:{cls}": int(n) for cls, n in await session.execute(by_error)}
         return counts
 
-    return _run(url, work)
+    return in_session(url, work)
 
 
 def set_webhooks_enabled(url: str, enabled: bool) -> None:
@@ -71,4 +72,4 @@ def set_webhooks_enabled(url: str, enabled: bool) -> None:
         if enabled and session.get_bind().dialect.name == "postgresql":
             await session.execute(text(f"NOTIFY {WAKE_CHANNEL}"))
 
-    _run(url, work)
+    in_session(url, work)
