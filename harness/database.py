@@ -20,6 +20,7 @@ T = TypeVar("T")
 
 def in_session(url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Runs `work` in one transaction on a database of its own, from synchronous code."""
+
     async def main() -> T:
         db = Database(url)
         try:
