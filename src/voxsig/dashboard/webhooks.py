@@ -22,6 +22,7 @@ from voxsig.models import Webhook
 from voxsig.models.webhook import DELIVERY_STATUSES
 from voxsig.outbox import replay
 from voxsig.outbox.endpoints import of_webhook
+from voxsig.views.webhooks import sent_body
 from voxsig.webhooks import backlog, deliveries, service
 from voxsig.webhooks.schemas import WebhookCreate, WebhookUpdate
 
@@ -322,6 +323,7 @@ async def delivery_page(
         webhook=webhook,
         delivery=delivery,
         event=event,
+        body=sent_body(delivery, event),
         attempts=await deliveries.attempts_of(viewer.session, delivery),
     )
 

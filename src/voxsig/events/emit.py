@@ -14,6 +14,7 @@ from voxsig.models import Account, Contact, ContactInbox, Conversation, Inbox, M
 from voxsig.models.message import ACTIVITY
 from voxsig.outbox.endpoints import subscribers
 from voxsig.outbox.publish import publish
+from voxsig.views.formats import in_format
 from voxsig.views.payloads import (
     account_json,
     contact_json,
@@ -50,13 +51,15 @@ async def _publish(
     session: AsyncSession, conversation: Conversation, name: str, body: dict[str, Any]
 ) -> None:
     """Publishes a conversation's event, ordered with the conversation's other events."""
+    payload = {"event": name, **body}
     await publish(
         session,
         conversation.account_id,
         conversation.inbox_id,
         name,
-        {"event": name, **body},
+        payload,
         conversation_id=conversation.id,
+        in_format=in_format(name, payload),
     )
 
 
@@ -146,19 +149,21 @@ async def webwidget_triggered(
         .limit(1)
     )
     current = conversation_json(await load_conversation(session, latest)) if latest else None
+    payload = {
+        "id": contact_inbox.id,
+        "contact": contact_json(contact, account),
+        "inbox": inbox_json(inbox),
+        "account": account_json(account),
+        "current_conversation": current,
+        "source_id": contact_inbox.source_id,
+        "event": names.WEBWIDGET_TRIGGERED,
+        "event_info": event_info,
+    }
     await publish(
         session,
         account.id,
         inbox.id,
         names.WEBWIDGET_TRIGGERED,
-        {
-            "id": contact_inbox.id,
-            "contact": contact_json(contact, account),
-            "inbox": inbox_json(inbox),
-            "account": account_json(account),
-            "current_conversation": current,
-            "source_id": contact_inbox.source_id,
-            "event": names.WEBWIDGET_TRIGGERED,
-            "event_info": event_info,
-        },
+        payload,
+        in_format=in_format(names.WEBWIDGET_TRIGGERED, payload),
     )

@@ -1,4 +1,4 @@
-"""The six webhook events (webhook-events.md)."""
+"""The webhook events: the six of webhook-events.md, and Chatwoot's contact and typing events."""
 
 from __future__ import annotations
 
@@ -11,6 +11,10 @@ EventName = Literal[
     "message_created",
     "message_updated",
     "webwidget_triggered",
+    "contact_created",
+    "contact_updated",
+    "conversation_typing_on",
+    "conversation_typing_off",
 ]
 # The constants below are typed EventName: mypy refuses one that is not in it.
 ALL: Final[tuple[EventName, ...]] = get_args(EventName)
@@ -21,6 +25,22 @@ CONVERSATION_STATUS_CHANGED: Final[EventName] = "conversation_status_changed"
 MESSAGE_CREATED: Final[EventName] = "message_created"
 MESSAGE_UPDATED: Final[EventName] = "message_updated"
 WEBWIDGET_TRIGGERED: Final[EventName] = "webwidget_triggered"
+CONTACT_CREATED: Final[EventName] = "contact_created"
+CONTACT_UPDATED: Final[EventName] = "contact_updated"
+CONVERSATION_TYPING_ON: Final[EventName] = "conversation_typing_on"
+CONVERSATION_TYPING_OFF: Final[EventName] = "conversation_typing_off"
+
+# What an API inbox's callback URL receives, as in Chatwoot: every event of the inbox (contact
+# events belong to the account, and a widget event to widget inboxes).
+INBOX_CALLBACK: Final[tuple[EventName, ...]] = (
+    CONVERSATION_CREATED,
+    CONVERSATION_UPDATED,
+    CONVERSATION_STATUS_CHANGED,
+    MESSAGE_CREATED,
+    MESSAGE_UPDATED,
+    CONVERSATION_TYPING_ON,
+    CONVERSATION_TYPING_OFF,
+)
 
 DESCRIPTIONS = {
     CONVERSATION_CREATED: "A new conversation is created in the account.",
@@ -29,4 +49,8 @@ DESCRIPTIONS = {
     MESSAGE_CREATED: "A message is created in a conversation (private notes included).",
     MESSAGE_UPDATED: "A message's content, form answers or status change, or it is deleted.",
     WEBWIDGET_TRIGGERED: "A visitor opens the live-chat widget.",
+    CONTACT_CREATED: "A contact is created (API, public API, widget visitor, dashboard).",
+    CONTACT_UPDATED: "A contact's name, email, phone, identifier or attributes change.",
+    CONVERSATION_TYPING_ON: "An agent or the contact starts typing in a conversation.",
+    CONVERSATION_TYPING_OFF: "An agent or the contact stops typing in a conversation.",
 }

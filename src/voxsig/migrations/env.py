@@ -20,8 +20,22 @@ def _run(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        # SQLite alters a table by copying it and dropping the old one; with foreign keys on,
+        # that drop would cascade (dropping `webhooks` deletes every delivery). So migrations run
+        # with them off, as SQLite's documentation prescribes, and are checked afterwards.
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        connection.commit()
     with context.begin_transaction():
         context.run_migrations()
+    if sqlite:
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+        connection.commit()
+        if broken:
+            raise RuntimeError(f"The migration left rows without their parent: {broken[:5]}")
+        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+        connection.commit()
 
 
 async def _main() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal, get_args
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, false
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from voxsig.kit.clock import utcnow
@@ -15,10 +15,41 @@ DeliveryStatus = Literal["pending", "succeeded", "failed"]
 DELIVERY_STATUSES: tuple[DeliveryStatus, ...] = get_args(DeliveryStatus)
 PENDING, SUCCEEDED, FAILED = DELIVERY_STATUSES
 
+# Who owns an endpoint: an account (its webhooks, subscribed by choice) or an API inbox (its
+# `webhook_url`, called with every event of the inbox).
+EndpointKind = Literal["account", "inbox"]
+ENDPOINT_KINDS: tuple[EndpointKind, ...] = get_args(EndpointKind)
+ACCOUNT_ENDPOINT, INBOX_ENDPOINT = ENDPOINT_KINDS
+# The shape of the bodies an endpoint receives: the seed document's, or Chatwoot's server's.
+PayloadFormat = Literal["voxsig", "chatwoot"]
+PAYLOAD_FORMATS: tuple[PayloadFormat, ...] = get_args(PayloadFormat)
+VOXSIG_FORMAT, CHATWOOT_FORMAT = PAYLOAD_FORMATS
+# Standard Webhooks v1 (HMAC-SHA256, a shared secret) or v1a (ed25519, a public key).
+Signing = Literal["symmetric", "asymmetric"]
+SIGNINGS: tuple[Signing, ...] = get_args(Signing)
+SYMMETRIC, ASYMMETRIC = SIGNINGS
+
 
 class Webhook(Timestamps, Base):
     __tablename__ = "webhooks"
-    __table_args__ = (UniqueConstraint("account_id", "url"),)
+    __table_args__ = (
+        # An account's webhooks have distinct URLs; an inbox has at most one callback.
+        Index(
+            "uq_webhooks_account_url",
+            "account_id",
+            "url",
+            unique=True,
+            sqlite_where=text("kind = 'account'"),
+            postgresql_where=text("kind = 'account'"),
+        ),
+        Index(
+            "uq_webhooks_inbox_callback",
+            "inbox_id",
+            unique=True,
+            sqlite_where=text("kind = 'inbox'"),
+            postgresql_where=text("kind = 'inbox'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(
@@ -47,6 +78,13 @@ class Webhook(Timestamps, Base):
     recovery_offer_since: Mapped[datetime | None]
     recovery_offer_at: Mapped[datetime | None]
     auto_recover: Mapped[bool] = mapped_column(default=False, server_default=false())
+    kind: Mapped[str] = mapped_column(
+        String(16), default=ACCOUNT_ENDPOINT, server_default=ACCOUNT_ENDPOINT
+    )
+    payload_format: Mapped[str] = mapped_column(
+        String(16), default=VOXSIG_FORMAT, server_default=VOXSIG_FORMAT
+    )
+    signing: Mapped[str] = mapped_column(String(16), default=SYMMETRIC, server_default=SYMMETRIC)
 
 
 class Event(Base):
@@ -64,6 +102,9 @@ class Event(Base):
     # Events of one conversation reach one endpoint in order (see Delivery.ordering_key).
     conversation_id: Mapped[int | None]
     body: Mapped[str] = mapped_column(Text)
+    # The same event in Chatwoot's shapes, rendered only when an endpoint in that format
+    # subscribes (else null: sent in the `voxsig` shape).
+    chatwoot_body: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -84,6 +125,11 @@ class Delivery(Timestamps, Base):
     # The `webhook-id` header: the same on every retry and replay, so receivers can deduplicate.
     message_id: Mapped[str] = mapped_column(String(64), unique=True)
     status: Mapped[str] = mapped_column(String(16), default=PENDING)
+    # Which of the event's bodies it sends: its endpoint's format when it was queued, so every
+    # retry and replay sends the same bytes.
+    payload_format: Mapped[str] = mapped_column(
+        String(16), default=VOXSIG_FORMAT, server_default=VOXSIG_FORMAT
+    )
     # The conversation whose events must arrive in order; null for events of no conversation.
     ordering_key: Mapped[int | None]
     # Attempts in the current round; a redelivery starts a new round (history: attempts rows).

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, bindparam, exists, insert, or_, select, update
+from sqlalchemy import Select, bindparam, case, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from voxsig.kit.clock import utcnow
 from voxsig.models import Delivery, DeliveryAttempt, Event, Worker
-from voxsig.models.webhook import PENDING
+from voxsig.models.webhook import CHATWOOT_FORMAT, PENDING
 from voxsig.outbox import endpoints
 from voxsig.outbox.endpoints import Endpoint
 
@@ -90,6 +90,13 @@ def _due_ids(*, locking: bool) -> Select[int]:
     return query
 
 
+# The body in the delivery's format (an event with no body in that format has the `voxsig` one).
+_BODY = case(
+    (Delivery.payload_format == CHATWOOT_FORMAT, func.coalesce(Event.chatwoot_body, Event.body)),
+    else_=Event.body,
+)
+
+
 def _candidates(due: Select[int]) -> Select[*tuple[Any, ...]]:
     """The due deliveries with everything sending needs, oldest due first."""
     return (
@@ -101,7 +108,7 @@ def _candidates(due: Select[int]) -> Select[*tuple[Any, ...]]:
             Delivery.locked_until,
             Delivery.leased_by,
             Delivery.leased_at,
-            Event.body,
+            _BODY,
             *endpoints.SENDING,
         )
         .join(Event, Event.id == Delivery.event_id)

@@ -21,7 +21,7 @@ from sqlalchemy import bindparam, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from voxsig.models import Delivery, Webhook
-from voxsig.models.webhook import FAILED
+from voxsig.models.webhook import FAILED, VOXSIG_FORMAT
 
 # The table of the only kind, for the claim's join (claims.py): its id is `Delivery.webhook_id`.
 TABLE = Webhook
@@ -47,6 +47,7 @@ class Subscriber:
     inbox_id: int | None  # None: every inbox of the account
     subscriptions: tuple[str, ...]
     enabled: bool
+    payload_format: str = VOXSIG_FORMAT
 
 
 @dataclass(frozen=True)
@@ -68,12 +69,18 @@ def of_webhook(webhook: Webhook) -> Subscriber:
         webhook.inbox_id,
         tuple(webhook.subscriptions or ()),
         webhook.enabled,
+        webhook.payload_format,
     )
 
 
 # Run by every change that could publish: built once.
 _SUBSCRIBERS = select(
-    Webhook.id, Webhook.account_id, Webhook.inbox_id, Webhook.subscriptions, Webhook.enabled
+    Webhook.id,
+    Webhook.account_id,
+    Webhook.inbox_id,
+    Webhook.subscriptions,
+    Webhook.enabled,
+    Webhook.payload_format,
 ).where(
     Webhook.account_id == bindparam("account_id"),
     or_(Webhook.inbox_id.is_(None), Webhook.inbox_id == bindparam("inbox_id")),
@@ -90,8 +97,8 @@ async def _of_inbox(
     if key not in cache:
         rows = await session.execute(_SUBSCRIBERS, {"account_id": account_id, "inbox_id": inbox_id})
         cache[key] = [
-            Subscriber(wid, account, inbox, tuple(subs or ()), enabled)
-            for wid, account, inbox, subs, enabled in rows
+            Subscriber(wid, account, inbox, tuple(subs or ()), enabled, payload_format)
+            for wid, account, inbox, subs, enabled, payload_format in rows
         ]
     return cache[key]
 
@@ -172,6 +179,7 @@ _HEALTHY = (
         Webhook.enabled,
         Webhook.auto_recover,
         Webhook.recovery_offer_since,
+        Webhook.payload_format,
     )
 )
 
@@ -183,8 +191,8 @@ async def healthy(
     that came back with something failed meanwhile: that is now offered for recovery."""
     rows = await connection.execute(_HEALTHY, {"ids": list(endpoint_ids), "now": now})
     return [
-        Comeback(Subscriber(wid, account, inbox, tuple(subs or ()), enabled), since, auto)
-        for wid, account, inbox, subs, enabled, auto, since in rows
+        Comeback(Subscriber(wid, account, inbox, tuple(subs or ()), enabled, fmt), since, auto)
+        for wid, account, inbox, subs, enabled, auto, since, fmt in rows
         if since is not None
     ]
 

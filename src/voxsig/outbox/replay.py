@@ -79,6 +79,10 @@ async def recover(session: AsyncSession, endpoint: Subscriber, since: datetime) 
     if endpoint.inbox_id is not None:
         query = query.where(Event.inbox_id == endpoint.inbox_id)
     missed = await session.execute(query)
-    recovered = await queue(session, [(eid, endpoint.id, cid) for eid, cid in missed])
+    # In the endpoint's format now; an event published when no endpoint wanted that format has
+    # only its `voxsig` body, which is then what it gets.
+    recovered = await queue(
+        session, [(eid, endpoint.id, cid, endpoint.payload_format) for eid, cid in missed]
+    )
     await endpoints.offer_taken(session, endpoint.id, since)
     return {"redelivered": redelivered, "recovered": recovered}

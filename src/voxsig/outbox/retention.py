@@ -28,7 +28,7 @@ async def purge_delivered_bodies(session: AsyncSession, days: float) -> int:
     result = await session.execute(
         update(Event)
         .where(Event.created_at < cutoff, Event.body != PURGED, ~unsettled)
-        .values(body=PURGED)
+        .values(body=PURGED, chatwoot_body=None)
         .returning(Event.id)
     )
     return len(result.all())

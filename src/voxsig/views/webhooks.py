@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from voxsig.kit.clock import iso, iso_offset, iso_offset_or_none
 from voxsig.models import Delivery, DeliveryAttempt, Event, Inbox, Webhook
-from voxsig.models.webhook import PENDING
+from voxsig.models.webhook import CHATWOOT_FORMAT, PENDING
 from voxsig.views.payloads import JSON, inbox_json
 
 # The rate a drain estimate assumes: successes in this window, over the part of it that had
@@ -54,6 +54,13 @@ class Standing:
     backlog: Backlog
     failed_since_offer: int
     default_max_in_flight: int
+
+
+def sent_body(delivery: Delivery, event: Event) -> str:
+    """The exact body a delivery sends: its event's, in the delivery's payload format."""
+    if delivery.payload_format == CHATWOOT_FORMAT and event.chatwoot_body is not None:
+        return event.chatwoot_body
+    return event.body
 
 
 def webhook_json(webhook: Webhook, inbox: Inbox | None, standing: Standing) -> JSON:

@@ -14,7 +14,7 @@ from voxsig.models.webhook import DELIVERY_STATUSES
 from voxsig.openapi import GUARDED, errors, ok, ok_empty
 from voxsig.outbox import replay
 from voxsig.outbox.endpoints import of_webhook
-from voxsig.views.webhooks import attempt_json, delivery_json, webhook_json
+from voxsig.views.webhooks import attempt_json, delivery_json, sent_body, webhook_json
 from voxsig.webhooks import backlog, deliveries, service
 from voxsig.webhooks.schemas import (
     DeliveryList,
@@ -132,7 +132,7 @@ async def get_delivery(ctx: AdminCtx, webhook_id: Id, delivery_id: Id) -> dict[s
     return {
         "payload": {
             **delivery_json(delivery, event),
-            "request_body": event.body,
+            "request_body": sent_body(delivery, event),
             "attempts": [attempt_json(a) for a in attempts],
         }
     }

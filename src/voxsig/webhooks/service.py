@@ -12,9 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxsig.config import Settings
-from voxsig.errors import Invalid
+from voxsig.errors import Invalid, NotFound
 from voxsig.kit.clock import utcnow
 from voxsig.models import Inbox, Webhook
+from voxsig.models.webhook import ACCOUNT_ENDPOINT
 from voxsig.outbox.netguard import IPNetwork, is_allowed, parse_networks
 from voxsig.outbox.signing import new_secret
 from voxsig.outbox.target import BadURL, parse
@@ -49,14 +50,20 @@ def _check_max_in_flight(fields: dict[str, Any], limits: Limits) -> None:
 
 
 async def list_webhooks(session: AsyncSession, account_id: int) -> list[Webhook]:
+    """The account's webhooks (an inbox's callback is the inbox's, not among them)."""
     rows = await session.scalars(
-        select(Webhook).where(Webhook.account_id == account_id).order_by(Webhook.id)
+        select(Webhook)
+        .where(Webhook.account_id == account_id, Webhook.kind == ACCOUNT_ENDPOINT)
+        .order_by(Webhook.id)
     )
     return list(rows)
 
 
 async def get_webhook(session: AsyncSession, account_id: int, webhook_id: int) -> Webhook:
-    return await owned(session, Webhook, account_id, webhook_id)
+    webhook = await owned(session, Webhook, account_id, webhook_id)
+    if webhook.kind != ACCOUNT_ENDPOINT:
+        raise NotFound(f"No webhook {webhook_id} in this account", field="webhook_id")
+    return webhook
 
 
 async def inbox_of(session: AsyncSession, webhook: Webhook) -> Inbox | None:
@@ -101,7 +108,9 @@ async def check_target(url: str, allowed: tuple[IPNetwork, ...]) -> str:
 async def _check_unique_url(
     session: AsyncSession, account_id: int, url: str, webhook_id: int | None = None
 ) -> None:
-    query = select(Webhook.id).where(Webhook.account_id == account_id, Webhook.url == url)
+    query = select(Webhook.id).where(
+        Webhook.account_id == account_id, Webhook.url == url, Webhook.kind == ACCOUNT_ENDPOINT
+    )
     if webhook_id is not None:
         query = query.where(Webhook.id != webhook_id)
     if await session.scalar(query):
