@@ -74,6 +74,7 @@ def webhook_json(webhook: Webhook, inbox: Inbox | None, standing: Standing) -> J
         "secret": webhook.secret,
         "enabled": webhook.enabled,
         "disabled_reason": webhook.disabled_reason,
+        "payload_format": webhook.payload_format,
         "disabled_at": iso_offset_or_none(webhook.disabled_at),
         "created_at": iso_offset(webhook.created_at),
         "updated_at": iso_offset(webhook.updated_at),

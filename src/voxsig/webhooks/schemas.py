@@ -11,7 +11,7 @@ from pydantic import Field, StrictBool, StrictInt, field_validator
 from voxsig.events.names import ALL, EventName
 from voxsig.kit.clock import from_unix
 from voxsig.kit.schema import Body, Id
-from voxsig.models.webhook import DeliveryStatus
+from voxsig.models.webhook import VOXSIG_FORMAT, DeliveryStatus, PayloadFormat
 from voxsig.openapi import Doc, InboxRef, PageMeta, absent
 from voxsig.outbox.target import normalise
 
@@ -43,6 +43,7 @@ class WebhookCreate(Body):
     inbox_id: Id | None = None
     auto_recover: StrictBool = False
     max_in_flight: MaxInFlight | None = None
+    payload_format: PayloadFormat = VOXSIG_FORMAT
 
     _url = field_validator("url")(_check_url)
     _subs = field_validator("subscriptions")(_check_subscriptions)
@@ -56,6 +57,7 @@ class WebhookUpdate(Body):
     enabled: bool | None = None
     auto_recover: StrictBool | None = None
     max_in_flight: MaxInFlight | None = None
+    payload_format: PayloadFormat | None = None
     # Only null is accepted: it dismisses the comeback recovery offer without recovering.
     recovery_offer: None = None
 
@@ -128,6 +130,10 @@ class WebhookObject(Doc):
     secret: str = Field(description="The Standard Webhooks signing secret (whsec_…)")
     enabled: bool
     disabled_reason: str | None
+    payload_format: PayloadFormat = Field(
+        description="The shape of the bodies it receives: `voxsig` (the documented events, "
+        "the default for account webhooks) or `chatwoot` (what Chatwoot's server sends)"
+    )
     disabled_at: datetime | None
     created_at: datetime
     updated_at: datetime
