@@ -11,13 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from voxsig.contacts.service import verify_identity
 from voxsig.conversations.changes import mark_seen
 from voxsig.deps import DbSession
-from voxsig.errors import Unauthorized
+from voxsig.errors import Invalid, NotFound, Unauthorized
 from voxsig.events import emit
 from voxsig.kit.ratelimit import LimitedRoute, RateLimited, TokenBuckets, check
 from voxsig.kit.schema import Cursor, Id
@@ -36,6 +36,9 @@ from voxsig.public.service import Visitor
 from voxsig.widget import live, pages, service, tokens
 from voxsig.widget.browser import browser_info, browser_language
 from voxsig.widget.schemas import (
+    ContactAttributesDelete,
+    ConversationAttributesDelete,
+    ConversationAttributesSet,
     EventCreate,
     IdentifiedContact,
     SetUser,
@@ -43,8 +46,10 @@ from voxsig.widget.schemas import (
     WidgetContact,
     WidgetContactUpdate,
     WidgetConversationCreate,
+    WidgetLabel,
     WidgetMessageCreate,
     WidgetMessages,
+    checked_label,
     config_json,
     widget_contact_json,
 )
@@ -240,6 +245,76 @@ async def update_last_seen(session: DbSession, visitor: CurrentVisitor) -> Respo
     return Response(status_code=200)
 
 
+async def _current(session: DbSession, visitor: Visitor) -> Conversation:
+    conversation = await service.current_conversation(session, visitor)
+    if conversation is None:
+        raise NotFound("This visitor has no conversation yet", field="conversation")
+    return conversation
+
+
+@api.post("/conversations/set_custom_attributes", responses=ok(PublicConversationObject))
+async def set_conversation_attributes(
+    session: DbSession, visitor: CurrentVisitor, body: ConversationAttributesSet
+) -> dict[str, Any]:
+    """`$chatwoot.setConversationCustomAttributes`: the current conversation's
+    custom_attributes become these (Chatwoot replaces them too); 404 before the first one."""
+    conversation = await _current(session, visitor)
+    await service.set_conversation_attributes(
+        session, visitor, conversation, body.custom_attributes
+    )
+    return await contact_facing.render_conversation(session, conversation)
+
+
+@api.post("/conversations/destroy_custom_attributes", responses=ok(PublicConversationObject))
+async def destroy_conversation_attributes(
+    session: DbSession, visitor: CurrentVisitor, body: ConversationAttributesDelete
+) -> dict[str, Any]:
+    """`$chatwoot.deleteConversationCustomAttribute`: those names leave the current
+    conversation's custom_attributes; 404 before the first conversation."""
+    conversation = await _current(session, visitor)
+    await service.forget_conversation_attributes(
+        session, visitor, conversation, body.custom_attribute
+    )
+    return await contact_facing.render_conversation(session, conversation)
+
+
+@api.post(
+    "/labels",
+    status_code=204,
+    response_class=Response,
+    responses=ok_empty("Done, or nothing to do (no conversation, or a label not in use)", 204),
+)
+async def add_label(session: DbSession, visitor: CurrentVisitor, body: WidgetLabel) -> Response:
+    """`$chatwoot.setLabel`: adds a label the account already uses to the current
+    conversation (Chatwoot's widget may add only labels defined in the account)."""
+    conversation = await service.current_conversation(session, visitor)
+    if conversation is not None:
+        await service.change_label(session, visitor, conversation, body.label, add=True)
+    return Response(status_code=204)
+
+
+@api.delete(
+    "/labels/{label}",
+    status_code=204,
+    response_class=Response,
+    responses=ok_empty("Done, or nothing to do", 204),
+)
+async def remove_label(
+    session: DbSession,
+    visitor: CurrentVisitor,
+    label: Annotated[str, Path(min_length=1, max_length=255)],
+) -> Response:
+    """`$chatwoot.removeLabel`: takes the label off the current conversation."""
+    try:
+        cleaned = checked_label(label)
+    except ValueError as error:
+        raise Invalid(str(error), field="label") from None
+    conversation = await service.current_conversation(session, visitor)
+    if conversation is not None:
+        await service.change_label(session, visitor, conversation, cleaned, add=False)
+    return Response(status_code=204)
+
+
 @api.get("/messages", responses=ok(WidgetMessages))
 async def list_messages(
     session: DbSession,
@@ -296,6 +371,15 @@ async def update_contact(
 ) -> dict[str, Any]:
     """`$voxsig.setCustomAttributes` and profile fields; custom_attributes are merged."""
     await service.update_profile(session, visitor.contact, body.model_dump(exclude_unset=True))
+    return widget_contact_json(visitor.contact, visitor.link)
+
+
+@api.post("/contact/destroy_custom_attributes", responses=ok(WidgetContact))
+async def destroy_contact_attributes(
+    session: DbSession, visitor: CurrentVisitor, body: ContactAttributesDelete
+) -> dict[str, Any]:
+    """`$chatwoot.deleteCustomAttribute`: those names leave the contact's custom_attributes."""
+    await service.forget_attributes(session, visitor.contact, body.custom_attributes)
     return widget_contact_json(visitor.contact, visitor.link)
 
 

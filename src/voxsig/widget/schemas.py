@@ -4,10 +4,12 @@ an agent's private note or e-mail address."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field, field_validator
 
+from voxsig.conversations.schemas import LABEL_PATTERN
 from voxsig.kit.schema import Body
 from voxsig.models import Contact, ContactInbox, Inbox
 from voxsig.models.message import MAX_CONTENT
@@ -64,6 +66,56 @@ class WidgetContactUpdate(Body):
 
 class SetUser(PublicContactCreate):
     identifier: str = Field(min_length=1, max_length=255)
+
+
+# Custom attribute names the widget may delete, as Chatwoot's widget sends them: a list (one
+# name, usually); a bare name is taken as a list of one.
+def _listed(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+AttributeName = Annotated[str, Field(min_length=1, max_length=255)]
+AttributeNames = Annotated[
+    list[AttributeName], BeforeValidator(_listed), Field(min_length=1, max_length=100)
+]
+
+
+class ContactAttributesDelete(Body):
+    """`$chatwoot.deleteCustomAttribute(key)`: Chatwoot's `{"custom_attributes": [key]}`."""
+
+    custom_attributes: AttributeNames
+
+
+class ConversationAttributesSet(Body):
+    """`$chatwoot.setConversationCustomAttributes({...})`: they replace the conversation's
+    custom_attributes, as Chatwoot's `conversation.update!(custom_attributes: ...)` does."""
+
+    custom_attributes: dict[str, Any]
+
+
+class ConversationAttributesDelete(Body):
+    """`$chatwoot.deleteConversationCustomAttribute(key)`: Chatwoot's
+    `{"custom_attribute": [key]}` (singular, as its widget sends it)."""
+
+    custom_attribute: AttributeNames
+
+
+class WidgetLabel(Body):
+    """`$chatwoot.setLabel(label)`; a label is stored lowercase, as the REST API stores it."""
+
+    label: str = Field(min_length=1, max_length=255)
+
+    @field_validator("label")
+    @classmethod
+    def _label(cls, label: str) -> str:
+        return checked_label(label)
+
+
+def checked_label(label: str) -> str:
+    cleaned = label.strip().lower()
+    if not re.match(LABEL_PATTERN, cleaned):
+        raise ValueError(f"{label!r} is not a label: use letters, digits, - and _")
+    return cleaned
 
 
 def widget_contact_json(contact: Contact, link: ContactInbox) -> dict[str, Any]:

@@ -16,10 +16,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxsig.contacts import service as contacts
-from voxsig.conversations.changes import Actor
+from voxsig.conversations.changes import Actor, apply_changes
+from voxsig.conversations.lookup import labels_of
 from voxsig.kit.clock import iso, utcnow
 from voxsig.messages import service as messages
-from voxsig.models import Contact, ContactInbox, Conversation, Inbox, Message
+from voxsig.models import Contact, ContactInbox, Conversation, ConversationLabel, Inbox, Message
 from voxsig.models.message import INCOMING, OUTGOING
 from voxsig.public.service import Visitor
 from voxsig.public.service import start_conversation as contact_starts
@@ -117,6 +118,60 @@ async def update_profile(session: AsyncSession, contact: Contact, fields: dict[s
     """The visitor's own profile fields, kept as given: whether another contact has the same
     e-mail or phone changes nothing, so the answer never tells a visitor who is a customer."""
     await contacts.update_contact(session, contact, fields, by_visitor=True)
+
+
+async def forget_attributes(session: AsyncSession, contact: Contact, names: list[str]) -> None:
+    """`$chatwoot.deleteCustomAttribute`: those names leave the contact's custom_attributes
+    (setCustomAttributes merges, so only this removes one)."""
+    kept = {k: v for k, v in (contact.custom_attributes or {}).items() if k not in names}
+    if kept != contact.custom_attributes:
+        contact.custom_attributes = kept
+        await session.flush()
+
+
+async def set_conversation_attributes(
+    session: AsyncSession, visitor: Visitor, conversation: Conversation, attributes: dict[str, Any]
+) -> None:
+    """The visitor's page sets the conversation's custom_attributes (a tracked change, so
+    conversation_updated fires)."""
+    await apply_changes(
+        session, conversation, Actor(contact=visitor.contact), {"custom_attributes": attributes}
+    )
+
+
+async def forget_conversation_attributes(
+    session: AsyncSession, visitor: Visitor, conversation: Conversation, names: list[str]
+) -> None:
+    current = conversation.custom_attributes or {}
+    kept = {k: v for k, v in current.items() if k not in names}
+    await set_conversation_attributes(session, visitor, conversation, kept)
+
+
+async def label_in_use(session: AsyncSession, account_id: int, label: str) -> bool:
+    """Voxsig's account labels are the ones its conversations carry: Chatwoot's widget may add
+    only a label defined in the account, and so may this one."""
+    found = await session.scalar(
+        select(ConversationLabel.id)
+        .join(Conversation, Conversation.id == ConversationLabel.conversation_id)
+        .where(Conversation.account_id == account_id, ConversationLabel.title == label)
+        .limit(1)
+    )
+    return found is not None
+
+
+async def change_label(
+    session: AsyncSession, visitor: Visitor, conversation: Conversation, label: str, *, add: bool
+) -> None:
+    """`$chatwoot.setLabel` / `removeLabel` on the visitor's conversation. A label the account
+    does not use is not added, and nothing says so (the answer is the same either way, so a
+    visitor learns nothing of the account's labels)."""
+    labels = await labels_of(session, conversation)
+    if add and (label in labels or not await label_in_use(session, conversation.account_id, label)):
+        return
+    if not add and label not in labels:
+        return
+    wanted = [*labels, label] if add else [x for x in labels if x != label]
+    await apply_changes(session, conversation, Actor(contact=visitor.contact), {"labels": wanted})
 
 
 async def identify(
