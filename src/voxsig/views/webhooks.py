@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 
 from voxsig.kit.clock import iso, iso_offset, iso_offset_or_none
 from voxsig.models import Delivery, DeliveryAttempt, Event, Inbox, Webhook
-from voxsig.models.webhook import CHATWOOT_FORMAT, PENDING
+from voxsig.models.webhook import ASYMMETRIC, CHATWOOT_FORMAT, PENDING
+from voxsig.outbox.signing import public_key, signing_of
 from voxsig.views.payloads import JSON, inbox_json
 
 # The rate a drain estimate assumes: successes in this window, over the part of it that had
@@ -64,6 +65,7 @@ def sent_body(delivery: Delivery, event: Event) -> str:
 
 
 def webhook_json(webhook: Webhook, inbox: Inbox | None, standing: Standing) -> JSON:
+    asymmetric = signing_of(webhook.secret) == ASYMMETRIC
     return {
         "id": webhook.id,
         "name": webhook.name,
@@ -71,10 +73,14 @@ def webhook_json(webhook: Webhook, inbox: Inbox | None, standing: Standing) -> J
         "account_id": webhook.account_id,
         "subscriptions": webhook.subscriptions,
         "inbox": inbox_json(inbox) if inbox else None,
-        "secret": webhook.secret,
+        # What a receiver verifies with: the shared secret, or the public key alone (the
+        # whsk_ secret key is never shown).
+        "secret": None if asymmetric else webhook.secret,
+        "public_key": public_key(webhook.secret) if asymmetric else None,
         "enabled": webhook.enabled,
         "disabled_reason": webhook.disabled_reason,
         "payload_format": webhook.payload_format,
+        "signing": webhook.signing,
         "disabled_at": iso_offset_or_none(webhook.disabled_at),
         "created_at": iso_offset(webhook.created_at),
         "updated_at": iso_offset(webhook.updated_at),

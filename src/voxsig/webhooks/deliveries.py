@@ -1,5 +1,5 @@
 """The delivery log of a webhook (what was sent, each attempt, the success rate, what failed
-since its comeback offer) and the rotation of its secret. Sending again is the outbox's
+since its comeback offer) and the rotation of its secret (or key). Sending again is the outbox's
 (outbox/replay.py)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from voxsig.errors import NotFound
 from voxsig.kit.clock import utcnow
 from voxsig.models import Delivery, DeliveryAttempt, Event, Webhook
-from voxsig.models.webhook import FAILED
+from voxsig.models.webhook import ASYMMETRIC, FAILED, SYMMETRIC, Signing
 from voxsig.outbox.signing import new_secret
 
 PAGE_SIZE = 25
@@ -74,11 +74,14 @@ async def attempts_of(session: AsyncSession, delivery: Delivery) -> list[Deliver
     return rows
 
 
-def rotate_secret(webhook: Webhook) -> None:
-    """The old secret keeps signing beside the new one for 24 hours."""
+def rotate_secret(webhook: Webhook, signing: Signing | None = None) -> None:
+    """The old secret keeps signing beside the new one for 24 hours. The new one is of the
+    endpoint's kind, or of `signing` when it switches (a `v1` beside a `v1a` meanwhile)."""
+    kind: Signing = signing or (ASYMMETRIC if webhook.signing == ASYMMETRIC else SYMMETRIC)
     webhook.previous_secret = webhook.secret
     webhook.previous_secret_expires_at = utcnow() + ROTATION_OVERLAP
-    webhook.secret = new_secret()
+    webhook.secret = new_secret(kind)
+    webhook.signing = kind
 
 
 async def success_rate(session: AsyncSession, webhook: Webhook, hours: int = 24) -> float | None:

@@ -11,7 +11,13 @@ from pydantic import Field, StrictBool, StrictInt, field_validator
 from voxsig.events.names import ALL, EventName
 from voxsig.kit.clock import from_unix
 from voxsig.kit.schema import Body, Id
-from voxsig.models.webhook import VOXSIG_FORMAT, DeliveryStatus, PayloadFormat
+from voxsig.models.webhook import (
+    SYMMETRIC,
+    VOXSIG_FORMAT,
+    DeliveryStatus,
+    PayloadFormat,
+    Signing,
+)
 from voxsig.openapi import Doc, InboxRef, PageMeta, absent
 from voxsig.outbox.target import normalise
 
@@ -44,6 +50,7 @@ class WebhookCreate(Body):
     auto_recover: StrictBool = False
     max_in_flight: MaxInFlight | None = None
     payload_format: PayloadFormat = VOXSIG_FORMAT
+    signing: Signing = SYMMETRIC
 
     _url = field_validator("url")(_check_url)
     _subs = field_validator("subscriptions")(_check_subscriptions)
@@ -58,6 +65,8 @@ class WebhookUpdate(Body):
     auto_recover: StrictBool | None = None
     max_in_flight: MaxInFlight | None = None
     payload_format: PayloadFormat | None = None
+    # A change is a rotation to a key of the new kind (the old one keeps signing for 24 h).
+    signing: Signing | None = None
     # Only null is accepted: it dismisses the comeback recovery offer without recovering.
     recovery_offer: None = None
 
@@ -127,12 +136,27 @@ class WebhookObject(Doc):
     account_id: int
     subscriptions: list[EventName]
     inbox: InboxRef | None = Field(description="Only this inbox's events; null for every inbox")
-    secret: str = Field(description="The Standard Webhooks signing secret (whsec_…)")
+    secret: str | None = Field(
+        description="Symmetric endpoints: the Standard Webhooks signing secret (whsec_…) "
+        "that verifies their `v1` signatures. Null for asymmetric endpoints: their secret "
+        "key (whsk_…) never leaves Voxsig, and receivers verify with `public_key`"
+    )
+    public_key: str | None = Field(
+        description="Asymmetric endpoints: the ed25519 public key (whpk_…, base64 of its 32 "
+        "bytes) that verifies their `v1a` signatures, holding no secret; null for symmetric "
+        "endpoints"
+    )
     enabled: bool
     disabled_reason: str | None
     payload_format: PayloadFormat = Field(
         description="The shape of the bodies it receives: `voxsig` (the documented events, "
         "the default for account webhooks) or `chatwoot` (what Chatwoot's server sends)"
+    )
+    signing: Signing = Field(
+        description="How deliveries are signed (Standard Webhooks): `symmetric` (`v1`, "
+        "HMAC-SHA256 with `secret`, the default) or `asymmetric` (`v1a`, ed25519, verified "
+        "with `public_key`). Changing it is a rotation: the old key keeps signing beside the "
+        "new one for 24 hours"
     )
     disabled_at: datetime | None
     created_at: datetime

@@ -15,11 +15,12 @@ from voxsig.config import Settings
 from voxsig.errors import Invalid, NotFound
 from voxsig.kit.clock import utcnow
 from voxsig.models import Inbox, Webhook
-from voxsig.models.webhook import ACCOUNT_ENDPOINT
+from voxsig.models.webhook import ACCOUNT_ENDPOINT, SYMMETRIC
 from voxsig.outbox.netguard import IPNetwork, is_allowed, parse_networks
 from voxsig.outbox.signing import new_secret
 from voxsig.outbox.target import BadURL, parse
 from voxsig.tenancy import owned
+from voxsig.webhooks import deliveries
 
 RESOLVE_TIMEOUT = 3.0
 
@@ -134,7 +135,8 @@ async def create_webhook(
     fields = {**fields, "url": await check_target(fields["url"], limits.allowed)}
     await _check_unique_url(session, account_id, fields["url"])
     await _check_inbox(session, account_id, fields.get("inbox_id"))
-    webhook = Webhook(account_id=account_id, secret=new_secret(), **fields)
+    secret = new_secret(fields.get("signing", SYMMETRIC))
+    webhook = Webhook(account_id=account_id, secret=secret, **fields)
     session.add(webhook)
     await session.flush()
     return webhook
@@ -156,6 +158,11 @@ async def update_webhook(
         await _check_unique_url(session, webhook.account_id, fields["url"], webhook.id)
     if "inbox_id" in fields:
         await _check_inbox(session, webhook.account_id, fields["inbox_id"])
+    signing = fields.get("signing")
+    fields = {k: v for k, v in fields.items() if k != "signing"}
+    if signing is not None and signing != webhook.signing:
+        # A switch is a rotation to a key of the new kind: the old key keeps signing.
+        deliveries.rotate_secret(webhook, signing)
     missed_since = None
     if fields.get("enabled") and not webhook.enabled:
         # What failed during the streak that led to the disable was missed too, and so was
