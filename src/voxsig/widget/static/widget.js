@@ -2,10 +2,12 @@
  * Voxsig widget: the page inside the SDK's iframe (/widget?website_token=…).
  *
  * It talks to the Widget API (same origin) and to the SDK in the host page (postMessage):
- *   SDK -> here: init {authToken, locale, referer}, open/close {referer, timestamp}, setUser,
- *                setLocale, setCustomAttributes
+ *   SDK -> here: init {authToken, locale, referer, darkMode}, open/close {referer, timestamp},
+ *                setUser, setLocale, setCustomAttributes, and {value}: deleteCustomAttribute,
+ *                setConversationCustomAttributes, deleteConversationCustomAttribute, setLabel,
+ *                removeLabel (the conversation's wait until the visitor has one)
  *   here -> SDK: loaded, auth {token} (to keep), ready {color}, close, unread {count},
- *                error {message}
+ *                error {message}, message {message} (each new one, once: chatwoot:on-message)
  * Messages arrive live over server-sent events (/api/v1/widget/live); after each (re)connect
  * the page fetches what it may have missed. Everything from the server is shown as text, never
  * as HTML.
@@ -24,6 +26,8 @@
   };
   var shown = new Map(); // message id -> {message, node}
   var pending = new Map(); // echo id -> {content, node}
+  var told = new Set(); // ids of messages the SDK was told of (on-message)
+  var later = []; // what the page asked of a conversation the visitor does not have yet
   var source = null, seenTimer = null, readyWaiters = [];
   var $ = function (selector) { return document.querySelector(selector); };
   var list = $(".list"), form = $(".composer"), input = $(".composer textarea");
@@ -127,11 +131,36 @@
   function catchUp() {
     var after = lastId();
     return call("GET", "messages", undefined, after ? "&after=" + after : "").then(function (data) {
-      data.payload.forEach(function (message) { upsert(message, false); });
+      data.payload.forEach(function (message) {
+        upsert(message, false);
+        if (after) announce(message); // missed while the stream was away: new to the page
+      });
       if (data.conversation) state.conversationId = data.conversation.id;
       showStatus(data.conversation);
       markSeen();
+      haveConversation();
     });
+  }
+
+  // Chatwoot's on-message detail is the message as its live channel sends it: these names too.
+  function announce(message) {
+    if (told.has(message.id)) return;
+    told.add(message.id);
+    var sender = message.sender;
+    tell("message", { message: Object.assign({}, message, {
+      sender_type: sender ? (sender.type === "user" ? "User" : "Contact") : null,
+      sender_id: sender ? sender.id : null,
+      private: false
+    }) });
+  }
+
+  function onConversation(action) {
+    later.push(action);
+    haveConversation();
+  }
+
+  function haveConversation() {
+    if (state.conversationId) later.splice(0).forEach(function (action) { action().catch(fail); });
   }
 
   function connect() {
@@ -147,7 +176,11 @@
     };
     source.addEventListener("ready", function () { catchUp().catch(function () { /* next time */ }); });
     ["message.created", "message.updated"].forEach(function (kind) {
-      source.addEventListener(kind, function (event) { upsert(JSON.parse(event.data), true); });
+      source.addEventListener(kind, function (event) {
+        var message = JSON.parse(event.data);
+        upsert(message, true);
+        if (kind === "message.created") announce(message);
+      });
     });
     ["conversation.created", "conversation.updated"].forEach(function (kind) {
       source.addEventListener(kind, function (event) {
@@ -344,7 +377,9 @@
       }
       var started = message.conversation_id !== state.conversationId;
       upsert(message, false);
+      announce(message); // whether or not the stream brings it too
       notice("");
+      haveConversation();
       // A first message starts a conversation, which may begin with the inbox's greeting
       // (an earlier id than this message): fetch the whole start, whatever the stream did.
       if (started) reload().catch(function () { /* the stream's next ready catches up */ });
@@ -392,6 +427,8 @@
     init: function (m) {
       state.token = String(m.authToken || "");
       state.locale = String(m.locale || state.locale);
+      document.documentElement.lang = state.locale;
+      document.documentElement.dataset.darkMode = m.darkMode === "auto" ? "auto" : "light";
       state.referer = String(m.referer || state.referer);
       start();
     },
@@ -433,6 +470,25 @@
     },
     setCustomAttributes: function (m) {
       call("PATCH", "contact", { custom_attributes: m.attributes || {} }).catch(fail);
+    },
+    deleteCustomAttribute: function (m) {
+      call("POST", "contact/destroy_custom_attributes", { custom_attributes: [String(m.value)] }).catch(fail);
+    },
+    setConversationCustomAttributes: function (m) {
+      onConversation(function () {
+        return call("POST", "conversations/set_custom_attributes", { custom_attributes: m.value });
+      });
+    },
+    deleteConversationCustomAttribute: function (m) {
+      onConversation(function () {
+        return call("POST", "conversations/destroy_custom_attributes", { custom_attribute: [String(m.value)] });
+      });
+    },
+    setLabel: function (m) {
+      onConversation(function () { return call("POST", "labels", { label: String(m.value) }); });
+    },
+    removeLabel: function (m) {
+      onConversation(function () { return call("DELETE", "labels/" + encodeURIComponent(String(m.value))); });
     }
   };
 
@@ -448,6 +504,11 @@
     tell("loaded");
   } else {
     try { state.token = localStorage.getItem("voxsig.token." + websiteToken) || ""; } catch (e) { /* blocked */ }
+    // A popout ($chatwoot.popoutChatWindow) names its visitor in the fragment: take it, drop it.
+    var handed = new URLSearchParams(location.hash.slice(1));
+    if (handed.get("auth_token")) setToken(handed.get("auth_token"));
+    if (handed.get("locale")) state.locale = document.documentElement.lang = handed.get("locale");
+    if (location.hash) history.replaceState(null, "", location.pathname + location.search);
     start();
   }
 })();
