@@ -30,13 +30,19 @@ QUEUE_SIZE = 1000
 
 @dataclass(frozen=True)
 class Signal:
-    kind: str  # conversation.created | conversation.updated | message.created | message.updated
+    # conversation.created | conversation.updated | message.created | message.updated |
+    # conversation.typing_on | conversation.typing_off
+    kind: str
     account_id: int
     conversation_id: int  # the row id
     # The conversation's contact_inbox: the one widget visitor it concerns. The hub hands a
     # signal only to that visitor's streams, so the others do no work at all for it.
     contact_inbox_id: int
     message_id: int | None = None
+    # Typing signals only: the agent typing (None: the contact), and whether it is a private
+    # note (never shown to the visitor).
+    user_id: int | None = None
+    is_private: bool = False
 
 
 async def signal(session: AsyncSession, sig: Signal) -> None:

@@ -9,6 +9,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxsig.errors import Invalid, Unauthorized
+from voxsig.events import emit
 from voxsig.kit.json_limits import size_problem
 from voxsig.kit.search import ESCAPE, contains
 from voxsig.kit.signatures import hmac_matches
@@ -18,6 +19,32 @@ from voxsig.tenancy import owned
 
 PAGE_SIZE = 15
 UNIQUE_FIELDS = ("email", "identifier", "phone_number")
+# The attributes whose changes fire contact_updated, as the contact's payload names them
+# (avatar is the column avatar_url), in the order reported.
+TRACKED = {
+    "name": "name",
+    "email": "email",
+    "phone_number": "phone_number",
+    "identifier": "identifier",
+    "avatar": "avatar_url",
+    "custom_attributes": "custom_attributes",
+    "additional_attributes": "additional_attributes",
+}
+
+
+def _tracked(contact: Contact) -> dict[str, Any]:
+    """The tracked attributes in their payload form (views.payloads.contact_json)."""
+    values = {key: getattr(contact, column) for key, column in TRACKED.items()}
+    values["custom_attributes"] = values["custom_attributes"] or {}
+    values["additional_attributes"] = values["additional_attributes"] or {}
+    return values
+
+
+async def _report(session: AsyncSession, contact: Contact, before: dict[str, Any]) -> None:
+    """contact_updated with what really changed since `before` (nothing, no event)."""
+    after = _tracked(contact)
+    changes = {k: (before[k], after[k]) for k in TRACKED if before[k] != after[k]}
+    await emit.contact_updated(session, contact, changes)
 
 
 async def get_contact(session: AsyncSession, account_id: int, contact_id: int) -> Contact:
@@ -99,6 +126,7 @@ async def create_contact(
     contact = Contact(account_id=account_id, anonymous=anonymous, **fields)
     session.add(contact)
     await session.flush()
+    await emit.contact_created(session, contact)
     return contact
 
 
@@ -110,6 +138,7 @@ async def update_contact(
         fields["email"] = fields["email"].lower()
     keys = _unique_keys(contact.anonymous, by_visitor)
     await _check_unique(session, contact.account_id, fields, contact.id, keys)
+    before = _tracked(contact)
     for key, value in fields.items():
         if key in ("custom_attributes", "additional_attributes"):
             value = {**getattr(contact, key), **(value or {})}
@@ -120,7 +149,20 @@ async def update_contact(
             value = ""  # null clears them, as it clears the nullable fields (never stored null)
         setattr(contact, key, value)
     await session.flush()
+    await _report(session, contact, before)
     return contact
+
+
+async def replace_attributes(
+    session: AsyncSession, contact: Contact, key: str, value: dict[str, Any]
+) -> None:
+    """Sets `custom_attributes` or `additional_attributes` to exactly `value` (removing keys,
+    which update_contact's merge cannot), with contact_updated if that changed them."""
+    assert key in ("custom_attributes", "additional_attributes"), key
+    before = _tracked(contact)
+    setattr(contact, key, value)
+    await session.flush()
+    await _report(session, contact, before)
 
 
 # additional_attributes key of an anonymous contact whose browser later logged in (verified):
@@ -129,11 +171,8 @@ IDENTIFIED_AS = "identified_as"
 
 
 async def note_identified_as(session: AsyncSession, anonymous: Contact, customer: Contact) -> None:
-    anonymous.additional_attributes = {
-        **(anonymous.additional_attributes or {}),
-        IDENTIFIED_AS: customer.id,
-    }
-    await session.flush()
+    noted = {**(anonymous.additional_attributes or {}), IDENTIFIED_AS: customer.id}
+    await replace_attributes(session, anonymous, "additional_attributes", noted)
 
 
 async def identified_as(session: AsyncSession, contact: Contact) -> Contact | None:

@@ -1,5 +1,8 @@
-"""The six events: each renders its payload from the state about to be committed, then
-publishes it. Services call these; nothing else builds webhook bodies."""
+"""The events: each renders its payload from the state about to be committed, then publishes
+it. Services call these; nothing else builds webhook bodies.
+
+Conversation events (typing included) are ordered with the conversation's other events;
+contact events belong to the account (no inbox, no ordering key), as in Chatwoot."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxsig.events import names
 from voxsig.live import Signal, signal
-from voxsig.models import Account, Contact, ContactInbox, Conversation, Inbox, Message
+from voxsig.models import Account, Contact, ContactInbox, Conversation, Inbox, Message, User
 from voxsig.models.message import ACTIVITY
 from voxsig.outbox.endpoints import subscribers
 from voxsig.outbox.publish import publish
@@ -21,6 +24,7 @@ from voxsig.views.payloads import (
     conversation_json,
     inbox_json,
     message_json,
+    user_json,
 )
 from voxsig.views.snapshot import load_conversation, load_conversations, load_message_senders
 
@@ -34,7 +38,11 @@ async def _wanted(session: AsyncSession, conversation: Conversation, *events: st
 
 
 async def _live(
-    session: AsyncSession, kind: str, conversation: Conversation, message_id: int | None = None
+    session: AsyncSession,
+    kind: str,
+    conversation: Conversation,
+    message_id: int | None = None,
+    **typing: Any,
 ) -> None:
     """Live views update for every change, whoever subscribes to webhooks."""
     sig = Signal(
@@ -43,6 +51,7 @@ async def _live(
         conversation.id,
         contact_inbox_id=conversation.contact_inbox_id,
         message_id=message_id,
+        **typing,
     )
     await signal(session, sig)
 
@@ -167,3 +176,63 @@ async def webwidget_triggered(
         payload,
         in_format=in_format(names.WEBWIDGET_TRIGGERED, payload),
     )
+
+
+async def conversation_typing(
+    session: AsyncSession,
+    conversation: Conversation,
+    on: bool,
+    *,
+    user: User | None = None,
+    contact: Contact | None = None,
+    is_private: bool = False,
+) -> None:
+    """An agent (`user`) or the contact started or stopped typing: nothing is stored but the
+    event (Chatwoot's handle_typing_status: the conversation, the typer as `user`, and
+    `is_private`), ordered with the conversation's other events, and a live signal."""
+    name = names.CONVERSATION_TYPING_ON if on else names.CONVERSATION_TYPING_OFF
+    await _live(
+        session,
+        "conversation." + name.removeprefix("conversation_"),
+        conversation,
+        user_id=user.id if user is not None else None,
+        is_private=is_private,
+    )
+    if not await _wanted(session, conversation, name):
+        return
+    conv = await load_conversation(session, conversation)
+    typer = user_json(user) if user is not None else None
+    if typer is None:
+        typer = contact_json(contact or conv.contact, conv.account)
+    body = {"user": typer, "conversation": conversation_json(conv), "is_private": is_private}
+    await _publish(session, conversation, name, body)
+
+
+async def _contact_event(
+    session: AsyncSession, name: str, contact: Contact, extra: dict[str, Any]
+) -> None:
+    """An account event (Chatwoot's deliver_account_webhooks): inbox_id None, so only the
+    account's webhooks without an inbox filter subscribe (outbox.endpoints.subscribers)."""
+    if not await subscribers(session, contact.account_id, None, name):
+        return
+    account = await session.get(Account, contact.account_id)
+    assert account is not None
+    payload = {"event": name, **extra, **contact_json(contact, account)}
+    await publish(
+        session, contact.account_id, None, name, payload, in_format=in_format(name, payload)
+    )
+
+
+async def contact_created(session: AsyncSession, contact: Contact) -> None:
+    await _contact_event(session, names.CONTACT_CREATED, contact, {})
+
+
+async def contact_updated(
+    session: AsyncSession, contact: Contact, changes: dict[str, tuple[Any, Any]]
+) -> None:
+    """`changes`: attribute -> (previous, current) in the payload's JSON form; nothing is
+    published when it is empty (Chatwoot returns when changed_attributes is blank)."""
+    if not changes:
+        return
+    changed = [{k: {"current_value": v[1], "previous_value": v[0]}} for k, v in changes.items()]
+    await _contact_event(session, names.CONTACT_UPDATED, contact, {"changed_attributes": changed})

@@ -125,8 +125,7 @@ async def forget_attributes(session: AsyncSession, contact: Contact, names: list
     (setCustomAttributes merges, so only this removes one)."""
     kept = {k: v for k, v in (contact.custom_attributes or {}).items() if k not in names}
     if kept != contact.custom_attributes:
-        contact.custom_attributes = kept
-        await session.flush()
+        await contacts.replace_attributes(session, contact, "custom_attributes", kept)
 
 
 async def set_conversation_attributes(
