@@ -11,11 +11,13 @@ import time
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 from standardwebhooks.webhooks import Webhook as HmacVerifier
 
 from tests.support.client import JSON, ApiClient, ok
+from tests.support.dashboard import logged_in
 from tests.support.factories import new_conversation, post_message
 from tests.support.receiver import Receiver
 
@@ -188,3 +190,113 @@ def test_an_unknown_signing_is_a_422_naming_it(
     assert changed.status_code == 422, changed.text
     assert changed.json()["errors"][0]["field"] == "signing"
     assert "symmetric" in changed.json()["message"]
+
+
+def test_the_dashboard_chooses_signing_and_format_and_shows_the_public_key(
+    api: ApiClient, receiver: Receiver
+) -> None:
+    dashboard = logged_in(api)
+    try:
+        form = dashboard.page("/app/webhooks/new")
+        for choice in (
+            'value="voxsig"',
+            'value="chatwoot"',
+            'value="symmetric"',
+            'value="asymmetric"',
+        ):
+            assert choice in form
+        made = dashboard.post(
+            "/app/webhooks",
+            {
+                "url": receiver.url("/dash"),
+                "subscriptions": "message_created",
+                "signing": "asymmetric",
+                "payload_format": "chatwoot",
+            },
+        )
+        assert made.status_code == 303, made.text
+        webhook = ok(api.get("webhooks"))["payload"]["webhooks"][-1]
+        public_key = asymmetric(webhook)
+        assert webhook["payload_format"] == "chatwoot"
+        shown = dashboard.page(made.headers["location"])
+        assert "Its public key is below" in shown
+        assert f'value="{public_key}"' in shown
+        assert "whsk_" not in shown
+        assert "How to verify" in shown
+        assert "Rotate key" in shown
+        assert '<option value="asymmetric" selected>' in shown
+        assert '<option value="chatwoot" selected>' in shown
+
+        # Back to symmetric on the edit form: a rotation, the secret shown, the old key signing.
+        saved = dashboard.post(
+            f"/app/webhooks/{webhook['id']}",
+            {
+                "url": receiver.url("/dash"),
+                "subscriptions": "message_created",
+                "signing": "symmetric",
+                "payload_format": "voxsig",
+            },
+        )
+        assert saved.status_code == 303, saved.text
+        after = ok(api.get(f"webhooks/{webhook['id']}"))["payload"]["webhook"]
+        assert after["signing"] == "symmetric"
+        assert after["payload_format"] == "voxsig"
+        shown = dashboard.page(f"/app/webhooks/{webhook['id']}")
+        assert f'value="{after["secret"]}"' in shown
+        assert "The previous key also signs deliveries until" in shown
+        assert "Rotate secret" in shown
+        setup = new_conversation(api)
+        post_message(api, setup.conversation_id, "from the dashboard's switch")
+        got = receiver.wait_for(1, "/dash", timeout=15)[0]
+        assert HmacVerifier(after["secret"]).verify(got.body, got.headers)
+        assert verifies(public_key, got.body, got.headers)
+
+        # A form without the two fields (an older page) changes neither.
+        dashboard.post(
+            f"/app/webhooks/{webhook['id']}",
+            {"url": receiver.url("/dash"), "subscriptions": "message_created", "name": "Old"},
+        )
+        kept = ok(api.get(f"webhooks/{webhook['id']}"))["payload"]["webhook"]
+        assert (kept["name"], kept["secret"]) == ("Old", after["secret"])
+        refused = dashboard.post(
+            f"/app/webhooks/{webhook['id']}",
+            {"url": receiver.url("/dash"), "subscriptions": "message_created", "signing": "rsa"},
+        )
+        assert refused.status_code == 200  # the form again, the problem next to the field
+        assert 'id="f-signing-error">Input should be' in refused.text
+        unchanged = ok(api.get(f"webhooks/{webhook['id']}"))["payload"]["webhook"]
+        assert unchanged["signing"] == "symmetric"
+    finally:
+        dashboard.close()
+
+
+def test_the_answers_fit_the_openapi_document(
+    api: ApiClient, receiver: Receiver, openapi: dict[str, Any]
+) -> None:
+    fields = openapi["components"]["schemas"]["WebhookObject"]["properties"]
+    assert fields["signing"]["enum"] == ["symmetric", "asymmetric"]
+    assert "whsk_" in fields["secret"]["description"]
+    assert "whpk_" in fields["public_key"]["description"]
+
+    def documented(answer: JSON, model: str) -> None:
+        schema = {"$ref": f"#/components/schemas/{model}", "components": openapi["components"]}
+        errors = [e.message for e in Draft202012Validator(schema).iter_errors(answer)]
+        assert errors == [], errors
+
+    made = ok(
+        api.post(
+            "webhooks",
+            json={
+                "url": receiver.url("/doc"),
+                "subscriptions": ["message_created"],
+                "signing": "asymmetric",
+            },
+        )
+    )
+    documented(made, "WebhookEnvelope")
+    documented(
+        ok(api.post(f"webhooks/{made['payload']['webhook']['id']}/rotate_secret")),
+        "WebhookEnvelope",
+    )
+    make(api, receiver, "/doc-symmetric")
+    documented(ok(api.get("webhooks")), "WebhookList")

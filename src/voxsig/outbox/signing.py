@@ -44,6 +44,10 @@ def signing_of(secret: str) -> Signing:
     return ASYMMETRIC if secret.startswith(SECRET_KEY_PREFIX) else SYMMETRIC
 
 
+def is_asymmetric(secret: str) -> bool:
+    return signing_of(secret) == ASYMMETRIC
+
+
 def public_key(secret: str) -> str:
     """The `whpk_` public key of a `whsk_` secret key: what a receiver verifies `v1a` with."""
     raw = _private_key(secret).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
