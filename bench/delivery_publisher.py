@@ -84,12 +84,12 @@ async def setup(config: dict[str, Any]) -> dict[str, Any]:
             shared = (
                 None
                 if per_inbox
-                else await create_inbox(session, made.account_id, "API", "api", {})
+                else await create_inbox(session, made.account_id, "API", "api", {}, limits)
             )
             endpoints = []
             for name, url in config["endpoints"]:
                 inbox = shared or await create_inbox(
-                    session, made.account_id, f"API {name}", "api", {}
+                    session, made.account_id, f"API {name}", "api", {}, limits
                 )
                 scoped = inbox.id if per_inbox else None
                 hook = {

@@ -183,8 +183,8 @@ def test_metrics_count_attempts_and_pending_deliveries(
     setup = new_conversation(api)
     post_message(api, setup.conversation_id, "count me")
 
-    failed = 'voxsig_webhook_attempts_total{outcome="http_status"}'
-    succeeded = 'voxsig_webhook_attempts_total{outcome="succeeded"}'
+    failed = 'voxsig_webhook_attempts_total{kind="account",outcome="http_status"}'
+    succeeded = 'voxsig_webhook_attempts_total{kind="account",outcome="succeeded"}'
     seen: dict[str, Any] = {}
 
     def scraped(check: Any) -> bool:

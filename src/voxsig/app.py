@@ -21,6 +21,7 @@ from voxsig.errors import install_error_handlers
 from voxsig.inboxes.api import router as inboxes_router
 from voxsig.kit.request_guard import RequestGuard
 from voxsig.live import Hub
+from voxsig.messages import undelivered
 from voxsig.messages.api import router as messages_router
 from voxsig.outbox.runtime import running_worker
 from voxsig.public.api import router as public_router
@@ -45,7 +46,9 @@ def create_app(settings: Settings | None = None, *, sole_worker: bool = False) -
                 await stack.enter_async_context(db.listening(live.CHANNEL, hub.notified))
                 if settings.run_worker:
                     await stack.enter_async_context(
-                        running_worker(settings, db, sole_worker=sole_worker)
+                        running_worker(
+                            settings, db, sole_worker=sole_worker, gave_up=undelivered.mark_failed
+                        )
                     )
                 yield
         finally:

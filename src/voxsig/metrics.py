@@ -15,8 +15,12 @@ from voxsig.models.webhook import PENDING
 from voxsig.outbox import endpoints
 
 REGISTRY = CollectorRegistry()
+# `kind`: the endpoint's (models.webhook.EndpointKind: an account's webhook, an inbox's callback).
 ATTEMPTS = Counter(
-    "voxsig_webhook_attempts", "Delivery attempts by outcome", ["outcome"], registry=REGISTRY
+    "voxsig_webhook_attempts",
+    "Delivery attempts by outcome and endpoint kind",
+    ["outcome", "kind"],
+    registry=REGISTRY,
 )
 LATENCY = Histogram(
     "voxsig_webhook_attempt_seconds",
@@ -36,7 +40,7 @@ OLDEST_AGE = Gauge(
 )
 # Per endpoint, so the one falling behind can be told apart (and alerted on). Only endpoints
 # with something pending get a series: an idle installation exports none.
-ENDPOINT = ["account_id", "webhook_id"]
+ENDPOINT = ["account_id", "webhook_id", "kind"]
 ENDPOINT_PENDING = Gauge(
     "voxsig_webhook_endpoint_pending_deliveries",
     "Deliveries not yet settled of one enabled endpoint",
@@ -51,9 +55,9 @@ ENDPOINT_OLDEST_AGE = Gauge(
 )
 
 
-def observe(outcome: str, seconds: float) -> None:
-    """`outcome`: "succeeded" or the attempt's error class."""
-    ATTEMPTS.labels(outcome).inc()
+def observe(outcome: str, kind: str, seconds: float) -> None:
+    """`outcome`: "succeeded" or the attempt's error class; `kind`: the endpoint's."""
+    ATTEMPTS.labels(outcome, kind).inc()
     LATENCY.observe(seconds)
 
 
@@ -62,12 +66,13 @@ _PENDING_BY_ENDPOINT = (
     select(
         endpoints.TABLE.account_id,
         Delivery.webhook_id,
+        endpoints.TABLE.kind,
         func.count(),
         func.min(Delivery.created_at),
     )
     .join(endpoints.TABLE, endpoints.TABLE.id == Delivery.webhook_id)
     .where(Delivery.status == PENDING, endpoints.TABLE.enabled.is_(True))
-    .group_by(endpoints.TABLE.account_id, Delivery.webhook_id)
+    .group_by(endpoints.TABLE.account_id, Delivery.webhook_id, endpoints.TABLE.kind)
 )
 
 
@@ -78,11 +83,11 @@ async def render(db: Database) -> bytes:
     # Series of endpoints that drained (or were deleted) since the last scrape go away.
     ENDPOINT_PENDING.clear()
     ENDPOINT_OLDEST_AGE.clear()
-    for account_id, webhook_id, count, oldest in rows:
-        labels = (str(account_id), str(webhook_id))
+    for account_id, webhook_id, kind, count, oldest in rows:
+        labels = (str(account_id), str(webhook_id), kind)
         ENDPOINT_PENDING.labels(*labels).set(count)
         ENDPOINT_OLDEST_AGE.labels(*labels).set((now - oldest).total_seconds())
-    PENDING_COUNT.set(sum(count for _, _, count, _ in rows))
+    PENDING_COUNT.set(sum(count for *_, count, _ in rows))
     ages = [(now - oldest).total_seconds() for *_, oldest in rows]
     OLDEST_AGE.set(max(ages, default=0))
     return generate_latest(REGISTRY)

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
-from voxsig.dashboard import forms
+from voxsig.dashboard import forms, queries
 from voxsig.dashboard.accounts import join_link
 from voxsig.dashboard.web import (
     AdminViewer,
@@ -24,14 +24,18 @@ from voxsig.dashboard.web import (
     redirect,
 )
 from voxsig.errors import ApiError
+from voxsig.inboxes import callbacks
 from voxsig.inboxes import service as inboxes
-from voxsig.inboxes.schemas import InboxCreate, InboxUpdate, embed_script
+from voxsig.inboxes.schemas import CallbackUpdate, InboxCreate, InboxUpdate, embed_script
 from voxsig.kit.schema import Id
 from voxsig.models import Inbox
 from voxsig.models.inbox import WEB_WIDGET
 from voxsig.models.user import AGENT, ROLES
+from voxsig.models.webhook import PAYLOAD_FORMATS
 from voxsig.users import service as users
 from voxsig.users.schemas import AgentCreate
+from voxsig.webhooks import service as endpoints
+from voxsig.webhooks.service import Limits
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 
@@ -65,6 +69,10 @@ async def inbox_list(request: Request, viewer: AdminViewer) -> Response:
     return await _inboxes_page(request, viewer)
 
 
+def _limits(request: Request) -> Limits:
+    return Limits.of(request.app.state.settings)
+
+
 def _channel_values(form: FormData, channel: str) -> dict[str, str]:
     names = WIDGET_FIELDS if channel == "web_widget" else ("webhook_url",)
     return {name: forms.text(form, name) for name in names if forms.text(form, name)}
@@ -89,11 +97,20 @@ async def inbox_create(request: Request, viewer: AdminViewer, form: Form) -> Res
             )
         ) from exc
     fields = body.channel.model_dump(exclude={"type"}, exclude_none=True)
-    if "webhook_url" in fields:
-        fields["webhook_url"] = str(fields["webhook_url"])
-    inbox = await inboxes.create_inbox(
-        viewer.session, viewer.account.id, body.name, channel, fields
-    )
+    try:
+        inbox = await inboxes.create_inbox(
+            viewer.session, viewer.account.id, body.name, channel, fields, _limits(request)
+        )
+    except ApiError as exc:
+        raise Rendered(
+            await _inboxes_page(
+                request,
+                viewer,
+                channel=channel,
+                form=values,
+                errors=forms.api_errors(exc, "webhook_url"),
+            )
+        ) from exc
     note = "Copy the snippet below into your website." if channel == "web_widget" else ""
     return redirect(
         request, f"/app/settings/inboxes/{inbox.id}", f"Inbox {inbox.name} created. {note}"
@@ -105,6 +122,8 @@ async def _inbox_page(
 ) -> Response:
     base = str(request.base_url).rstrip("/")
     widget = inbox.channel_type == WEB_WIDGET
+    callback = None if widget else await callbacks.of_inbox(viewer.session, inbox)
+    found = [callback] if callback else []
     return page(
         request,
         "settings/inbox.html",
@@ -115,6 +134,14 @@ async def _inbox_page(
         public_api=f"{base}/public/api/v1/inboxes/{inbox.inbox_identifier}" if not widget else "",
         form=form,
         errors=errors or {},
+        callback=callback,
+        callback_pending=(await queries.pending_counts(viewer.session, found)).get(
+            callback.id if callback else 0, 0
+        ),
+        callback_error=(await queries.last_errors(viewer.session, found)).get(
+            callback.id if callback else 0
+        ),
+        formats=PAYLOAD_FORMATS,
     )
 
 
@@ -130,21 +157,38 @@ async def inbox_update(request: Request, viewer: AdminViewer, form: Form, inbox_
     widget = inbox.channel_type == WEB_WIDGET
     names = (*WIDGET_FIELDS, "greeting_message") if widget else ("webhook_url", "greeting_message")
     values: dict[str, Any] = {"name": forms.text(form, "name")}
-    values |= {name: forms.text(form, name) for name in names}
-    if not values.get("webhook_url"):
-        values.pop("webhook_url", None)  # an empty URL field means "none", not an invalid URL
+    values |= {name: forms.text(form, name) for name in names}  # an empty URL: no callback
     values["greeting_enabled"] = forms.text(form, "greeting_enabled") == "on"
     try:
         changes = InboxUpdate.model_validate(values).changes()
+        await inboxes.update_inbox(viewer.session, inbox, changes, _limits(request))
     except ValidationError as exc:
         raise Rendered(
             await _inbox_page(request, viewer, inbox, forms.validation_errors(exc), values)
         ) from exc
-    if not widget and "webhook_url" not in values:
-        changes["webhook_url"] = ""
-    inboxes.apply_changes(inbox, changes)
-    await viewer.session.flush()
+    except ApiError as exc:
+        errors = forms.api_errors(exc, "webhook_url")
+        raise Rendered(await _inbox_page(request, viewer, inbox, errors, values)) from exc
     return redirect(request, f"/app/settings/inboxes/{inbox.id}", "Inbox saved")
+
+
+@router.post("/app/settings/inboxes/{inbox_id}/callback")
+async def callback_update(
+    request: Request, viewer: AdminViewer, form: Form, inbox_id: Id
+) -> Response:
+    """The callback's payload format (its URL is the inbox form's; enabling, the secret and
+    the delivery log are the endpoint pages', as for a webhook)."""
+    inbox = await inboxes.get_inbox(viewer.session, viewer.account.id, inbox_id)
+    endpoint = await callbacks.callback_of(viewer.session, inbox)
+    try:
+        fields = CallbackUpdate.model_validate(
+            {"payload_format": forms.text(form, "payload_format")}
+        ).model_dump(exclude_unset=True)
+    except ValidationError as exc:
+        viewer.web.flash("Choose chatwoot or voxsig", "error")
+        raise Rendered(redirect(request, f"/app/settings/inboxes/{inbox.id}")) from exc
+    await endpoints.update_webhook(viewer.session, endpoint, fields, _limits(request))
+    return redirect(request, f"/app/settings/inboxes/{inbox.id}", "Callback saved")
 
 
 # -- agents ----------------------------------------------------------------------------------

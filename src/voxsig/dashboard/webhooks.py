@@ -19,10 +19,9 @@ from voxsig.events.names import ALL, DESCRIPTIONS
 from voxsig.inboxes.service import list_inboxes
 from voxsig.kit.schema import MAX_PAGE, Id
 from voxsig.models import Webhook
-from voxsig.models.webhook import DELIVERY_STATUSES
+from voxsig.models.webhook import DELIVERY_STATUSES, INBOX_ENDPOINT
 from voxsig.outbox import replay
 from voxsig.outbox.endpoints import of_webhook
-from voxsig.outbox.signing import is_asymmetric, public_key
 from voxsig.views.webhooks import sent_body
 from voxsig.webhooks import backlog, deliveries, service
 from voxsig.webhooks.schemas import WebhookCreate, WebhookUpdate
@@ -30,14 +29,6 @@ from voxsig.webhooks.schemas import WebhookCreate, WebhookUpdate
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 
 STATUSES = DELIVERY_STATUSES
-PAYLOAD_FORMAT_CHOICES = [
-    ("voxsig", "Voxsig: the documented events (integer message_type, unix times)"),
-    ("chatwoot", "Chatwoot: what Chatwoot's own server sends, for Chatwoot integrations"),
-]
-SIGNING_CHOICES = [
-    ("symmetric", "Symmetric (v1): HMAC-SHA256 with a secret you and Voxsig share"),
-    ("asymmetric", "Asymmetric (v1a): ed25519, verified with a public key, no secret"),
-]
 
 
 def _limits(request: Request) -> service.Limits:
@@ -45,6 +36,9 @@ def _limits(request: Request) -> service.Limits:
 
 
 def _base(webhook: Webhook) -> str:
+    """The endpoint's own page: an inbox's callback is shown on its inbox's page."""
+    if webhook.kind == INBOX_ENDPOINT:
+        return f"/app/settings/inboxes/{webhook.inbox_id}"
     return f"/app/webhooks/{webhook.id}"
 
 
@@ -96,14 +90,6 @@ async def _form_page(
         errors=errors or {},
         events=[(name, DESCRIPTIONS[name]) for name in ALL],
         inboxes=await list_inboxes(viewer.session, viewer.account.id),
-        payload_formats=PAYLOAD_FORMAT_CHOICES,
-        signings=SIGNING_CHOICES,
-        # Asymmetric: what the receiver verifies with (the whsk_ secret key is never shown).
-        public_key=(
-            public_key(webhook.secret)
-            if webhook is not None and is_asymmetric(webhook.secret)
-            else None
-        ),
     )
 
 
@@ -116,12 +102,6 @@ def _values(form: FormData) -> dict[str, Any]:
         "auto_recover": forms.text(form, "auto_recover") == "on",
         # Empty: the default cap.
         "max_in_flight": forms.whole_or_typed(form, "max_in_flight"),
-        # A form without them (an older page) leaves them as they are, or the defaults.
-        **{
-            name: forms.text(form, name)
-            for name in ("payload_format", "signing")
-            if forms.text(form, name)
-        },
     }
 
 
@@ -147,14 +127,18 @@ async def webhook_create(request: Request, viewer: AdminViewer, form: Form) -> R
     return redirect(
         request,
         _base(webhook),
-        "Webhook created. Its public key is below: verify every delivery with it."
-        if is_asymmetric(webhook.secret)
-        else "Webhook created. Its signing secret is below: verify every delivery with it.",
+        "Webhook created. Its signing secret is below: verify every delivery with it.",
     )
 
 
 async def _webhook(viewer: Viewer, webhook_id: int) -> Webhook:
     return await service.get_webhook(viewer.session, viewer.account.id, webhook_id)
+
+
+async def _endpoint(viewer: Viewer, endpoint_id: int) -> Webhook:
+    """A webhook or an inbox's callback: for what every endpoint has (its delivery log,
+    redelivery, recovery, enabling, secret)."""
+    return await service.get_endpoint(viewer.session, viewer.account.id, endpoint_id)
 
 
 def _current(webhook: Webhook) -> dict[str, Any]:
@@ -165,8 +149,6 @@ def _current(webhook: Webhook) -> dict[str, Any]:
         "inbox_id": webhook.inbox_id,
         "auto_recover": webhook.auto_recover,
         "max_in_flight": webhook.max_in_flight,
-        "payload_format": webhook.payload_format,
-        "signing": webhook.signing,
     }
 
 
@@ -198,7 +180,7 @@ async def webhook_update(
 async def webhook_enable(
     request: Request, viewer: AdminViewer, form: Form, webhook_id: Id
 ) -> Response:
-    webhook = await _webhook(viewer, webhook_id)
+    webhook = await _endpoint(viewer, webhook_id)
     missed_since = await service.update_webhook(
         viewer.session, webhook, {"enabled": True}, _limits(request)
     )
@@ -223,7 +205,7 @@ async def webhook_take_offer(
 ) -> Response:
     """Accepts the comeback offer as it is now (a page shown before a second streak extended
     it back recovers the longer span, which only sends more of what failed)."""
-    webhook = await _webhook(viewer, webhook_id)
+    webhook = await _endpoint(viewer, webhook_id)
     since = webhook.recovery_offer_since
     if since is None:
         return redirect(request, _base(webhook), "Nothing is left to recover.")
@@ -239,7 +221,7 @@ async def webhook_take_offer(
 async def webhook_dismiss_offer(
     request: Request, viewer: AdminViewer, form: Form, webhook_id: Id
 ) -> Response:
-    webhook = await _webhook(viewer, webhook_id)
+    webhook = await _endpoint(viewer, webhook_id)
     service.dismiss_offer(webhook)
     return redirect(
         request,
@@ -252,7 +234,7 @@ async def webhook_dismiss_offer(
 async def webhook_disable(
     request: Request, viewer: AdminViewer, form: Form, webhook_id: Id
 ) -> Response:
-    webhook = await _webhook(viewer, webhook_id)
+    webhook = await _endpoint(viewer, webhook_id)
     await service.update_webhook(viewer.session, webhook, {"enabled": False}, _limits(request))
     return redirect(
         request,
@@ -265,15 +247,14 @@ async def webhook_disable(
 async def webhook_rotate(
     request: Request, viewer: AdminViewer, form: Form, webhook_id: Id
 ) -> Response:
-    webhook = await _webhook(viewer, webhook_id)
+    webhook = await _endpoint(viewer, webhook_id)
     deliveries.rotate_secret(webhook)
     await viewer.session.flush()
-    what = "key" if is_asymmetric(webhook.secret) else "secret"
     return redirect(
         request,
         _base(webhook),
-        f"New signing {what} made. For 24 hours deliveries are signed with both the old and "
-        f"the new {what}, so you have a day to update your receiver.",
+        "New signing secret made. For 24 hours deliveries are signed with both the old and "
+        "the new secret, so you have a day to update your receiver.",
     )
 
 
@@ -314,7 +295,7 @@ async def delivery_log(
     event: Annotated[str, Query()] = "",
     page_no: Annotated[int, Query(alias="page", ge=1, le=MAX_PAGE)] = 1,
 ) -> Response:
-    webhook = await _webhook(viewer, webhook_id)
+    webhook = await _endpoint(viewer, webhook_id)
     status = status if status in STATUSES else ""
     event = event if event in ALL else ""
     total, rows = await deliveries.list_deliveries(
@@ -326,6 +307,7 @@ async def delivery_log(
         "webhooks/deliveries.html",
         viewer,
         webhook=webhook,
+        back=_base(webhook),
         rows=rows,
         last=last,
         total=total,
@@ -342,7 +324,7 @@ async def delivery_log(
 async def delivery_page(
     request: Request, viewer: AdminViewer, webhook_id: Id, delivery_id: Id
 ) -> Response:
-    webhook = await _webhook(viewer, webhook_id)
+    webhook = await _endpoint(viewer, webhook_id)
     delivery, event = await deliveries.get_delivery(viewer.session, webhook, delivery_id)
     return page(
         request,
@@ -360,7 +342,7 @@ async def delivery_page(
 async def redeliver(
     request: Request, viewer: AdminViewer, form: Form, webhook_id: Id, delivery_id: Id
 ) -> Response:
-    webhook = await _webhook(viewer, webhook_id)
+    webhook = await _endpoint(viewer, webhook_id)
     delivery, _ = await deliveries.get_delivery(viewer.session, webhook, delivery_id)
     target = f"{_base(webhook)}/deliveries/{delivery.id}"
     try:

@@ -5,14 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AnyHttpUrl, Field, field_validator
+from pydantic import Field, StrictBool, field_validator
 
 from voxsig.inboxes.website import normalise_website_url
 from voxsig.kit.clock import iso_offset
 from voxsig.kit.schema import Body
 from voxsig.models import Inbox
 from voxsig.models.inbox import WEB_WIDGET
+from voxsig.models.webhook import PayloadFormat
 from voxsig.openapi import Channel, Doc, absent
+from voxsig.outbox.target import normalise
+from voxsig.webhooks.schemas import MaxInFlight
 
 HexColor = Field(default=None, pattern=r"^#[0-9a-fA-F]{3}([0-9a-fA-F]{3})?$")
 
@@ -22,7 +25,9 @@ class ChannelFields(Body):
     widget_color: str | None = HexColor
     welcome_title: str | None = Field(default=None, max_length=255)
     welcome_tagline: str | None = Field(default=None, max_length=1024)
-    webhook_url: AnyHttpUrl | None = None
+    # An API inbox's callback: called with every event of the inbox. "" means none (Chatwoot's
+    # own examples send it), on create and on update.
+    webhook_url: str | None = Field(default=None, max_length=2048)
     hmac_mandatory: bool | None = None
 
     @field_validator("website_url")
@@ -30,6 +35,14 @@ class ChannelFields(Body):
     def _website(cls, value: str | None) -> str | None:
         """ "acme.example" is https://acme.example; what is not a web address is a 422."""
         return None if value is None else normalise_website_url(value)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _callback(cls, value: str | None) -> str | None:
+        """The URL as the HTTP client will see it (outbox.target), or "" for none."""
+        if value is None or not value.strip():
+            return None if value is None else ""
+        return normalise(value.strip())
 
 
 class ChannelCreate(ChannelFields):
@@ -54,10 +67,19 @@ class InboxUpdate(InboxFields, ChannelFields):
         """Every field the client sent, from the top level or from `channel`."""
         top = self.model_dump(exclude_unset=True, exclude={"channel"})
         nested = self.channel.model_dump(exclude_unset=True) if self.channel else {}
-        merged = {**nested, **top}
-        if merged.get("webhook_url") is not None:
-            merged["webhook_url"] = str(merged["webhook_url"])
-        return merged
+        return {**nested, **top}
+
+
+class CallbackUpdate(Body):
+    """What an administrator sets on an inbox's callback besides its URL (the inbox's
+    `webhook_url`): the same settings as an account webhook's."""
+
+    enabled: StrictBool | None = None
+    auto_recover: StrictBool | None = None
+    max_in_flight: MaxInFlight | None = None
+    payload_format: PayloadFormat | None = None
+    # Only null is accepted: it dismisses the comeback recovery offer without recovering.
+    recovery_offer: None = None
 
 
 def embed_script(inbox: Inbox, base_url: str) -> str:

@@ -7,10 +7,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from voxsig.inboxes import callbacks
 from voxsig.kit.tokens import new_token
 from voxsig.models import Inbox
 from voxsig.models.inbox import API, WEB_WIDGET
 from voxsig.tenancy import owned
+from voxsig.webhooks.service import Limits
 
 CHANNEL_TYPES = {"web_widget": WEB_WIDGET, "api": API}
 
@@ -27,7 +29,12 @@ async def get_inbox(session: AsyncSession, account_id: int, inbox_id: int) -> In
 
 
 async def create_inbox(
-    session: AsyncSession, account_id: int, name: str, channel: str, fields: dict[str, Any]
+    session: AsyncSession,
+    account_id: int,
+    name: str,
+    channel: str,
+    fields: dict[str, Any],
+    limits: Limits,
 ) -> Inbox:
     channel_type = CHANNEL_TYPES[channel]
     inbox = Inbox(
@@ -38,16 +45,22 @@ async def create_inbox(
         website_token=new_token(18) if channel_type == WEB_WIDGET else None,
         inbox_identifier=new_token(18) if channel_type == API else None,
     )
-    apply_changes(inbox, fields)
     session.add(inbox)
-    await session.flush()
+    await update_inbox(session, inbox, fields, limits)
     return inbox
 
 
-def apply_changes(inbox: Inbox, fields: dict[str, Any]) -> None:
+async def update_inbox(
+    session: AsyncSession, inbox: Inbox, fields: dict[str, Any], limits: Limits
+) -> None:
+    """Applies the fields given; `webhook_url` points the inbox's callback (callbacks.py)."""
     for key, value in fields.items():
-        if value is not None and hasattr(inbox, key) and key != "type":
-            setattr(inbox, key, str(value) if key == "webhook_url" else value)
+        if value is not None and hasattr(inbox, key) and key not in ("type", "webhook_url"):
+            setattr(inbox, key, value)
+    await session.flush()
+    if fields.get("webhook_url") is not None:
+        await callbacks.set_url(session, inbox, fields["webhook_url"], limits)
+        await session.flush()
 
 
 async def delete_inbox(session: AsyncSession, inbox: Inbox) -> None:

@@ -167,11 +167,11 @@ async def claim_due(
     counts = dict(room)
     jobs, interrupted = [], []
     for did, wid, mid, attempts, until, holder, since, body, *sending in rows:
-        url, secret, previous, expires, own_cap = sending
+        url, secret, previous, expires, own_cap, kind = sending
         if counts.get(wid, 0) >= (own_cap or cap):
             continue  # the endpoint is at its cap: left for a later claim
         counts[wid] = counts.get(wid, 0) + 1
-        endpoint = endpoints.to_send(wid, url, secret, previous, expires, own_cap, now)
+        endpoint = endpoints.to_send(wid, url, secret, previous, expires, own_cap, kind, now)
         jobs.append(Job(did, endpoint, mid, attempts, body))
         if until is not None:
             interrupted.append(_interrupted(did, until, holder, since, now))

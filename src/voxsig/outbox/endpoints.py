@@ -21,7 +21,7 @@ from sqlalchemy import bindparam, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from voxsig.models import Delivery, Webhook
-from voxsig.models.webhook import FAILED, VOXSIG_FORMAT
+from voxsig.models.webhook import ACCOUNT_ENDPOINT, FAILED, VOXSIG_FORMAT
 
 # The table of the only kind, for the claim's join (claims.py): its id is `Delivery.webhook_id`.
 TABLE = Webhook
@@ -32,6 +32,7 @@ SENDING = (
     Webhook.previous_secret,
     Webhook.previous_secret_expires_at,
     Webhook.max_in_flight,
+    Webhook.kind,
 )
 # session.info key: the subscribers of each (account, inbox), read once per transaction.
 SUBSCRIBERS_CACHE = "voxsig.outbox.subscribers"
@@ -60,6 +61,7 @@ class Endpoint:
     secrets: tuple[str, ...]
     # Its own cap on deliveries in flight at once (per worker); None: the worker's default.
     max_in_flight: int | None = None
+    kind: str = ACCOUNT_ENDPOINT  # for the metrics: an account's webhook, an inbox's callback
 
 
 def of_webhook(webhook: Webhook) -> Subscriber:
@@ -118,13 +120,14 @@ def to_send(
     previous: str | None,
     expires: datetime | None,
     max_in_flight: int | None,
+    kind: str,
     now: datetime,
 ) -> Endpoint:
     """The endpoint of a claimed row (`SENDING`): the previous secret signs too until it
     expires."""
     if previous and expires and expires > now:
-        return Endpoint(endpoint_id, url, (secret, previous), max_in_flight)
-    return Endpoint(endpoint_id, url, (secret,), max_in_flight)
+        return Endpoint(endpoint_id, url, (secret, previous), max_in_flight, kind)
+    return Endpoint(endpoint_id, url, (secret,), max_in_flight, kind)
 
 
 @dataclass(frozen=True)

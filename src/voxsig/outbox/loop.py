@@ -12,7 +12,7 @@ from voxsig import metrics
 from voxsig.db import Database
 from voxsig.outbox import heartbeat
 from voxsig.outbox.claims import Job, Lease, claim_due, renew_leases
-from voxsig.outbox.outcomes import record_batch
+from voxsig.outbox.outcomes import GaveUp, record_batch
 from voxsig.outbox.policy import Policy
 from voxsig.outbox.signing import signed_headers
 from voxsig.outbox.transport import Outcome, Transport
@@ -33,8 +33,10 @@ class Worker:
         max_per_endpoint: int = 16,
         poll_seconds: float = 1.0,
         worker_id: str | None = None,
+        gave_up: GaveUp | None = None,
     ) -> None:
         self.db = db
+        self.gave_up = gave_up
         self.id = worker_id or heartbeat.new_worker_id()
         self.lease = Lease(self.id, policy.lease_seconds, policy.takeover_seconds)
         self.transport = transport
@@ -164,7 +166,7 @@ class Worker:
                 await asyncio.sleep(1)
         for job, outcome in batch:
             label = "succeeded" if outcome.succeeded else outcome.error_class or "failed"
-            metrics.observe(label, outcome.duration_ms / 1000)
+            metrics.observe(label, job.endpoint.kind, outcome.duration_ms / 1000)
             self._in_flight.pop(job.delivery_id, None)
             self._per_endpoint[job.endpoint.id] -= 1
             if self._per_endpoint[job.endpoint.id] <= 0:
@@ -177,7 +179,7 @@ class Worker:
     async def _record_together(self, batch: list[tuple[Job, Outcome]]) -> bool:
         try:
             async with self.db.transaction() as session:
-                await record_batch(session, batch, self.policy)
+                await record_batch(session, batch, self.policy, self.gave_up)
         except Exception:  # the lease keeps the delivery safe: it is sent again if lost here
             log.exception("recording %d attempt(s) failed", len(batch))
             return False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, insert, update
@@ -19,6 +20,9 @@ from voxsig.outbox.transport import Outcome
 log = logging.getLogger("voxsig.worker")
 # The receiver says it is gone for good: its endpoint is disabled at once.
 GONE = 410
+# Told, in the recording transaction, of the deliveries that failed for good in a batch (each
+# with its last error): the messages an inbox's callback never accepted are marked failed.
+GaveUp = Callable[[AsyncSession, Sequence[tuple[int, str]]], Awaitable[None]]
 
 # Run for every batch of outcomes: built once.
 _SUCCEEDED = (
@@ -39,7 +43,10 @@ _ATTEMPTS = insert(DeliveryAttempt)
 
 
 async def record_batch(
-    session: AsyncSession, batch: list[tuple[Job, Outcome]], policy: Policy
+    session: AsyncSession,
+    batch: list[tuple[Job, Outcome]],
+    policy: Policy,
+    gave_up: GaveUp | None = None,
 ) -> None:
     """Settles a batch of outcomes in a few statements: successes in one UPDATE, attempts in one
     INSERT, endpoint health once per endpoint. A delivery deleted meanwhile (its webhook was
@@ -49,9 +56,15 @@ async def record_batch(
     # endpoint's `disabled_at`, so the `recover` offered on re-enabling includes it.
     now = utcnow()
     settled = await _settle_successes(session, [j for j, o in batch if o.succeeded], now)
+    failed_for_good: list[tuple[int, str]] = []
     for job, outcome in batch:
-        if not outcome.succeeded and await _settle_failure(session, job, outcome, policy, now):
+        if outcome.succeeded:
+            continue
+        result = await _settle_failure(session, job, outcome, policy, now)
+        if result is not None:
             settled.add(job.delivery_id)
+        if result == FAILED:
+            failed_for_good.append((job.delivery_id, _error_text(outcome)))
     recorded = [(j, o) for j, o in batch if j.delivery_id in settled]
     if not recorded:
         return
@@ -88,6 +101,21 @@ async def record_batch(
     for endpoint_id, outcomes in by_endpoint.items():
         if endpoint_id not in healthy:
             await _endpoint_health(session, endpoint_id, outcomes, policy, now)
+    if gave_up is not None and failed_for_good:
+        await _tell(session, gave_up, failed_for_good)
+
+
+def _error_text(outcome: Outcome) -> str:
+    return outcome.error_message or outcome.error_class or "unknown error"
+
+
+async def _tell(session: AsyncSession, gave_up: GaveUp, failed: list[tuple[int, str]]) -> None:
+    """In a savepoint: whatever the listener does wrong, the outcomes are still recorded."""
+    try:
+        async with session.begin_nested():
+            await gave_up(session, failed)
+    except Exception:
+        log.exception("marking what %d failed deliveries carried failed", len(failed))
 
 
 async def _recover_automatically(
@@ -126,10 +154,11 @@ async def _settle_successes(session: AsyncSession, jobs: list[Job], now: datetim
 
 async def _settle_failure(
     session: AsyncSession, job: Job, outcome: Outcome, policy: Policy, now: datetime
-) -> bool:
+) -> str | None:
     """Schedules the retry, or marks the delivery failed after the last one, or at once after
     a 410 Gone: its endpoint is disabled, so no retry would ever come (recovering the endpoint
-    sends it again; its attempt records the 410)."""
+    sends it again; its attempt records the 410). Returns the delivery's status now (None: it
+    is gone)."""
     attempts = job.attempts + 1
     values: dict[str, object] = {"attempts": attempts, **claims.UNLEASED, "updated_at": now}
     delay = policy.retry_delay(attempts, policy.retry_after(outcome.status, outcome.headers))
@@ -141,9 +170,9 @@ async def _settle_failure(
         update(Delivery)
         .where(Delivery.id == job.delivery_id, Delivery.message_id == job.message_id)
         .values(values)
-        .returning(Delivery.id)
+        .returning(Delivery.status)
     )
-    return settled is not None
+    return settled
 
 
 async def _endpoint_health(

@@ -15,6 +15,7 @@ from voxsig.db import Database
 from voxsig.outbox import heartbeat
 from voxsig.outbox.loop import Worker
 from voxsig.outbox.netguard import parse_networks
+from voxsig.outbox.outcomes import GaveUp
 from voxsig.outbox.policy import Policy
 from voxsig.outbox.retention import purge_forever
 from voxsig.outbox.transport import Limits, Transport
@@ -26,7 +27,7 @@ log = logging.getLogger("voxsig.worker")
 NEWEST_DELIVERY = "SELECT max(id) FROM deliveries"
 
 
-def build_worker(settings: Settings, db: Database) -> Worker:
+def build_worker(settings: Settings, db: Database, gave_up: GaveUp | None = None) -> Worker:
     policy = Policy.from_settings(settings)
     limits = Limits(
         connect_timeout=policy.connect_timeout,
@@ -41,6 +42,7 @@ def build_worker(settings: Settings, db: Database) -> Worker:
         max_in_flight=settings.webhook_max_in_flight,
         max_per_endpoint=settings.webhook_max_per_endpoint,
         poll_seconds=settings.worker_poll_seconds,
+        gave_up=gave_up,
     )
     wake_on_commit(db, worker.wake)
     return worker
@@ -48,13 +50,13 @@ def build_worker(settings: Settings, db: Database) -> Worker:
 
 @contextlib.asynccontextmanager
 async def running_worker(
-    settings: Settings, db: Database, *, sole_worker: bool = False
+    settings: Settings, db: Database, *, sole_worker: bool = False, gave_up: GaveUp | None = None
 ) -> AsyncIterator[Worker]:
     """Runs a worker for the duration of the block, then stops it gracefully. `sole_worker`:
     this process holds SQLite's `voxsig.lock`, so no other can hold a lease; every worker on
     record is a dead predecessor, forgotten before the first claim, so its leases are taken
-    over at once instead of waited out."""
-    worker = build_worker(settings, db)
+    over at once instead of waited out. `gave_up` hears of deliveries that failed for good."""
+    worker = build_worker(settings, db, gave_up)
     if sole_worker:
         async with db.transaction() as session:
             forgotten = await heartbeat.forget_others(session, worker.id)
@@ -76,10 +78,12 @@ async def running_worker(
             await worker.transport.close()
 
 
-async def run_forever(settings: Settings, *, sole_worker: bool = False) -> None:
+async def run_forever(
+    settings: Settings, *, sole_worker: bool = False, gave_up: GaveUp | None = None
+) -> None:
     db = Database(settings.resolved_database_url())
     try:
-        async with running_worker(settings, db, sole_worker=sole_worker):
+        async with running_worker(settings, db, sole_worker=sole_worker, gave_up=gave_up):
             await asyncio.Event().wait()
     finally:
         await db.dispose()

@@ -14,8 +14,8 @@ from voxsig.models.webhook import DELIVERY_STATUSES
 from voxsig.openapi import GUARDED, errors, ok, ok_empty
 from voxsig.outbox import replay
 from voxsig.outbox.endpoints import of_webhook
-from voxsig.views.webhooks import attempt_json, delivery_json, sent_body, webhook_json
-from voxsig.webhooks import backlog, deliveries, service
+from voxsig.views.webhooks import delivery_json
+from voxsig.webhooks import answers, deliveries, service
 from voxsig.webhooks.schemas import (
     DeliveryList,
     DeliveryRedelivered,
@@ -42,26 +42,20 @@ def _limits(request: Request) -> service.Limits:
     return service.Limits.of(request.app.state.settings)
 
 
-async def _answers(
-    ctx: AdminCtx, request: Request, webhooks: list[Webhook]
-) -> list[dict[str, Any]]:
-    """Their JSON; their backlogs and offers are counted in a few queries for them all."""
-    default_cap = request.app.state.settings.webhook_max_per_endpoint
-    standing = await backlog.standings(ctx.session, webhooks, default_cap)
-    return [
-        webhook_json(w, await service.inbox_of(ctx.session, w), standing[w.id]) for w in webhooks
-    ]
+def _default_cap(request: Request) -> int:
+    cap: int = request.app.state.settings.webhook_max_per_endpoint
+    return cap
 
 
 async def _answer(ctx: AdminCtx, request: Request, webhook: Webhook) -> dict[str, Any]:
-    (answer,) = await _answers(ctx, request, [webhook])
-    return answer
+    return await answers.endpoint_json(ctx.session, webhook, _default_cap(request))
 
 
 @router.get("", responses=ok(WebhookList))
 async def list_webhooks(ctx: AdminCtx, request: Request) -> dict[str, Any]:
     webhooks = await service.list_webhooks(ctx.session, ctx.account.id)
-    return {"payload": {"webhooks": await _answers(ctx, request, webhooks)}}
+    found = await answers.endpoints_json(ctx.session, webhooks, _default_cap(request))
+    return {"payload": {"webhooks": found}}
 
 
 @router.post("", responses={**ok(WebhookEnvelope), **errors(422)})
@@ -117,25 +111,13 @@ async def list_deliveries(
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
 ) -> dict[str, Any]:
     webhook = await service.get_webhook(ctx.session, ctx.account.id, webhook_id)
-    total, rows = await deliveries.list_deliveries(ctx.session, webhook, status, event, page)
-    return {
-        "meta": {"count": total, "current_page": page},
-        "payload": [delivery_json(d, e) for d, e in rows],
-    }
+    return await answers.delivery_page(ctx.session, webhook, status, event, page)
 
 
 @router.get("/{webhook_id}/deliveries/{delivery_id}", responses=ok(DeliveryShown))
 async def get_delivery(ctx: AdminCtx, webhook_id: Id, delivery_id: Id) -> dict[str, Any]:
     webhook = await service.get_webhook(ctx.session, ctx.account.id, webhook_id)
-    delivery, event = await deliveries.get_delivery(ctx.session, webhook, delivery_id)
-    attempts = await deliveries.attempts_of(ctx.session, delivery)
-    return {
-        "payload": {
-            **delivery_json(delivery, event),
-            "request_body": sent_body(delivery, event),
-            "attempts": [attempt_json(a) for a in attempts],
-        }
-    }
+    return await answers.delivery_shown(ctx.session, webhook, delivery_id)
 
 
 @router.post(

@@ -71,7 +71,13 @@ async def inbox_of(session: AsyncSession, webhook: Webhook) -> Inbox | None:
     return await session.get(Inbox, webhook.inbox_id) if webhook.inbox_id else None
 
 
-async def check_target(url: str, allowed: tuple[IPNetwork, ...]) -> str:
+async def get_endpoint(session: AsyncSession, account_id: int, endpoint_id: int) -> Webhook:
+    """An endpoint of any kind (a webhook, an inbox's callback): for what all kinds share,
+    their delivery log, replay, enabling and secret."""
+    return await owned(session, Webhook, account_id, endpoint_id)
+
+
+async def check_target(url: str, allowed: tuple[IPNetwork, ...], field: str = "url") -> str:
     """The URL normalised as the HTTP client will see it (target.parse), refused (422, `url`)
     when its host is or resolves to a forbidden address. A name that does not resolve yet is
     accepted: every send vets the addresses again (transport.py), as it must anyway since DNS
@@ -79,7 +85,7 @@ async def check_target(url: str, allowed: tuple[IPNetwork, ...]) -> str:
     try:
         target = parse(url)
     except BadURL as exc:
-        raise Invalid(f"url {exc}", field="url") from exc
+        raise Invalid(f"{field} {exc}", field=field) from exc
     if target.ip is not None:
         addresses = [str(target.ip)]
     else:
@@ -101,7 +107,7 @@ async def check_target(url: str, allowed: tuple[IPNetwork, ...]) -> str:
             f"{target.host} points to {addresses[0]}, a private or reserved address that "
             "webhooks may not reach (an operator can allow it with "
             "VOXSIG_WEBHOOK_ALLOWED_NETWORKS)",
-            field="url",
+            field=field,
         )
     return target.text
 
