@@ -22,6 +22,7 @@ from voxsig.models import Webhook
 from voxsig.models.webhook import DELIVERY_STATUSES, INBOX_ENDPOINT
 from voxsig.outbox import replay
 from voxsig.outbox.endpoints import of_webhook
+from voxsig.outbox.signing import is_asymmetric, public_key
 from voxsig.views.webhooks import sent_body
 from voxsig.webhooks import backlog, deliveries, service
 from voxsig.webhooks.schemas import WebhookCreate, WebhookUpdate
@@ -29,6 +30,14 @@ from voxsig.webhooks.schemas import WebhookCreate, WebhookUpdate
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 
 STATUSES = DELIVERY_STATUSES
+PAYLOAD_FORMAT_CHOICES = [
+    ("voxsig", "Voxsig: the documented events (integer message_type, unix times)"),
+    ("chatwoot", "Chatwoot: what Chatwoot's own server sends, for Chatwoot integrations"),
+]
+SIGNING_CHOICES = [
+    ("symmetric", "Symmetric (v1): HMAC-SHA256 with a secret you and Voxsig share"),
+    ("asymmetric", "Asymmetric (v1a): ed25519, verified with a public key, no secret"),
+]
 
 
 def _limits(request: Request) -> service.Limits:
@@ -90,6 +99,14 @@ async def _form_page(
         errors=errors or {},
         events=[(name, DESCRIPTIONS[name]) for name in ALL],
         inboxes=await list_inboxes(viewer.session, viewer.account.id),
+        payload_formats=PAYLOAD_FORMAT_CHOICES,
+        signings=SIGNING_CHOICES,
+        # Asymmetric: what the receiver verifies with (the whsk_ secret key is never shown).
+        public_key=(
+            public_key(webhook.secret)
+            if webhook is not None and is_asymmetric(webhook.secret)
+            else None
+        ),
     )
 
 
@@ -102,6 +119,12 @@ def _values(form: FormData) -> dict[str, Any]:
         "auto_recover": forms.text(form, "auto_recover") == "on",
         # Empty: the default cap.
         "max_in_flight": forms.whole_or_typed(form, "max_in_flight"),
+        # A form without them (an older page) leaves them as they are, or the defaults.
+        **{
+            name: forms.text(form, name)
+            for name in ("payload_format", "signing")
+            if forms.text(form, name)
+        },
     }
 
 
@@ -127,7 +150,9 @@ async def webhook_create(request: Request, viewer: AdminViewer, form: Form) -> R
     return redirect(
         request,
         _base(webhook),
-        "Webhook created. Its signing secret is below: verify every delivery with it.",
+        "Webhook created. Its public key is below: verify every delivery with it."
+        if is_asymmetric(webhook.secret)
+        else "Webhook created. Its signing secret is below: verify every delivery with it.",
     )
 
 
@@ -149,6 +174,8 @@ def _current(webhook: Webhook) -> dict[str, Any]:
         "inbox_id": webhook.inbox_id,
         "auto_recover": webhook.auto_recover,
         "max_in_flight": webhook.max_in_flight,
+        "payload_format": webhook.payload_format,
+        "signing": webhook.signing,
     }
 
 
@@ -250,11 +277,12 @@ async def webhook_rotate(
     webhook = await _endpoint(viewer, webhook_id)
     deliveries.rotate_secret(webhook)
     await viewer.session.flush()
+    what = "key" if is_asymmetric(webhook.secret) else "secret"
     return redirect(
         request,
         _base(webhook),
-        "New signing secret made. For 24 hours deliveries are signed with both the old and "
-        "the new secret, so you have a day to update your receiver.",
+        f"New signing {what} made. For 24 hours deliveries are signed with both the old and "
+        f"the new {what}, so you have a day to update your receiver.",
     )
 
 
