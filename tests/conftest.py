@@ -186,6 +186,10 @@ def receiver() -> Iterator[Receiver]:
         yield server
     finally:
         server.close()
+    # Every body that arrived on a path whose endpoint format the test declared (subscribe()
+    # does) matches the schema the server serves for that event and format.
+    failures = server.schema_failures()
+    assert not failures, "delivered bodies break the served schema:\n" + "\n".join(failures)
 
 
 def _backend_rank(item: pytest.Item) -> int:

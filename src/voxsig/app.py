@@ -18,6 +18,7 @@ from voxsig.conversations.api import router as conversations_router
 from voxsig.dashboard import router as dashboard_router
 from voxsig.db import Database
 from voxsig.errors import install_error_handlers
+from voxsig.events.api import router as events_router
 from voxsig.inboxes.api import router as inboxes_router
 from voxsig.kit.request_guard import RequestGuard
 from voxsig.live import Hub
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None, *, sole_worker: bool = False) -
         messages_router,
         public_router,
         webhooks_router,
+        events_router,
         widget_router,
         dashboard_router,
     ):

@@ -108,12 +108,18 @@ def subscribe(
     path: str,
     events: list[str] | None = None,
     inbox_id: int | None = None,
+    payload_format: str | None = None,
 ) -> JSON:
-    """An account webhook to `receiver` at `path`, for `events` (by default all of them)."""
+    """An account webhook to `receiver` at `path`, for `events` (by default the six of the
+    seed), in `payload_format` (by default the server's): the receiver then checks every body
+    arriving there against the schema the server serves for the format the webhook answers."""
     body: JSON = {"url": receiver.url(path), "subscriptions": events or EVENTS}
     if inbox_id is not None:
         body["inbox_id"] = inbox_id
+    if payload_format is not None:
+        body["payload_format"] = payload_format
     webhook: JSON = ok(api.post("webhooks", json=body))["payload"]["webhook"]
+    receiver.expect_format(path, webhook["payload_format"], api.url)
     return webhook
 
 

@@ -102,6 +102,10 @@ class Receiver:
         self._lock = threading.Condition()
         self._received: list[Received] = []
         self._scripts: dict[str, deque[Reply]] = {}
+        # path -> (payload format, server URL) of the endpoint a test pointed there; every
+        # body arriving on such a path is checked against that server's served schema.
+        self._formats: dict[str, tuple[str, str]] = {}
+        self._schema_failures: list[str] = []
         self._server = _Server((HOST, 0), _Handler)
         self._server.receiver = self
         self.port: int = self._server.server_address[1]
@@ -131,6 +135,24 @@ class Receiver:
                 if isinstance(reply, int):
                     reply = Reply(reply, delay, dict(headers or {}))
                 queue.append(reply)
+
+    def expect_format(self, path: str, payload_format: str, server_url: str) -> None:
+        """Bodies arriving on `path` are events in `payload_format` (the endpoint's): each is
+        validated against the schema the server at `server_url` serves."""
+        from tests.support.webhook_schema import served
+
+        served(server_url)  # fetched here, in the test's thread, not in the handler's
+        with self._lock:
+            known = self._formats.get(path)
+            assert known in (None, (payload_format, server_url)), (
+                f"{path} already receives {known}, not {payload_format}"
+            )
+            self._formats[path] = (payload_format, server_url)
+
+    def schema_failures(self) -> list[str]:
+        """Every way a body received on a path with a declared format broke its schema."""
+        with self._lock:
+            return list(self._schema_failures)
 
     def requests(self, path: str | None = None) -> list[Received]:
         with self._lock:
@@ -181,5 +203,17 @@ class Receiver:
 
     def _record(self, request: Received) -> None:
         with self._lock:
+            declared = self._formats.get(request.path)
+        failures: list[str] = []
+        if declared is not None:
+            from tests.support.webhook_schema import problems
+
+            try:
+                body = request.json()
+            except ValueError:
+                body = request.body[:200]
+            failures = [f"{request.path}: {p}" for p in problems(body, *declared)]
+        with self._lock:
             self._received.append(request)
+            self._schema_failures.extend(failures)
             self._lock.notify_all()
