@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from voxsig.conversations import changes, creation, filters, lookup
+from voxsig.conversations import changes, creation, filters, lookup, typing
 from voxsig.conversations.changes import Actor
 from voxsig.conversations.filters import ListFilter
 from voxsig.conversations.schemas import (
@@ -24,6 +24,7 @@ from voxsig.conversations.schemas import (
     StatusToggled,
     TogglePriority,
     ToggleStatus,
+    ToggleTyping,
 )
 from voxsig.deps import AccountContext, Ctx
 from voxsig.inboxes.service import get_inbox
@@ -175,6 +176,21 @@ async def toggle_priority(ctx: Ctx, conversation_id: Id, body: TogglePriority) -
     priority = None if body.priority == "none" else body.priority
     await changes.apply_changes(
         ctx.session, conversation, Actor(user=ctx.user), {"priority": priority}
+    )
+    return Response(status_code=200)
+
+
+@router.post(
+    "/{conversation_id}/toggle_typing_status",
+    response_class=Response,
+    responses={**ok_empty("Noted; the body is empty"), **errors(422)},
+)
+async def toggle_typing_status(ctx: Ctx, conversation_id: Id, body: ToggleTyping) -> Response:
+    """The agent starts or stops typing (Chatwoot's route and body): conversation_typing_on or
+    _off with this agent as `user`; nothing is stored."""
+    conversation = await lookup.get_conversation(ctx.session, ctx.account.id, conversation_id)
+    await typing.toggle_typing(
+        ctx.session, conversation, Actor(user=ctx.user), body.typing_status, body.is_private
     )
     return Response(status_code=200)
 

@@ -96,6 +96,13 @@ class TogglePriority(Body):
     priority: Priority | Literal["none"] | None
 
 
+class ToggleTyping(Body):
+    """Chatwoot's toggle_typing_status body: `is_private` while writing a private note."""
+
+    typing_status: Literal["on", "off"]
+    is_private: bool = False
+
+
 class Assignment(Body):
     assignee_id: Id | None
 

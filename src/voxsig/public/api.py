@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 
 from voxsig.contacts import service as contacts
 from voxsig.conversations.changes import Actor, apply_changes, mark_seen
+from voxsig.conversations.typing import toggle_typing as typing
 from voxsig.deps import DbSession
 from voxsig.errors import NotFound
 from voxsig.kit.ratelimit import LimitedRoute
@@ -19,6 +20,7 @@ from voxsig.models.message import INCOMING
 from voxsig.openapi import GUARDED, errors, ok, ok_empty
 from voxsig.public import answers, limits, service
 from voxsig.public.schemas import (
+    ContactTyping,
     PublicContactCreate,
     PublicContactObject,
     PublicConversationCreate,
@@ -157,12 +159,20 @@ async def resolve(
 @router.post(
     CONVERSATION + "/toggle_typing",
     response_class=Response,
-    responses=ok_empty("Noted; the body is empty"),
+    responses={**ok_empty("Noted; the body is empty"), **errors(422)},
 )
 async def toggle_typing(
-    session: DbSession, visitor: PublicVisitor, conversation_id: Id
+    request: Request,
+    session: DbSession,
+    visitor: PublicVisitor,
+    conversation_id: Id,
+    body: ContactTyping,
 ) -> Response:
-    await service.own_conversation(session, visitor, conversation_id)
+    """The contact starts or stops typing: conversation_typing_on or _off with the contact as
+    `user` (Chatwoot's), limited per contact."""
+    limits.check_typing(request, visitor.link.id)
+    conversation = await service.own_conversation(session, visitor, conversation_id)
+    await typing(session, conversation, Actor(contact=visitor.contact), body.typing_status)
     return Response(status_code=200)
 
 

@@ -1,7 +1,8 @@
 """Rate limits for strangers: every request of the public client API per client address (the
 widget's numbers), and new contacts per address, shared by both ways a stranger makes one (the
 public API's POST contacts and the widget's first POST config): each writes a contact and a
-contact_inbox, so one script must not make them by the thousand.
+contact_inbox, so one script must not make them by the thousand. Typing toggles, which queue
+deliveries, are limited per visitor (both ways too).
 
 The buckets live on the app (`kit/ratelimit.py`: per process, bounded memory). A route that
 checks them must use `LimitedRoute`, which adds `Retry-After` to the 429.
@@ -18,18 +19,24 @@ from voxsig.kit.ratelimit import RateLimited, TokenBuckets, check
 PER_ADDRESS = (600, 10.0)  # burst, then requests per second (the widget's per-IP limit)
 # An office behind one address starts a few new visitors a minute; a script, thousands.
 NEW_CONTACTS = (100, 1.0)
+# Typing toggles per visitor (contact_inbox): each one queues a delivery per subscribed
+# endpoint, and a debounced client sends about two per burst of typing.
+TYPING = (20, 0.5)
 
 
 @dataclass
 class Limits:
     per_address: TokenBuckets
     new_contacts: TokenBuckets
+    typing: TokenBuckets
 
 
 def _limits(request: Request) -> Limits:
     limits: Limits | None = getattr(request.app.state, "public_limits", None)
     if limits is None:
-        limits = Limits(TokenBuckets(*PER_ADDRESS), TokenBuckets(*NEW_CONTACTS))
+        limits = Limits(
+            TokenBuckets(*PER_ADDRESS), TokenBuckets(*NEW_CONTACTS), TokenBuckets(*TYPING)
+        )
         request.app.state.public_limits = limits
     return limits
 
@@ -48,3 +55,10 @@ def check_new_contact(request: Request) -> None:
     wait = _limits(request).new_contacts.take(client_address(request))
     if wait > 0:
         raise RateLimited(wait, "Too many new contacts from this address")
+
+
+def check_typing(request: Request, contact_inbox_id: int) -> None:
+    """A visitor toggles typing (public API and widget): 429 past the limit."""
+    wait = _limits(request).typing.take(str(contact_inbox_id))
+    if wait > 0:
+        raise RateLimited(wait, "Too many typing updates from this contact")

@@ -24,6 +24,13 @@ class PublicConversationCreate(Body):
     custom_attributes: dict[str, Any] = Field(default_factory=dict)
 
 
+class ContactTyping(Body):
+    """The contact's toggle_typing (public client API and widget), as Chatwoot's clients send
+    it; a contact's typing is never private."""
+
+    typing_status: Literal["on", "off"]
+
+
 class PublicMessageCreate(Body):
     content: str = Field(min_length=1, max_length=MAX_CONTENT)
     echo_id: str | None = Field(default=None, max_length=255)

@@ -15,7 +15,8 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from voxsig.contacts.service import verify_identity
-from voxsig.conversations.changes import mark_seen
+from voxsig.conversations.changes import Actor, mark_seen
+from voxsig.conversations.typing import toggle_typing as typing
 from voxsig.deps import DbSession
 from voxsig.errors import Invalid, NotFound, Unauthorized
 from voxsig.events import emit
@@ -27,6 +28,7 @@ from voxsig.openapi import GUARDED, errors, ok, ok_empty
 from voxsig.public import answers, limits
 from voxsig.public import service as contact_facing
 from voxsig.public.schemas import (
+    ContactTyping,
     PublicConversationList,
     PublicConversationObject,
     PublicMessageObject,
@@ -250,6 +252,23 @@ async def _current(session: DbSession, visitor: Visitor) -> Conversation:
     if conversation is None:
         raise NotFound("This visitor has no conversation yet", field="conversation")
     return conversation
+
+
+@api.post(
+    "/conversations/toggle_typing",
+    response_class=Response,
+    responses=ok_empty("Noted; the body is empty"),
+)
+async def toggle_typing(
+    request: Request, session: DbSession, visitor: CurrentVisitor, body: ContactTyping
+) -> Response:
+    """The visitor starts or stops typing in their current conversation (Chatwoot's widget
+    call): conversation_typing_on or _off with the contact as `user`; 404 before the first
+    conversation, as in Chatwoot; limited per visitor."""
+    limits.check_typing(request, visitor.link.id)
+    conversation = await _current(session, visitor)
+    await typing(session, conversation, Actor(contact=visitor.contact), body.typing_status)
+    return Response(status_code=200)
 
 
 @api.post("/conversations/set_custom_attributes", responses=ok(PublicConversationObject))
