@@ -1,21 +1,64 @@
 """A minimal webhook receiver that verifies Voxsig's signatures.
 
-    pip install standardwebhooks
-    WEBHOOK_SECRET=whsec_... python examples/receiver.py 8000
+    pip install standardwebhooks cryptography
+    WEBHOOK_SECRET=whsec_... python examples/receiver.py 8000      # a symmetric endpoint (v1)
+    WEBHOOK_PUBLIC_KEY=whpk_... python examples/receiver.py 8000  # an asymmetric one (v1a)
 
 Prints one line per verified event; answers 401 to anything whose signature does not verify.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import os
 import sys
+import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-verifier = Webhook(os.environ["WEBHOOK_SECRET"])
+TOLERANCE = 5 * 60  # seconds: refuse replays of old deliveries
+
+
+class PublicKeyVerifier:
+    """Standard Webhooks v1a: each `v1a,<base64>` in webhook-signature is the ed25519 signature
+    of `{webhook-id}.{webhook-timestamp}.{body}`; the whpk_ public key alone verifies it."""
+
+    def __init__(self, public_key: str) -> None:
+        raw = base64.b64decode(public_key.removeprefix("whpk_"))
+        self.key = Ed25519PublicKey.from_public_bytes(raw)
+
+    def verify(self, body: bytes, headers: dict[str, str]) -> Any:
+        headers = {k.lower(): v for k, v in headers.items()}
+        msg_id = headers.get("webhook-id")
+        timestamp = headers.get("webhook-timestamp")
+        if not (msg_id and timestamp and headers.get("webhook-signature")):
+            raise WebhookVerificationError("Missing required headers")
+        if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > TOLERANCE:
+            raise WebhookVerificationError("Message timestamp too old or too new")
+        signed = f"{msg_id}.{timestamp}.".encode() + body
+        for versioned in headers["webhook-signature"].split(" "):
+            version, _, signature = versioned.partition(",")
+            if version != "v1a":
+                continue  # during a switch of signing, a v1 signature may sit beside it
+            try:
+                self.key.verify(base64.b64decode(signature), signed)
+            except (InvalidSignature, binascii.Error, ValueError):
+                continue
+            return json.loads(body)
+        raise WebhookVerificationError("No matching signature found")
+
+
+verifier: Webhook | PublicKeyVerifier = (
+    PublicKeyVerifier(os.environ["WEBHOOK_PUBLIC_KEY"])
+    if os.environ.get("WEBHOOK_PUBLIC_KEY")
+    else Webhook(os.environ["WEBHOOK_SECRET"])
+)
 
 
 class Handler(BaseHTTPRequestHandler):
