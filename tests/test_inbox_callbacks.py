@@ -5,9 +5,11 @@ counted in /metrics by endpoint kind). Real receivers on 127.0.0.1, both databas
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 
 import httpx
+from nacl.signing import VerifyKey
 from prometheus_client.parser import text_string_to_metric_families
 from standardwebhooks.webhooks import Webhook as Verifier
 
@@ -186,6 +188,22 @@ def test_callback_settings_secret_rotation_and_format(api: ApiClient, receiver: 
     assert created.json()["message_type"] == 1  # the voxsig format now
     for secret in (old["secret"], rotated["secret"]):  # both sign during the overlap
         assert Verifier(secret).verify(created.body, created.headers) == created.json()
+
+
+def test_an_asymmetric_callback_verifies_with_its_public_key_alone(
+    api: ApiClient, receiver: Receiver
+) -> None:
+    inbox = callback_inbox(api, receiver.url("/v1a"))
+    changed = ok(api.patch(f"inboxes/{inbox['id']}/callback", json={"signing": "asymmetric"}))
+    endpoint = changed["payload"]["webhook"]
+    assert endpoint["signing"] == "asymmetric"
+    assert endpoint["public_key"].startswith("whpk_")
+    conversation_in(api, inbox["id"])
+    (request,) = receiver.wait_for(1, "/v1a")
+    signatures = dict(s.split(",", 1) for s in request.headers["webhook-signature"].split())
+    key = VerifyKey(base64.b64decode(endpoint["public_key"].removeprefix("whpk_")))
+    signed = f"{request.headers['webhook-id']}.{request.headers['webhook-timestamp']}."
+    key.verify(signed.encode() + request.body, base64.b64decode(signatures["v1a"]))
 
 
 def test_another_accounts_inbox_callback_is_not_found(

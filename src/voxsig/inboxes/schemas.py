@@ -12,7 +12,7 @@ from voxsig.kit.clock import iso_offset
 from voxsig.kit.schema import Body
 from voxsig.models import Inbox
 from voxsig.models.inbox import WEB_WIDGET
-from voxsig.models.webhook import PayloadFormat
+from voxsig.models.webhook import PayloadFormat, Signing
 from voxsig.openapi import Channel, Doc, absent
 from voxsig.outbox.target import normalise
 from voxsig.webhooks.schemas import MaxInFlight
@@ -78,6 +78,7 @@ class CallbackUpdate(Body):
     auto_recover: StrictBool | None = None
     max_in_flight: MaxInFlight | None = None
     payload_format: PayloadFormat | None = None
+    signing: Signing | None = None
     # Only null is accepted: it dismisses the comeback recovery offer without recovering.
     recovery_offer: None = None
 
