@@ -361,3 +361,9 @@ def test_the_schemas_refuse_what_is_not_there() -> None:
         assert not validator.is_valid(broken)
     voxsig = Draft202012Validator(schemas.schema(names.MESSAGE_CREATED, "voxsig"))
     assert not voxsig.is_valid(out)
+
+
+def test_the_contact_schema_names_what_contact_updated_reports() -> None:
+    from voxsig.contacts.service import TRACKED
+
+    assert tuple(TRACKED) == schemas.CONTACT_TRACKED

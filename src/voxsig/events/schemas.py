@@ -36,6 +36,9 @@ DIALECT = "https://json-schema.org/draft/2020-12/schema"
 DATETIME_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"
 TRACKED = ("status", "assignee_id", "priority", "snoozed_until", "custom_attributes",
            "additional_attributes", "labels")  # fmt: skip
+# contacts.service.TRACKED: what contact_updated reports, by the Contact object's names.
+CONTACT_TRACKED = ("name", "email", "phone_number", "identifier", "avatar", "custom_attributes",
+                   "additional_attributes")  # fmt: skip
 
 
 def obj(properties: dict[str, Schema], *, optional: tuple[str, ...] = ()) -> Schema:
@@ -225,7 +228,7 @@ def _voxsig(name: str) -> Schema:
     if name == CONTACT_CREATED:
         return obj({**event, **V_CONTACT["properties"]})
     if name == CONTACT_UPDATED:
-        changes = changed_attributes(None, "current_value", "previous_value")
+        changes = changed_attributes(CONTACT_TRACKED, "current_value", "previous_value")
         return obj({**event, "changed_attributes": changes, **V_CONTACT["properties"]})
     raise ValueError(name)
 
@@ -408,7 +411,7 @@ def _chatwoot(name: str) -> Schema:
     if name == CONTACT_CREATED:
         return obj({**C_CONTACT_WEBHOOK["properties"], **event})
     if name == CONTACT_UPDATED:
-        changes = changed_attributes(None, "previous_value", "current_value")
+        changes = changed_attributes(CONTACT_TRACKED, "previous_value", "current_value")
         return obj({**C_CONTACT_WEBHOOK["properties"], **event, "changed_attributes": changes})
     raise ValueError(name)
 
