@@ -16,6 +16,7 @@ from standardwebhooks.webhooks import Webhook as Verifier
 from harness.processes import free_port
 from tests.conftest import Backend
 from tests.support.client import JSON, ApiClient, error, fields_of, ok
+from tests.support.dashboard import logged_in
 from tests.support.deployment import FAST, DeployFactory
 from tests.support.factories import (
     api_inbox,
@@ -246,3 +247,49 @@ def test_a_callback_failing_for_good_marks_the_message_failed_and_replays_the_sa
     (replayed,) = receiver.wait_for(1, "/back")
     assert replayed.body == detail["request_body"].encode()
     assert replayed.headers["webhook-id"] == detail["message_id"]
+
+
+def test_the_inbox_page_shows_its_callback_and_the_log_and_a_failed_message_shows(
+    deploy: DeployFactory, receiver: Receiver
+) -> None:
+    deployment = deploy({**FAST, "VOXSIG_WEBHOOK_RETRY_SCHEDULE": "1"})
+    api = deployment.account()
+    inbox = callback_inbox(api, f"http://127.0.0.1:{free_port()}/nobody")
+    endpoint = callback_of(api, inbox["id"])
+    conversation_id = conversation_in(api, inbox["id"])
+    message = post_message(api, conversation_id, "Parcel 77 is ready", message_type="outgoing")
+    wait_until(
+        lambda: any(
+            m["id"] == message["id"] and m["status"] == "failed"
+            for m in messages_of(api, conversation_id)
+        ),
+        20,
+        lambda: "the message was not marked failed",
+    )
+    dashboard = logged_in(api)
+    try:
+        shown = dashboard.page(f"/app/settings/inboxes/{inbox['id']}")
+        assert endpoint["url"] in shown
+        assert endpoint["secret"] in shown
+        assert f"/app/webhooks/{endpoint['id']}/deliveries" in shown
+        log = dashboard.page(f"/app/webhooks/{endpoint['id']}/deliveries")
+        assert "message_created" in log
+        assert f"/app/settings/inboxes/{inbox['id']}" in log  # back to the inbox, not a webhook
+        thread = dashboard.page(f"/app/conversations/{conversation_id}")
+        assert "Not delivered" in thread
+        assert "did not accept it" in thread
+
+        saved = dashboard.follow(
+            f"/app/settings/inboxes/{inbox['id']}/callback", {"payload_format": "voxsig"}
+        )
+        assert "Callback saved" in saved
+        assert callback_of(api, inbox["id"])["payload_format"] == "voxsig"
+        # Its page is the inbox's: the webhook edit and delete pages do not serve it.
+        assert dashboard.get(f"/app/webhooks/{endpoint['id']}").status_code == 404
+        cleared = dashboard.follow(
+            f"/app/settings/inboxes/{inbox['id']}", {"name": inbox["name"], "webhook_url": ""}
+        )
+        assert "Inbox saved" in cleared
+        error(api.get(f"inboxes/{inbox['id']}/callback"), 404)
+    finally:
+        dashboard.close()
