@@ -17,6 +17,7 @@ from voxsig.conversations.changes import Actor, apply_changes, mark_seen
 from voxsig.conversations.filters import PAGE_SIZE, ListFilter, counts, list_conversations
 from voxsig.conversations.lookup import get_conversation
 from voxsig.conversations.schemas import Labels
+from voxsig.conversations.typing import toggle_typing
 from voxsig.dashboard import forms, queries
 from voxsig.dashboard.web import (
     CurrentViewer,
@@ -245,6 +246,24 @@ async def change_assignee(
         wanted = viewer.user.id
     await _change(request, viewer, conversation, {"assignee_id": wanted})
     return redirect(request, _back(conversation), "Assignee saved")
+
+
+@router.post("/app/conversations/{display_id}/typing")
+async def agent_typing(viewer: CurrentViewer, form: Form, display_id: Id) -> Response:
+    """The composer reports the agent's typing (app.js, debounced): typing_status on|off,
+    is_private true while writing a note. 204; the same events as toggle_typing_status."""
+    conversation = await get_conversation(viewer.session, viewer.account.id, display_id)
+    status = forms.text(form, "typing_status")
+    if status not in ("on", "off"):
+        raise Invalid(f"{status!r} is not a typing status", field="typing_status")
+    await toggle_typing(
+        viewer.session,
+        conversation,
+        Actor(user=viewer.user),
+        "on" if status == "on" else "off",
+        forms.text(form, "is_private") == "true",
+    )
+    return Response(status_code=204)
 
 
 @router.post("/app/conversations/{display_id}/priority")

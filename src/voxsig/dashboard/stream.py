@@ -1,6 +1,8 @@
 """Server-sent events for the dashboard: the account's live signals, as they are committed.
 
-A signal only says which conversation changed; the page then fetches itself again and swaps
+Typing signals go as `typing` events (kind, conversation row id, the agent's user_id or null
+for the contact, is_private), which the conversation page shows without fetching anything.
+Any other signal only says which conversation changed; the page then fetches itself again and swaps
 its live regions, so what an agent sees is always rendered by the same code as on a reload.
 
 The stream holds no database connection (SQLite has one for everything) and ends after
@@ -27,6 +29,7 @@ router = APIRouter(include_in_schema=False)
 
 STREAM_SECONDS = 25.0
 KEEPALIVE_SECONDS = 10.0
+TYPING = ("conversation.typing_on", "conversation.typing_off")
 
 
 async def _allowed(request: Request) -> int | None:
@@ -55,6 +58,12 @@ async def _events(hub: Hub, account_id: int) -> AsyncIterator[str]:
                 "conversation_id": sig.conversation_id,
                 "message_id": sig.message_id,
             }
+            if sig.kind in TYPING:
+                # Its own event type: it changes nothing a page shows when reloaded, so the
+                # pages' refresh and the notifications (on "message" events) never see it.
+                data.update(user_id=sig.user_id, is_private=sig.is_private)
+                yield f"event: typing\ndata: {json.dumps(data)}\n\n"
+                continue
             yield f"data: {json.dumps(data)}\n\n"
 
 

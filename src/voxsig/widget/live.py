@@ -12,6 +12,9 @@ transaction: a stream holds no database connection while it waits (SQLite has on
 Open streams are capped per client address and per visitor (VOXSIG_WIDGET_LIVE_STREAMS_PER_*),
 so one address cannot hold an unbounded number of connections and coroutines.
 
+Typing signals reach the visitor only when an agent types a reply (`conversation.typing_on`
+and `_off`, with the conversation's number), never for a private note, nor the visitor's own.
+
 A stream ends by itself after LIFETIME seconds and the browser reconnects (EventSource does
 that on its own, after `retry` ms): a server shutting down waits for open responses, so none may
 last for ever. The `ready` event sent after subscribing tells the widget to fetch what it may
@@ -44,6 +47,7 @@ from voxsig.views.snapshot import load_conversations
 LIFETIME = 55.0  # below the 60 s idle timeout of common proxies
 HEARTBEAT = 20.0
 RETRY_MS = 1000
+TYPING = ("conversation.typing_on", "conversation.typing_off")
 
 LOADS = Counter(
     "voxsig_widget_live_loads",
@@ -92,6 +96,9 @@ async def render(db: Database, watch: Watch, sig: Signal) -> str | None:
     the signal alone, before any query) or nothing they may see."""
     if sig.contact_inbox_id != watch.link_id:
         return None
+    # Of typing, only an agent's, and never while writing a private note.
+    if sig.kind in TYPING and (sig.user_id is None or sig.is_private):
+        return None
     LOADS.inc()
     async with db.transaction() as session:
         conversation = await session.scalar(
@@ -102,6 +109,8 @@ async def render(db: Database, watch: Watch, sig: Signal) -> str | None:
         )
         if conversation is None:
             return None
+        if sig.kind in TYPING:
+            return sse(sig.kind, {"conversation_id": conversation.display_id})
         if sig.message_id is None:
             data = await service.render_conversation(session, conversation)
             if watch.shown.get(conversation.id) == data:

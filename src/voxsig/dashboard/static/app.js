@@ -607,6 +607,57 @@
     }
   });
 
+  // -- typing ----------------------------------------------------------------------------------
+  // The contact typing shows under the thread ("Ana is typing…") until off, or 30 s without
+  // news; the agent's own typing in the composer is reported, debounced: on when it starts,
+  // off after 3 s idle or on sending (is_private while writing a note).
+  var typingNode = document.getElementById("typing");
+  if (typingNode && live) {
+    var typingTimer = null;
+    var hideTyping = function () { typingNode.hidden = true; typingNode.textContent = ""; };
+    document.addEventListener("voxsig:typing", function (event) {
+      var typing = event.detail || {};
+      if (String(typing.conversation_id) !== live || typing.user_id !== null) return;
+      clearTimeout(typingTimer);
+      if (typing.kind !== "conversation.typing_on") { hideTyping(); return; }
+      typingNode.textContent = (typingNode.getAttribute("data-typer") || "The contact") + " is typing\u2026";
+      typingNode.hidden = false;
+      typingTimer = setTimeout(hideTyping, 30000);
+    });
+  }
+  var composer = document.getElementById("composer");
+  if (composer) {
+    var typingSent = null; // "reply" or "note" while "on" was sent, else null
+    var idleTimer = null;
+    var report = function (status, note) {
+      var body = new FormData();
+      var csrf = composer.querySelector('input[name="csrf_token"]');
+      body.append("csrf_token", csrf ? csrf.value : "");
+      body.append("typing_status", status);
+      body.append("is_private", note ? "true" : "false");
+      var action = composer.getAttribute("action").replace(/\/messages$/, "/typing");
+      fetch(action, { method: "POST", body: body, credentials: "same-origin" }).catch(function () { /* best effort */ });
+    };
+    var stopTyping = function () {
+      clearTimeout(idleTimer);
+      if (typingSent !== null) report("off", typingSent === "note");
+      typingSent = null;
+    };
+    composer.addEventListener("input", function (event) {
+      if (!event.target.matches("textarea[name=content]")) return;
+      var mode = composer.querySelector('input[name="mode"]:checked');
+      var now = mode && mode.value === "note" ? "note" : "reply";
+      if (typingSent !== now) {
+        if (typingSent !== null) report("off", typingSent === "note");
+        report("on", now === "note");
+        typingSent = now;
+      }
+      clearTimeout(idleTimer);
+      idleTimer = setTimeout(stopTyping, 3000);
+    });
+    composer.addEventListener("submit", stopTyping);
+  }
+
   // -- the live stream ---------------------------------------------------------------------------
   // The account's live signals, on every page of a logged-in agent ([data-stream]): each is
   // re-dispatched on the document as a "voxsig:signal" event ({kind, conversation_id,
@@ -625,6 +676,12 @@
       var signal;
       try { signal = JSON.parse(event.data); } catch (e) { return; }
       document.dispatchEvent(new CustomEvent("voxsig:signal", { detail: signal }));
+    });
+    // Typing comes as its own event type, "voxsig:typing": nothing to fetch for it.
+    source.addEventListener("typing", function (event) {
+      var typing;
+      try { typing = JSON.parse(event.data); } catch (e) { return; }
+      document.dispatchEvent(new CustomEvent("voxsig:typing", { detail: typing }));
     });
     window.addEventListener("pagehide", function () { source.close(); });
   }

@@ -182,6 +182,13 @@
         if (kind === "message.created") announce(message);
       });
     });
+    ["conversation.typing_on", "conversation.typing_off"].forEach(function (kind) {
+      source.addEventListener(kind, function (event) {
+        var data = JSON.parse(event.data);
+        if (state.conversationId && data.conversation_id !== state.conversationId) return;
+        agentTyping(kind === "conversation.typing_on");
+      });
+    });
     ["conversation.created", "conversation.updated"].forEach(function (kind) {
       source.addEventListener(kind, function (event) {
         var conversation = JSON.parse(event.data);
@@ -192,6 +199,28 @@
       });
     });
   }
+
+  // -- typing ----------------------------------------------------------------------------------
+  // An agent's typing shows as "typing…" until off (or 30 s without news); the server never
+  // sends a private note's. The visitor's own is reported, debounced: on when it starts, off
+  // after 3 s idle or on sending (only once there is a conversation to type in).
+  var typingNode = $(".typing"), agentTimer = null, visitorTyping = false, idleTimer = null;
+  function agentTyping(on) {
+    clearTimeout(agentTimer);
+    typingNode.hidden = !on;
+    if (on) agentTimer = setTimeout(function () { typingNode.hidden = true; }, 30000);
+  }
+  function reportTyping(on) {
+    clearTimeout(idleTimer);
+    if (on === visitorTyping || !state.conversationId || !state.token) return;
+    visitorTyping = on;
+    call("POST", "conversations/toggle_typing", { typing_status: on ? "on" : "off" }).catch(function () { /* best effort */ });
+  }
+  input.addEventListener("input", function () {
+    if (!input.value.trim()) { reportTyping(false); return; }
+    reportTyping(true);
+    idleTimer = setTimeout(function () { reportTyping(false); }, 3000);
+  });
 
   // -- showing messages ------------------------------------------------------------------------
 
@@ -395,6 +424,7 @@
     var content = input.value.trim();
     if (!content) return;
     input.value = "";
+    reportTyping(false);
     send(content);
   });
   input.addEventListener("keydown", function (event) {
