@@ -124,7 +124,33 @@ class ApiClient:
         return f"/api/v1/accounts/{self.account_id}/{path}"
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return self.http.request(method, self.path(path), **kwargs)
+        response = self.http.request(method, self.path(path), **kwargs)
+        if method != "GET" and response.is_success and b'"payload_format"' in response.content:
+            self._declare_endpoints(response.json())
+        return response
+
+    def _declare_endpoints(self, answer: Any) -> None:
+        """Every endpoint an answer shows (an object with `url` and `payload_format`: a
+        webhook, an inbox's callback) whose URL is a test receiver's: that receiver then
+        checks each body arriving there against the schema this server serves for the
+        endpoint's format (receiver.Receiver.expect_format)."""
+        from urllib.parse import urlsplit
+
+        from tests.support.receiver import HOST, LISTENING
+
+        stack = [answer]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, list):
+                stack.extend(node)
+            elif isinstance(node, dict):
+                url, fmt = node.get("url"), node.get("payload_format")
+                if isinstance(url, str) and isinstance(fmt, str):
+                    parts = urlsplit(url)
+                    receiver = LISTENING.get(parts.port or 0)
+                    if parts.hostname == HOST and receiver is not None:
+                        receiver.expect_format(parts.path or "/", fmt, self.url)
+                stack.extend(node.values())
 
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.request("GET", path, **kwargs)

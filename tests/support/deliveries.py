@@ -10,6 +10,7 @@ from tests.support.client import JSON, ApiClient, ok
 from tests.support.factories import subscribe
 from tests.support.receiver import Received, Receiver
 from tests.support.waiting import wait_until
+from tests.support.webhook_schema import SYNTHETIC
 
 # Six event names exist; endpoints of a burst each subscribe to a different one, so a burst of
 # N events per name makes exactly N deliveries per endpoint.
@@ -26,7 +27,8 @@ def publish_events(
     database_url: str, account_id: int, per_name: Mapping[str, int], tag: str = ""
 ) -> None:
     """Publishes events through Voxsig's real outbox function, all in one transaction: each
-    body carries its name, a sequence number and `tag`, so every event body is unique."""
+    body carries its name, a sequence number and `tag`, so every event body is unique (and the
+    SYNTHETIC mark, so the receiver does not hold them to the events' schemas)."""
     from voxsig.db import Database
     from voxsig.outbox.publish import publish
 
@@ -36,7 +38,7 @@ def publish_events(
             async with db.transaction() as session:
                 for name, count in per_name.items():
                     for seq in range(count):
-                        payload = {"event": name, "seq": seq, "tag": tag}
+                        payload = {"event": name, "seq": seq, "tag": tag, SYNTHETIC: True}
                         await publish(session, account_id, None, name, payload)
         finally:
             await db.dispose()
