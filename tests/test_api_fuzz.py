@@ -87,6 +87,7 @@ def test_every_api_operation_fuzzed_with_a_valid_token_answers_as_documented(
         "agent_id": own.agent_id,
         "webhook_id": own.webhook_id,
         "delivery_id": own.delivery_id,
+        "label": "b-label",
     }
     # Its own API inbox: the fuzz of PATCH inboxes/{inbox_id} may make identity verification
     # mandatory on the other.
@@ -98,6 +99,8 @@ def test_every_api_operation_fuzzed_with_a_valid_token_answers_as_documented(
         if "{message_id}" in operation.path and "/accounts/" in operation.path:
             # A message of its own per operation: an earlier one may have deleted the last.
             return Pins({**values, "message_id": agent_message(api, own.conversation_id)})
+        if "/inboxes/{inbox_id}/deliveries/" in operation.path:
+            return Pins({**values, "delivery_id": own.callback_delivery_id})
         if not operation.path.startswith("/api/v1/widget/"):
             return Pins(values)
         token = widget["website_token"]
@@ -148,7 +151,7 @@ def test_every_api_operation_fuzzed_with_a_valid_token_answers_as_documented(
     assert len(tried) > 60, tried
     assert not failures, "\n".join(failures)
     # The live stream is not opened (no visitor token): it would last a minute.
-    assert refused == ["GET /api/v1/widget/live -> 401"], refused
+    assert refused == ["GET /api/v1/widget/live -> 401"], "\n".join(refused)
     assert_still_serving(api)
 
 
@@ -258,11 +261,13 @@ def test_every_api_operation_fuzzed_with_another_accounts_token_reaches_nothing(
     nothing of B's in any answer, no success on B's account, and B's data is exactly as it was."""
     b = victim.tenant
     in_b = account_in_path == "B's"
-    values = b.path_values(b.client.account_id if in_b else api.account_id)
+    account_in = b.client.account_id if in_b else api.account_id
 
     def pins(operation: Any) -> Pins | None:
         # The public client API has no tokens: B's identifiers are B's contacts' to use.
-        return Pins(values) if operation.path.startswith("/api/v1/") else None
+        if not operation.path.startswith("/api/v1/"):
+            return None
+        return Pins(b.path_values(account_in, operation.path))
 
     account = b.client.account_id
     before, rows_before = victim.state(), row_counts(backend.database_url, account)

@@ -197,11 +197,16 @@ def valid_body(path: str, own: TenantB) -> dict[str, Any]:
         same = {"password": password, "password_confirmation": password}
         return {"current_password": password, **same}
     if path.startswith("/api/v1/widget/"):
+        removed = path.endswith("/destroy_custom_attributes")  # names, not values
         return {
             "content": "x",
             "name": "webwidget.triggered",
             "identifier": unique_email("visitor"),
             "email": unique_email("visitor"),
             "submitted_values": [{"name": "x", "value": "y"}],
+            "typing_status": "on",
+            "label": "b-label",
+            "custom_attributes": ["walked"] if removed else {"walked": True},
+            "custom_attribute": ["walked"],
         }
     return account_walk_body(own.client.user_id, own.inbox_id, own.contact_id, path)

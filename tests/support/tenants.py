@@ -41,12 +41,16 @@ class TenantB:
     agent_id: int  # a non-administrator member: removing them would succeed if unchecked
     webhook_id: int
     webhook_secret: str
+    callback_secret: str  # the main inbox's callback's
+    callback_delivery_id: int  # a settled delivery of that callback
     delivery_id: int  # a settled (no longer pending) delivery of B's webhook
     other_inbox_source_id: str  # a contact of B's second API inbox
     sibling_source_id: str  # another contact of B's main inbox, with no conversation
 
-    def path_values(self, account_id: int) -> dict[str, Any]:
-        """B's object ids for every path parameter of the account API, under `account_id`."""
+    def path_values(self, account_id: int, path: str = "") -> dict[str, Any]:
+        """B's object ids for every path parameter of the account API, under `account_id`
+        (a delivery of its inbox's callback under …/inboxes/{inbox_id}/deliveries)."""
+        callback_log = "/inboxes/{inbox_id}/deliveries/" in path
         return {
             "account_id": account_id,
             "inbox_id": self.inbox_id,
@@ -55,7 +59,8 @@ class TenantB:
             "message_id": self.message_id,
             "agent_id": self.agent_id,
             "webhook_id": self.webhook_id,
-            "delivery_id": self.delivery_id,
+            "delivery_id": self.callback_delivery_id if callback_log else self.delivery_id,
+            "label": "b-label",
         }
 
     def secrets(self) -> list[str]:
@@ -67,6 +72,7 @@ class TenantB:
             self.message_text,
             self.private_text,
             self.webhook_secret,
+            self.callback_secret,
             self.source_id,
         ]
 
@@ -80,13 +86,16 @@ class TenantA:
     source_id: str
 
 
-def settled_deliveries(b: ApiClient, webhook_id: int, count: int) -> list[JSON]:
-    """The webhook's deliveries once `count` exist and none is pending any more."""
+def settled_deliveries(
+    b: ApiClient, webhook_id: int, count: int, log: str = "webhooks/{}/deliveries"
+) -> list[JSON]:
+    """The endpoint's deliveries (a webhook's, or with `log` an inbox callback's) once `count`
+    exist and none is pending any more."""
     listed: list[JSON] = []
 
     def settled() -> bool:
         nonlocal listed
-        listed = ok(b.get(f"webhooks/{webhook_id}/deliveries"))["payload"]
+        listed = ok(b.get(log.format(webhook_id)))["payload"]
         return len(listed) >= count and all(d["status"] != "pending" for d in listed)
 
     wait_until(settled, 20.0, lambda: f"deliveries not settled: {listed}", step=0.1)
@@ -95,7 +104,10 @@ def settled_deliveries(b: ApiClient, webhook_id: int, count: int) -> list[JSON]:
 
 def make_tenant_b(b: ApiClient, receiver: Receiver) -> TenantB:
     tag = unique_email("b").split("@")[0]
-    inbox = ok(b.post("inboxes", json={"name": "B main", "channel": {"type": "api"}}))
+    # With a callback, so its routes (…/callback, …/deliveries) have something to guard.
+    channel = {"type": "api", "webhook_url": receiver.url(f"/{tag}-callback")}
+    inbox = ok(b.post("inboxes", json={"name": "B main", "channel": channel}))
+    callback = ok(b.get(f"inboxes/{inbox['id']}/callback"))["payload"]["webhook"]
     hook = ok(
         b.post(
             "webhooks", json={"url": receiver.url(f"/{tag}"), "subscriptions": ["message_created"]}
@@ -135,6 +147,7 @@ def make_tenant_b(b: ApiClient, receiver: Receiver) -> TenantB:
         inbox_id=inbox["id"],
         inbox_identifier=inbox["inbox_identifier"],
         hmac_token=inbox["hmac_token"],
+        callback_secret=callback["secret"],
         contact_id=contact["id"],
         contact_email=email,
         contact_name=name,
@@ -148,6 +161,9 @@ def make_tenant_b(b: ApiClient, receiver: Receiver) -> TenantB:
         webhook_secret=hook["secret"],
         # Three messages were created after the webhook: three message_created deliveries.
         delivery_id=settled_deliveries(b, hook["id"], 3)[-1]["id"],
+        callback_delivery_id=settled_deliveries(b, inbox["id"], 3, "inboxes/{}/deliveries")[-1][
+            "id"
+        ],
         other_inbox_source_id=elsewhere,
         sibling_source_id=sibling,
     )
@@ -243,6 +259,7 @@ def account_walk_body(account_user_id: int, inbox_id: int, contact_id: int, path
         "custom_attributes": {"walked": True},
         "channel": {"type": "api"},
         "since": int(time.time()) - 3600,  # webhook recovery
+        "typing_status": "on",
     }
     if "/messages" in path:
         del body["status"]  # a message's status is sent/delivered/read/failed
@@ -257,4 +274,5 @@ def public_walk_body() -> JSON:
         "email": unique_email("pub"),
         "custom_attributes": {"walked": True},
         "submitted_values": [{"name": "x", "value": "y"}],
+        "typing_status": "on",
     }
