@@ -31,12 +31,12 @@ router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 
 STATUSES = DELIVERY_STATUSES
 PAYLOAD_FORMAT_CHOICES = [
-    ("voxsig", "Voxsig: the documented events (integer message_type, unix times)"),
-    ("chatwoot", "Chatwoot: what Chatwoot's own server sends, for Chatwoot integrations"),
+    ("voxsig", "Voxsig: the documented events"),
+    ("chatwoot", "Chatwoot: as Chatwoot sends"),
 ]
 SIGNING_CHOICES = [
-    ("symmetric", "Symmetric (v1): HMAC-SHA256 with a secret you and Voxsig share"),
-    ("asymmetric", "Asymmetric (v1a): ed25519, verified with a public key, no secret"),
+    ("symmetric", "Symmetric (v1): a shared secret"),
+    ("asymmetric", "Asymmetric (v1a): a public key"),
 ]
 
 
