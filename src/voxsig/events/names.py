@@ -49,7 +49,7 @@ DESCRIPTIONS = {
     MESSAGE_CREATED: "A message is created in a conversation (private notes included).",
     MESSAGE_UPDATED: "A message's content, form answers or status change, or it is deleted.",
     WEBWIDGET_TRIGGERED: "A visitor opens the live-chat widget.",
-    CONTACT_CREATED: "A contact is created (API, public API, widget visitor, dashboard).",
+    CONTACT_CREATED: "A contact is created (REST API, public client API, widget visitor).",
     CONTACT_UPDATED: "A contact's name, email, phone, identifier or attributes change.",
     CONVERSATION_TYPING_ON: "An agent or the contact starts typing in a conversation.",
     CONVERSATION_TYPING_OFF: "An agent or the contact stops typing in a conversation.",
