@@ -299,7 +299,9 @@ def test_agent_cannot_open_settings_or_webhooks(
         jane.get_by_label("Email").fill("jane@example.com")
         jane.get_by_label("Password").fill("janes-password")
         jane.keyboard.press("Enter")
-        expect(jane.get_by_role("heading", name="Conversations")).to_be_visible()
+        # A login verifies an argon2 hash (deliberately slow): more than the default 5 s once
+        # on a loaded CI machine.
+        expect(jane.get_by_role("heading", name="Conversations")).to_be_visible(timeout=15_000)
         nav = jane.get_by_role("navigation", name="Main")
         expect(nav.get_by_role("link", name="Conversations")).to_be_visible()
         expect(nav.get_by_role("link", name="Webhooks")).to_have_count(0)

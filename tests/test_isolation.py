@@ -51,7 +51,6 @@ def test_account_routes_with_another_accounts_ids_and_token(
     """A's token, B's account id and B's object ids in the path: 401/403/404, no B data."""
     a, b = tenants
     before = snapshot(b)
-    values = b.path_values(b.client.account_id)
     ops = operations(openapi, ACCOUNT_PREFIX)
     assert len(ops) >= MIN_ACCOUNT_OPERATIONS, ops
     ops.sort(key=lambda op: op[0] == "DELETE")  # deletions last: they would hide other leaks
@@ -60,7 +59,7 @@ def test_account_routes_with_another_accounts_ids_and_token(
     problems: list[str] = []
     with httpx.Client(base_url=a.client.url, timeout=30.0) as anon:
         for method, template in ops:
-            path = fill(template, values)
+            path = fill(template, b.path_values(b.client.account_id, template))
             kwargs: JSON = {"params": {"inbox_id": b.inbox_id, "q": b.contact_email}}
             if method in BODY_METHODS:
                 kwargs["json"] = account_walk_body(user_b, b.inbox_id, b.contact_id, template)
@@ -85,7 +84,6 @@ def test_account_routes_with_own_account_but_another_accounts_object_ids(
     a, b = tenants
     before = snapshot(b)
     # B's conversation is number 2: account A has only number 1.
-    values = b.path_values(a.client.account_id)
     ops = [
         (m, t)
         for m, t in operations(openapi, ACCOUNT_PREFIX)
@@ -95,7 +93,7 @@ def test_account_routes_with_own_account_but_another_accounts_object_ids(
     ops.sort(key=lambda op: op[0] == "DELETE")
     problems: list[str] = []
     for method, template in ops:
-        path = fill(template, values)
+        path = fill(template, b.path_values(a.client.account_id, template))
         kwargs: JSON = {}
         if method in BODY_METHODS:
             # Valid in A: only the path's foreign object id is wrong.
@@ -266,7 +264,9 @@ def test_control_the_walked_paths_reach_real_objects(
     assert len(gets) >= 15, gets
     failures = []
     for template in gets:
-        response = b.client.get(fill(template, values))
+        # A callback's delivery under …/inboxes/{inbox_id}/deliveries.
+        own = {**values, **b.path_values(b.client.account_id, template)}
+        response = b.client.get(fill(template, own))
         if response.status_code != 200:
             failures.append(f"GET {template} -> {response.status_code}: {response.text[:200]}")
     assert failures == [], "\n".join(failures)
@@ -295,7 +295,8 @@ def test_control_the_walk_bodies_are_accepted_by_their_own_account(
         if method not in BODY_METHODS:
             continue
         body = account_walk_body(c.client.user_id, c.inbox_id, c.contact_id, template)
-        response = c.client.request(method, fill(template, values), json=body)
+        own = {**values, **c.path_values(c.client.account_id, template)}
+        response = c.client.request(method, fill(template, own), json=body)
         if not response.is_success:
             failures.append(f"{method} {template} -> {response.status_code}: {response.text[:300]}")
     assert failures == [], "\n".join(failures)

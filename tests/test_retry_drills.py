@@ -16,29 +16,13 @@ from tests.support.client import ApiClient
 from tests.support.deliveries import delivery_rows, publish_events
 from tests.support.deployment import FAST, DeployFactory
 from tests.support.factories import new_conversation, post_message
-from tests.support.receiver import HOST, Receiver, _Handler, _Server
+from tests.support.receiver import HOST, Receiver
 from tests.support.waiting import wait_until
-
-
-class PortReceiver(Receiver):
-    """A Receiver on a port chosen in advance (Receiver itself lets the kernel pick one)."""
-
-    def __init__(self, port: int) -> None:
-        self._lock = threading.Condition()
-        self._received = []
-        self._scripts = {}
-        self._server = _Server((HOST, port), _Handler)
-        self._server.receiver = self
-        self.port = port
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="late-receiver", daemon=True
-        )
-        self._thread.start()
 
 
 def subscribe_unreachable(api: ApiClient, path: str) -> tuple[int, int]:
     """A webhook on message_created at a free port where nothing listens yet (connection
-    refused until a PortReceiver starts there): its port and id."""
+    refused until a Receiver starts there): its port and id."""
     port = free_port(HOST)
     made = api.post(
         "webhooks",
@@ -160,7 +144,7 @@ def test_a_receiver_down_for_several_retries_gets_everything_in_retry_order_once
             lambda: f"attempts so far: {due_times.attempts()}\n{deployment.logs()}",
             step=0.05,
         )
-        receiver = PortReceiver(port)
+        receiver = Receiver(port)
         try:
             receiver.wait_for(total, "/late", timeout=30)
             time.sleep(1.0)  # nothing more on its way
@@ -261,7 +245,7 @@ def test_retries_queued_behind_a_per_endpoint_cap_go_oldest_due_first(
             lambda: f"attempts so far: {due_times.attempts()}\n{deployment.logs()}",
             step=0.05,
         )
-        receiver = PortReceiver(port)
+        receiver = Receiver(port)
         receiver.respond("/capped", *[200] * BACKLOG, delay=0.15)
         try:
             receiver.wait_for(BACKLOG, "/capped", timeout=30)

@@ -51,7 +51,8 @@ def test_widget_shows_agent_typing_and_reports_the_visitors(
     ok(api.post(path, json={"typing_status": "off"}))
     expect(typing).to_be_hidden()
 
-    before = len(receiver.requests("/typing"))
+    # The agent's three (private on, on, off) first: they are delivered asynchronously.
+    before = len(receiver.wait_for(3, "/typing"))
     page.locator(".composer textarea").press_sequentially("Are you th", delay=50)
     got = receiver.wait_for(before + 2, "/typing", timeout=15)[before:]  # on, then off when idle
     assert [r.json()["event"] for r in got] == ["conversation_typing_on", "conversation_typing_off"]

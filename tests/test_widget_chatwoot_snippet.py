@@ -247,8 +247,12 @@ def test_set_user_and_contact_custom_attributes_reach_the_contact(
         assert len(listed) == 1, listed
         return listed[0]
 
+    # Two calls from the widget, which may land in either order.
     eventually(
-        lambda: contact()["custom_attributes"] == {"plan": "pro", "seats": 3},
+        lambda: (
+            contact()["custom_attributes"] == {"plan": "pro", "seats": 3}
+            and contact()["identifier"] == "cust-42"
+        ),
         lambda: f"the contact is {contact()}",
     )
     found = contact()

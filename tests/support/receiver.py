@@ -99,9 +99,10 @@ class _Server(ThreadingHTTPServer):
 
 
 class Receiver:
-    """Listens on 127.0.0.1:<free port> in a background thread until close()."""
+    """Listens on 127.0.0.1:<free port> (or `port`, chosen in advance) in a background thread
+    until close()."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self._lock = threading.Condition()
         self._received: list[Received] = []
         self._scripts: dict[str, deque[Reply]] = {}
@@ -109,7 +110,7 @@ class Receiver:
         # serves their schemas; every body arriving on such a path is checked against them.
         self._formats: dict[str, tuple[set[str], str]] = {}
         self._schema_failures: list[str] = []
-        self._server = _Server((HOST, 0), _Handler)
+        self._server = _Server((HOST, port), _Handler)
         self._server.receiver = self
         self.port: int = self._server.server_address[1]
         LISTENING[self.port] = self
