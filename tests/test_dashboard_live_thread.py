@@ -15,11 +15,13 @@ import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import pytest
 
 from tests.conftest import Backend
 from tests.support.client import JSON, ApiClient, create_account, ok, unique_email
-from tests.support.factories import post_message, setup_thread
+from tests.support.factories import post_message, setup_thread, subscribe
+from tests.support.receiver import Receiver
 from tests.support.waiting import wait_until
 
 pytest.importorskip("playwright")
@@ -357,3 +359,37 @@ def test_without_javascript_the_forms_post_as_before(
     page.get_by_label("Message", exact=True).fill("Sent the plain way")
     page.get_by_role("button", name="Send").click()
     expect(page.locator(".msg.outgoing", has_text="Sent the plain way")).to_be_visible()
+
+
+def test_the_contact_typing_shows_and_the_agents_typing_is_reported(
+    page: Page, api: ApiClient, thread: JSON, receiver: Receiver
+) -> None:
+    """Issue 15: the dashboard shows the contact typing (the public client API's call, as a
+    gateway makes it) and reports the agent's, a note's as private."""
+    subscribe(api, receiver, "/typing", ["conversation_typing_on", "conversation_typing_off"])
+    log_in(page, api)
+    open_conversation(page, api, thread)
+    shown = page.locator("#typing")
+    expect(shown).to_be_hidden()
+
+    inbox = ok(api.get(f"inboxes/{thread['inbox_id']}"))
+    contact_path = (
+        f"{api.url}/public/api/v1/inboxes/{inbox['inbox_identifier']}/contacts/"
+        f"{thread['contact_inbox']['source_id']}/conversations/{thread['id']}/toggle_typing"
+    )
+    ok(httpx.post(contact_path, json={"typing_status": "on"}))
+    expect(shown).to_have_text(re.compile(r"is typing…$"), timeout=LIVE)
+    ok(httpx.post(contact_path, json={"typing_status": "off"}))
+    expect(shown).to_be_hidden(timeout=LIVE)
+    contact_events = receiver.wait_for(2, "/typing")
+
+    page.get_by_label("Private note").check()
+    page.locator("#f-content").press_sequentially("Refund ok", delay=40)
+    mine = receiver.wait_for(4, "/typing", timeout=15)[len(contact_events) :]  # on, off at idle
+    assert [r.json()["event"] for r in mine] == [
+        "conversation_typing_on",
+        "conversation_typing_off",
+    ]
+    assert {(r.json()["user"]["type"], r.json()["is_private"]) for r in mine} == {("user", True)}
+    assert {r.json()["user"]["id"] for r in mine} == {api.user_id}
+    expect(shown).to_be_hidden()  # the agent's own typing is not shown as the contact's
