@@ -1,14 +1,14 @@
 """Endpoints: where the outbox delivers, and the one module of it that knows what they are.
 
 An endpoint is a URL with signing secrets that subscribes to some events of an account (or of
-one of its inboxes), can be disabled, and has a health (a failure streak). The account webhook
-(`models.Webhook`, table `webhooks`, named by `Delivery.webhook_id`) is the only kind today.
-The rest of the outbox names that table only through this module: publishing and recovery see
+one of its inboxes), can be disabled, and has a health (a failure streak). Every kind is a row
+of `models.Webhook` (table `webhooks`, named by `Delivery.webhook_id`) with its `kind`: an
+account's webhook, or an API inbox's callback (inboxes/callbacks.py). The rest of the outbox names that table only through this module: publishing and recovery see
 a `Subscriber`, the claim joins `TABLE` and reads `SENDING` into an `Endpoint` that the worker
 signs and sends to, outcomes report health through `healthy` (which tells who came back
 from a failure streak), `failing` and `disable`, and a recovery takes the comeback's offer
-through `offer_taken`. A further kind (an API inbox's callback URL, an agent bot) produces the
-same values here, and shares claims, retries, signing, the log and replay as they are.
+through `offer_taken`. A further kind (an agent bot) is a further value of `kind`, and shares
+claims, retries, signing, the log and replay as they are.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from voxsig.models import Delivery, Webhook
 from voxsig.models.webhook import ACCOUNT_ENDPOINT, FAILED, VOXSIG_FORMAT
 
-# The table of the only kind, for the claim's join (claims.py): its id is `Delivery.webhook_id`.
+# The table of every kind, for the claim's join (claims.py): its id is `Delivery.webhook_id`.
 TABLE = Webhook
 # What a claim reads of its endpoint, in `to_send`'s order.
 SENDING = (
