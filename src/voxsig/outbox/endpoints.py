@@ -5,10 +5,11 @@ one of its inboxes), can be disabled, and has a health (a failure streak). Every
 of `models.Webhook` (table `webhooks`, named by `Delivery.webhook_id`) with its `kind`: an
 account's webhook, or an API inbox's callback (inboxes/callbacks.py). The rest of the outbox
 names that table only through this module: publishing and recovery see a `Subscriber`, the
-claim joins `TABLE` and reads `SENDING` into an `Endpoint` that the worker signs and sends to, outcomes report health through `healthy` (which tells who came back
-from a failure streak), `failing` and `disable`, and a recovery takes the comeback's offer
-through `offer_taken`. A further kind (an agent bot) is a further value of `kind`, and shares
-claims, retries, signing, the log and replay as they are.
+claim joins `TABLE` and reads `SENDING` into an `Endpoint` that the worker signs and sends to,
+outcomes report health through `healthy` (which tells who came back from a failure streak),
+`failing` and `disable`, and a recovery takes the comeback's offer through `offer_taken`. A
+further kind (an agent bot) is a further value of `kind`, and shares claims, retries,
+signing, the log and replay as they are.
 """
 
 from __future__ import annotations
