@@ -78,39 +78,32 @@ def _channel_values(form: FormData, channel: str) -> dict[str, str]:
     return {name: forms.text(form, name) for name in names if forms.text(form, name)}
 
 
+async def _refused(
+    request: Request, viewer: Viewer, channel: str, values: Any, errors: forms.Errors
+) -> Response:
+    """The inboxes page again, with what was typed and what is wrong with it."""
+    return await _inboxes_page(request, viewer, channel=channel, form=values, errors=errors)
+
+
 @router.post("/app/settings/inboxes")
 async def inbox_create(request: Request, viewer: AdminViewer, form: Form) -> Response:
     channel = "api" if forms.text(form, "channel") == "api" else "web_widget"
     values = {"name": forms.text(form, "name"), **_channel_values(form, channel)}
+    errors: forms.Errors
     try:
         body = InboxCreate.model_validate(
             {"name": values["name"], "channel": {"type": channel, **values}}
         )
-    except ValidationError as exc:
-        raise Rendered(
-            await _inboxes_page(
-                request,
-                viewer,
-                channel=channel,
-                form=values,
-                errors=forms.validation_errors(exc),
-            )
-        ) from exc
-    fields = body.channel.model_dump(exclude={"type"}, exclude_none=True)
-    try:
+        fields = body.channel.model_dump(exclude={"type"}, exclude_none=True)
         inbox = await inboxes.create_inbox(
             viewer.session, viewer.account.id, body.name, channel, fields, _limits(request)
         )
-    except ApiError as exc:
-        raise Rendered(
-            await _inboxes_page(
-                request,
-                viewer,
-                channel=channel,
-                form=values,
-                errors=forms.api_errors(exc, "webhook_url"),
-            )
-        ) from exc
+    except ValidationError as exc:
+        errors = forms.validation_errors(exc)
+        raise Rendered(await _refused(request, viewer, channel, values, errors)) from exc
+    except ApiError as exc:  # a callback URL that resolves to a refused address
+        errors = forms.api_errors(exc, "webhook_url")
+        raise Rendered(await _refused(request, viewer, channel, values, errors)) from exc
     note = "Copy the snippet below into your website." if channel == "web_widget" else ""
     return redirect(
         request, f"/app/settings/inboxes/{inbox.id}", f"Inbox {inbox.name} created. {note}"
