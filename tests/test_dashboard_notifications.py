@@ -15,15 +15,15 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
 from tests.conftest import Backend
 from tests.support.browser import SCREENSHOTS
-from tests.support.client import ApiClient, create_account, ok, unique_email
+from tests.support.client import ApiClient, ok, unique_email
 from tests.support.factories import post_message
+from tests.support.host_page import account_off_loop
 from tests.support.widget import WidgetVisitor, visit
 
 pytest.importorskip("playwright")
@@ -70,12 +70,7 @@ LIVE = 10_000  # ms: a signal, its question and the answer, on a busy 2-core mac
 def api(backend: Backend) -> Iterator[ApiClient]:
     """conftest's `api`, the account made on a worker thread: create_account calls
     asyncio.run(), which fails in the thread where Playwright's sync API keeps its loop."""
-    backend.ensure_running()
-    with ThreadPoolExecutor(1) as pool:
-        credentials = pool.submit(
-            create_account, backend.database_url, "Acme", unique_email(), user_name="Ada Admin"
-        ).result()
-    client = ApiClient(backend.url, credentials)
+    client = account_off_loop(backend)
     yield client
     client.close()
 

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from playwright.sync_api import Browser, FrameLocator, Page, expect
 
 from tests.conftest import Backend
 from tests.support.browser import SCREENSHOTS
-from tests.support.client import JSON, ApiClient, create_account, ok, unique_email
+from tests.support.client import JSON, ApiClient, ok
 from tests.support.factories import widget_inbox
+from tests.support.host_page import account_off_loop
 
 GREETING = "Hello! Ask us anything about your order."
 PHONE = {"width": 390, "height": 844}
@@ -24,12 +24,7 @@ PHONE = {"width": 390, "height": 844}
 def api(backend: Backend) -> Iterator[ApiClient]:
     """conftest's `api`, the account made on a worker thread: create_account calls
     asyncio.run(), which fails in the thread where Playwright's sync API keeps its loop."""
-    backend.ensure_running()
-    with ThreadPoolExecutor(1) as pool:
-        credentials = pool.submit(
-            create_account, backend.database_url, "Acme", unique_email(), user_name="Ada Admin"
-        ).result()
-    client = ApiClient(backend.url, credentials)
+    client = account_off_loop(backend)
     yield client
     client.close()
 
