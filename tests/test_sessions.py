@@ -71,6 +71,31 @@ def test_a_cookie_replayed_after_logout_is_logged_out(api: ApiClient) -> None:
     browser.close()
 
 
+def test_a_page_left_behind_does_not_overwrite_the_cookie_of_the_logout(api: ApiClient) -> None:
+    """A fetch of the page being left (its live catch-up) can reach the server after the logout:
+    it must not replace the logout's cookie, or the login form's CSRF token no longer matches."""
+    browser = logged_in(api)
+    copied = browser.cookie()
+    assert browser.post("/logout").status_code == 303
+    late = httpx.get(
+        f"{api.url}/app/conversations",
+        cookies={"voxsig_session": copied},
+        headers={"sec-fetch-mode": "cors"},
+        timeout=30.0,
+    )
+    assert late.status_code == 303
+    assert "set-cookie" not in late.headers
+    opened = httpx.get(
+        f"{api.url}/app/conversations",
+        cookies={"voxsig_session": copied},
+        headers={"sec-fetch-mode": "navigate"},
+        timeout=30.0,
+    )
+    assert opened.status_code == 303
+    assert "voxsig_session=" in opened.headers["set-cookie"]
+    browser.close()
+
+
 def test_a_password_change_ends_every_other_session_and_keeps_the_token(api: ApiClient) -> None:
     other, changer = logged_in(api), logged_in(api)
     copied = other.cookie()

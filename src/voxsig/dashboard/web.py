@@ -243,8 +243,12 @@ async def current_viewer(request: Request, session: DbSession, web: Web) -> View
     # once the session was ended (logout, a password change, a removal from the account).
     live = await live_session(session, web.token)
     if live is None:
-        web.forget()
-        web.flash("Your session has ended. Log in again.", "error")
+        # Only a page the user opens rewrites the cookie. A fetch of a page being left (its
+        # live catch-up, racing the logout that ended the session) would otherwise replace
+        # the cookie the logout just set, and the login form's CSRF token with it.
+        if request.headers.get("sec-fetch-mode", "navigate") == "navigate":
+            web.forget()
+            web.flash("Your session has ended. Log in again.", "error")
         raise Rendered(login_redirect(request))
     web.session_id = live.id
     accounts = await memberships(session, live.user)
