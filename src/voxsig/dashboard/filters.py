@@ -11,6 +11,7 @@ from urllib.parse import urlencode, urlsplit
 from jinja2 import Environment
 from markupsafe import Markup, escape
 
+from voxsig.dashboard.interactive import offered
 from voxsig.kit.clock import as_utc, utcnow
 
 # An ISO 8601 moment with its time (what the widget stores in initiated_at.timestamp).
@@ -140,6 +141,7 @@ def install(env: Environment) -> None:
         iso=iso,
         pretty_json=pretty_json,
         attribute=attribute,
+        offered=offered,
         percent=percent,
         duration=duration,
     )
