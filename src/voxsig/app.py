@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
 from voxsig import __version__, live, metrics, openapi
+from voxsig.agent_bots.api import router as agent_bots_router
 from voxsig.config import Settings, get_settings
 from voxsig.contacts.api import router as contacts_router
 from voxsig.conversations.api import router as conversations_router
@@ -19,10 +20,10 @@ from voxsig.dashboard import router as dashboard_router
 from voxsig.db import Database
 from voxsig.errors import install_error_handlers
 from voxsig.events.api import router as events_router
+from voxsig.gave_up import after_giving_up
 from voxsig.inboxes.api import router as inboxes_router
 from voxsig.kit.request_guard import RequestGuard
 from voxsig.live import Hub
-from voxsig.messages import undelivered
 from voxsig.messages.api import router as messages_router
 from voxsig.outbox.runtime import running_worker
 from voxsig.public.api import router as public_router
@@ -48,7 +49,7 @@ def create_app(settings: Settings | None = None, *, sole_worker: bool = False) -
                 if settings.run_worker:
                     await stack.enter_async_context(
                         running_worker(
-                            settings, db, sole_worker=sole_worker, gave_up=undelivered.mark_failed
+                            settings, db, sole_worker=sole_worker, gave_up=after_giving_up
                         )
                     )
                 yield
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None, *, sole_worker: bool = False) -
         messages_router,
         public_router,
         webhooks_router,
+        agent_bots_router,
         events_router,
         widget_router,
         dashboard_router,

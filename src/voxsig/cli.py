@@ -171,7 +171,7 @@ def serve(
 @cli.command()
 def worker() -> None:
     """Run the delivery worker alone (several may run side by side on PostgreSQL)."""
-    from voxsig.messages import undelivered
+    from voxsig.gave_up import after_giving_up
     from voxsig.outbox.runtime import run_forever
 
     settings = get_settings()
@@ -180,7 +180,7 @@ def worker() -> None:
     _migrate_or_fail(url)
     err.print(f"[bold green]Voxsig {__version__}[/] delivery worker on {_redact(url)}")
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_forever(settings, sole_worker=sole_worker, gave_up=undelivered.mark_failed))
+        asyncio.run(run_forever(settings, sole_worker=sole_worker, gave_up=after_giving_up))
 
 
 @cli.command()

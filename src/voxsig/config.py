@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     webhook_retention_days: float = 30.0
     webhook_max_in_flight: int = 256
     webhook_max_per_endpoint: int = 16
+    # An agent bot answers a waiting visitor, so it is given a short schedule: when it has not
+    # answered after these retries (about a minute), its pending conversation goes to people.
+    bot_retry_schedule: str = "3,10,20"
+    bot_timeout: float = Field(default=5.0, gt=0)
     worker_poll_seconds: float = 1.0
     # A worker whose heartbeat is older than this is dead: its leases are taken over at once.
     worker_takeover_seconds: float = Field(default=10.0, gt=0)

@@ -26,8 +26,7 @@ from voxsig.conversations.schemas import (
     ToggleStatus,
     ToggleTyping,
 )
-from voxsig.deps import AccountContext, Ctx
-from voxsig.inboxes.service import get_inbox
+from voxsig.deps import AccountContext, Acting, ActingContext, Ctx
 from voxsig.kit.clock import unix, unix_or_none
 from voxsig.kit.schema import MAX_PAGE, Id, one_of
 from voxsig.messages.service import create_message
@@ -97,13 +96,18 @@ async def conversations_meta(
     return {"meta": await filters.counts(ctx.session, ctx.account.id, ctx.user.id, f)}
 
 
-async def _rendered(ctx: AccountContext, conversation: Conversation) -> dict[str, Any]:
+async def _rendered(
+    ctx: AccountContext | ActingContext, conversation: Conversation
+) -> dict[str, Any]:
     return conversation_json(await load_conversation(ctx.session, conversation))
 
 
+# The routes below that take `Acting` are those Chatwoot opens to agent bots' tokens too.
+
+
 @router.post("", responses={**ok(ConversationObject), **errors(422)})
-async def create_conversation(ctx: Ctx, body: ConversationCreate) -> dict[str, Any]:
-    inbox = await get_inbox(ctx.session, ctx.account.id, body.inbox_id)
+async def create_conversation(ctx: Acting, body: ConversationCreate) -> dict[str, Any]:
+    inbox = await ctx.inbox(body.inbox_id)
     link = await creation.contact_inbox_of(ctx.session, inbox, body.contact_id, body.source_id)
     conversation = await creation.create_conversation(
         ctx.session,
@@ -119,7 +123,7 @@ async def create_conversation(ctx: Ctx, body: ConversationCreate) -> dict[str, A
         await create_message(
             ctx.session,
             conversation,
-            Actor(user=ctx.user),
+            ctx.actor,
             content=first.content,
             message_type=OUTGOING,
             private=first.private,
@@ -138,24 +142,24 @@ async def get_conversation(ctx: Ctx, conversation_id: Id) -> dict[str, Any]:
 
 @router.patch("/{conversation_id}", responses={**ok(ConversationObject), **errors(422)})
 async def update_conversation(
-    ctx: Ctx, conversation_id: Id, body: ConversationUpdate
+    ctx: Acting, conversation_id: Id, body: ConversationUpdate
 ) -> dict[str, Any]:
-    conversation = await lookup.get_conversation(ctx.session, ctx.account.id, conversation_id)
-    await changes.apply_changes(ctx.session, conversation, Actor(user=ctx.user), body.wanted())
+    conversation = await ctx.conversation(conversation_id)
+    await changes.apply_changes(ctx.session, conversation, ctx.actor, body.wanted())
     return await _rendered(ctx, conversation)
 
 
 @router.post("/{conversation_id}/toggle_status", responses={**ok(StatusToggled), **errors(422)})
 async def toggle_status(
-    ctx: Ctx, conversation_id: Id, body: ToggleStatus | None = None
+    ctx: Acting, conversation_id: Id, body: ToggleStatus | None = None
 ) -> dict[str, Any]:
     body = body or ToggleStatus()
-    conversation = await lookup.get_conversation(ctx.session, ctx.account.id, conversation_id)
+    conversation = await ctx.conversation(conversation_id)
     status = changes.toggled_status(conversation.status, body.status)
     wanted: dict[str, Any] = {"status": status}
     if status == "snoozed":
         wanted["snoozed_until"] = body.snoozed_until
-    await changes.apply_changes(ctx.session, conversation, Actor(user=ctx.user), wanted)
+    await changes.apply_changes(ctx.session, conversation, ctx.actor, wanted)
     return {
         "payload": {
             "success": True,
@@ -171,12 +175,10 @@ async def toggle_status(
     response_class=Response,
     responses={**ok_empty("Set; the body is empty"), **errors(422)},
 )
-async def toggle_priority(ctx: Ctx, conversation_id: Id, body: TogglePriority) -> Response:
-    conversation = await lookup.get_conversation(ctx.session, ctx.account.id, conversation_id)
+async def toggle_priority(ctx: Acting, conversation_id: Id, body: TogglePriority) -> Response:
+    conversation = await ctx.conversation(conversation_id)
     priority = None if body.priority == "none" else body.priority
-    await changes.apply_changes(
-        ctx.session, conversation, Actor(user=ctx.user), {"priority": priority}
-    )
+    await changes.apply_changes(ctx.session, conversation, ctx.actor, {"priority": priority})
     return Response(status_code=200)
 
 
@@ -196,10 +198,10 @@ async def toggle_typing_status(ctx: Ctx, conversation_id: Id, body: ToggleTyping
 
 
 @router.post("/{conversation_id}/assignments", responses={**ok(AssignmentResult), **errors(422)})
-async def assign(ctx: Ctx, conversation_id: Id, body: Assignment) -> dict[str, Any] | None:
-    conversation = await lookup.get_conversation(ctx.session, ctx.account.id, conversation_id)
+async def assign(ctx: Acting, conversation_id: Id, body: Assignment) -> dict[str, Any] | None:
+    conversation = await ctx.conversation(conversation_id)
     await changes.apply_changes(
-        ctx.session, conversation, Actor(user=ctx.user), {"assignee_id": body.assignee_id}
+        ctx.session, conversation, ctx.actor, {"assignee_id": body.assignee_id}
     )
     if body.assignee_id is None:
         return None
@@ -227,14 +229,11 @@ async def set_labels(ctx: Ctx, conversation_id: Id, body: Labels) -> dict[str, A
     responses={**ok(ConversationCustomAttributes), **errors(422)},
 )
 async def set_custom_attributes(
-    ctx: Ctx, conversation_id: Id, body: CustomAttributes
+    ctx: Acting, conversation_id: Id, body: CustomAttributes
 ) -> dict[str, Any]:
-    conversation = await lookup.get_conversation(ctx.session, ctx.account.id, conversation_id)
+    conversation = await ctx.conversation(conversation_id)
     await changes.apply_changes(
-        ctx.session,
-        conversation,
-        Actor(user=ctx.user),
-        {"custom_attributes": body.custom_attributes},
+        ctx.session, conversation, ctx.actor, {"custom_attributes": body.custom_attributes}
     )
     return {"custom_attributes": conversation.custom_attributes}
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from voxsig.conversations.lookup import check_assignee, labels_of
 from voxsig.events import emit
 from voxsig.kit.clock import unix_or_none, utcnow
-from voxsig.models import Contact, Conversation, ConversationLabel, Message, User
+from voxsig.models import AgentBot, Contact, Conversation, ConversationLabel, Message, User
 from voxsig.models.message import ACTIVITY
 
 # The attributes whose changes fire conversation_updated (payloads.md), in the order reported.
@@ -32,10 +32,12 @@ TRACKED = (
 
 @dataclass
 class Actor:
-    """Who made a change, for activity messages: an agent, the contact, or the system."""
+    """Who made a change, for activity messages: an agent, the contact, an agent bot, or the
+    system."""
 
     user: User | None = None
     contact: Contact | None = None
+    bot: AgentBot | None = None
 
     @property
     def name(self) -> str:
@@ -43,6 +45,8 @@ class Actor:
             return self.user.name
         if self.contact is not None:
             return self.contact.name or "the contact"
+        if self.bot is not None:
+            return self.bot.name
         return "Voxsig"
 
 
@@ -70,10 +74,16 @@ def _json_value(name: str, value: Any) -> Any:
 
 
 async def apply_changes(
-    session: AsyncSession, conversation: Conversation, actor: Actor, wanted: dict[str, Any]
+    session: AsyncSession,
+    conversation: Conversation,
+    actor: Actor,
+    wanted: dict[str, Any],
+    *,
+    activity: str | None = None,
 ) -> Changes:
     """Sets the tracked attributes in `wanted` (labels: the full new list), adds the activity
-    messages Chatwoot adds, and returns only what really changed."""
+    messages Chatwoot adds (or the one `activity` line instead, which says why), and returns
+    only what really changed."""
     changes = Changes()
     if wanted.get("assignee_id") is not None:
         await check_assignee(session, conversation.account_id, wanted["assignee_id"])
@@ -97,7 +107,10 @@ async def apply_changes(
     if changes:
         conversation.updated_at = utcnow()
         await session.flush()
-        await _record_activity(session, conversation, actor, changes)
+        if activity is None:
+            await _record_activity(session, conversation, actor, changes)
+        else:
+            await add_activity(session, conversation, activity)
         await emit.conversation_changed(session, conversation, changes.values)
     return changes
 
@@ -118,12 +131,18 @@ STATUS_ACTIVITY = {
 }
 
 
+# Pending is where a bot holds a conversation: opening it hands it to the agents.
+HANDOVER_ACTIVITY = "Conversation was handed over to the agents by {actor}"
+
+
 async def _record_activity(
     session: AsyncSession, conversation: Conversation, actor: Actor, changes: Changes
 ) -> None:
     lines = []
     if changes.status_changed:
-        lines.append(STATUS_ACTIVITY[conversation.status].format(actor=actor.name))
+        handover = changes.values["status"] == ("pending", "open")
+        line = HANDOVER_ACTIVITY if handover else STATUS_ACTIVITY[conversation.status]
+        lines.append(line.format(actor=actor.name))
     if "assignee_id" in changes.values:
         if conversation.assignee_id is None:
             lines.append(f"Conversation was unassigned by {actor.name}")

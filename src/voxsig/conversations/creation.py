@@ -54,12 +54,19 @@ async def next_display_id(session: AsyncSession, account_id: int) -> int:
     return int(number)
 
 
+def first_status(inbox: Inbox) -> str:
+    """Where a conversation starts (or a resolved one reopens when the contact writes again):
+    pending while the inbox's bot answers first, as in Chatwoot, so the agents' open view is
+    not flooded with what the bot handles."""
+    return "pending" if inbox.agent_bot_id is not None else "open"
+
+
 async def create_conversation(
     session: AsyncSession,
     inbox: Inbox,
     contact_inbox: ContactInbox,
     *,
-    status: str = "open",
+    status: str | None = None,
     assignee_id: int | None = None,
     additional_attributes: dict[str, Any] | None = None,
     custom_attributes: dict[str, Any] | None = None,
@@ -72,7 +79,7 @@ async def create_conversation(
         inbox_id=inbox.id,
         contact_id=contact_inbox.contact_id,
         contact_inbox_id=contact_inbox.id,
-        status=status,
+        status=status or first_status(inbox),
         assignee_id=assignee_id,
         additional_attributes=additional_attributes or {},
         custom_attributes=custom_attributes or {},

@@ -58,7 +58,8 @@ class ConversationCreate(Body):
     inbox_id: Id
     source_id: str | None = Field(default=None, min_length=1, max_length=255)
     contact_id: Id | None = None
-    status: Status = "open"
+    # Absent: open, or pending in an inbox whose bot answers first.
+    status: Status | None = None
     assignee_id: Id | None = None
     additional_attributes: dict[str, Any] = Field(default_factory=dict)
     custom_attributes: dict[str, Any] = Field(default_factory=dict)

@@ -28,6 +28,9 @@ from voxsig.views.payloads import (
 )
 from voxsig.views.snapshot import load_conversation, load_conversations, load_message_senders
 
+# The status changes that are events of their own (Chatwoot's CONVERSATION_OPENED and _RESOLVED).
+_BECAME = {"open": names.CONVERSATION_OPENED, "resolved": names.CONVERSATION_RESOLVED}
+
 
 async def _wanted(session: AsyncSession, conversation: Conversation, *events: str) -> bool:
     """Skip loading and rendering when no endpoint listens: most changes have no subscriber."""
@@ -84,12 +87,13 @@ async def conversation_changed(
     session: AsyncSession, conversation: Conversation, changes: dict[str, tuple[Any, Any]]
 ) -> None:
     """conversation_updated for any tracked change; conversation_status_changed as well when
-    the status is among them."""
+    the status is among them, and conversation_opened or conversation_resolved (an agent bot's
+    events, as Chatwoot's AgentBotListener sends them) for those two statuses."""
     if changes:
         await _live(session, "conversation.updated", conversation)
-    if not changes or not await _wanted(
-        session, conversation, names.CONVERSATION_UPDATED, names.CONVERSATION_STATUS_CHANGED
-    ):
+    became = _BECAME.get(conversation.status) if "status" in changes else None
+    wanted = [names.CONVERSATION_UPDATED, names.CONVERSATION_STATUS_CHANGED]
+    if not changes or not await _wanted(session, conversation, *wanted, *filter(None, [became])):
         return
     body = conversation_json(await load_conversation(session, conversation))
 
@@ -105,6 +109,8 @@ async def conversation_changed(
             names.CONVERSATION_STATUS_CHANGED,
             {"changed_attributes": changed(["status"]), **body},
         )
+    if became is not None:
+        await _publish(session, conversation, became, body)
     await _publish(
         session,
         conversation,

@@ -1,4 +1,5 @@
-"""The webhook events: the six of webhook-events.md, and Chatwoot's contact and typing events."""
+"""The webhook events: the six of webhook-events.md, and Chatwoot's contact, typing and agent-bot
+events."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ EventName = Literal[
     "contact_updated",
     "conversation_typing_on",
     "conversation_typing_off",
+    "conversation_opened",
+    "conversation_resolved",
 ]
 # The constants below are typed EventName: mypy refuses one that is not in it.
 ALL: Final[tuple[EventName, ...]] = get_args(EventName)
@@ -29,6 +32,8 @@ CONTACT_CREATED: Final[EventName] = "contact_created"
 CONTACT_UPDATED: Final[EventName] = "contact_updated"
 CONVERSATION_TYPING_ON: Final[EventName] = "conversation_typing_on"
 CONVERSATION_TYPING_OFF: Final[EventName] = "conversation_typing_off"
+CONVERSATION_OPENED: Final[EventName] = "conversation_opened"
+CONVERSATION_RESOLVED: Final[EventName] = "conversation_resolved"
 
 # What an API inbox's callback URL receives, as in Chatwoot: every event of the inbox (contact
 # events belong to the account, and a widget event to widget inboxes).
@@ -42,6 +47,16 @@ INBOX_CALLBACK: Final[tuple[EventName, ...]] = (
     CONVERSATION_TYPING_OFF,
 )
 
+# What an agent bot receives, as in Chatwoot (AgentBotListener): the events of the inboxes it is
+# attached to.
+AGENT_BOT: Final[tuple[EventName, ...]] = (
+    MESSAGE_CREATED,
+    MESSAGE_UPDATED,
+    WEBWIDGET_TRIGGERED,
+    CONVERSATION_OPENED,
+    CONVERSATION_RESOLVED,
+)
+
 DESCRIPTIONS = {
     CONVERSATION_CREATED: "A new conversation is created in the account.",
     CONVERSATION_UPDATED: "A tracked attribute of a conversation changes.",
@@ -53,4 +68,6 @@ DESCRIPTIONS = {
     CONTACT_UPDATED: "A contact's name, email, phone, identifier or attributes change.",
     CONVERSATION_TYPING_ON: "An agent or the contact starts typing in a conversation.",
     CONVERSATION_TYPING_OFF: "An agent or the contact stops typing in a conversation.",
+    CONVERSATION_OPENED: "A conversation is opened (reopened, or handed over by a bot).",
+    CONVERSATION_RESOLVED: "A conversation is resolved.",
 }

@@ -19,6 +19,8 @@ from voxsig.events.names import (
     CONTACT_CREATED,
     CONTACT_UPDATED,
     CONVERSATION_CREATED,
+    CONVERSATION_OPENED,
+    CONVERSATION_RESOLVED,
     CONVERSATION_STATUS_CHANGED,
     CONVERSATION_TYPING_OFF,
     CONVERSATION_TYPING_ON,
@@ -131,6 +133,11 @@ V_CONTACT: Final[Schema] = obj(
     }
 )
 V_USER: Final[Schema] = obj({"id": INT, "name": STR, "email": STR, "type": {"const": "user"}})
+V_BOT: Final[Schema] = obj(
+    {"id": INT, "name": STR, "avatar_url": STR, "type": {"const": "agent_bot"}}
+)
+# The events a conversation's body alone makes (the bot's, as Chatwoot's webhook_data).
+PLAIN_CONVERSATION_EVENTS = (CONVERSATION_CREATED, CONVERSATION_OPENED, CONVERSATION_RESOLVED)
 
 
 def _v_message(conversation: Schema | None) -> Schema:
@@ -143,7 +150,7 @@ def _v_message(conversation: Schema | None) -> Schema:
         "source_id": STR_OR_NULL,
         "content_type": CONTENT_TYPE,
         "content_attributes": FREE,
-        "sender": {"anyOf": [V_CONTACT, V_USER, {"type": "null"}]},
+        "sender": {"anyOf": [V_CONTACT, V_USER, V_BOT, {"type": "null"}]},
         "account": ACCOUNT,
         "inbox": INBOX,
         "conversation_id": INT,
@@ -194,7 +201,7 @@ V_CONVERSATION: Final[Schema] = obj(V_CONVERSATION_FIELDS)
 
 def _voxsig(name: str) -> Schema:
     event = {"event": {"const": name}}
-    if name == CONVERSATION_CREATED:
+    if name in PLAIN_CONVERSATION_EVENTS:
         return obj({**V_CONVERSATION_FIELDS, **event})
     if name in (CONVERSATION_UPDATED, CONVERSATION_STATUS_CHANGED):
         keys = ("status",) if name == CONVERSATION_STATUS_CHANGED else TRACKED
@@ -265,6 +272,8 @@ C_CONTACT_PUSH: Final[Schema] = obj(
     }
 )
 C_USER_WEBHOOK: Final[Schema] = V_USER
+C_BOT_WEBHOOK: Final[Schema] = obj({"id": INT, "name": STR, "type": {"const": "agent_bot"}})
+C_BOT_PUSH: Final[Schema] = V_BOT
 C_USER_PUSH: Final[Schema] = obj(
     {
         "id": INT,
@@ -306,7 +315,7 @@ C_MESSAGE_PUSH: Final[Schema] = {
                     "contact_inbox": obj({"source_id": STR}),
                 }
             ),
-            "sender": {"anyOf": [C_CONTACT_PUSH, C_USER_PUSH]},
+            "sender": {"anyOf": [C_CONTACT_PUSH, C_USER_PUSH, C_BOT_PUSH]},
         },
         optional=("sender",),
     ),
@@ -357,12 +366,14 @@ C_CONVERSATION_FIELDS: Final[dict[str, Schema]] = {
     "updated_at": {"type": "number", "minimum": 0},
 }
 C_CONVERSATION: Final[Schema] = obj(C_CONVERSATION_FIELDS)
-C_SENDER_WEBHOOK: Final[Schema] = {"anyOf": [C_CONTACT_WEBHOOK, C_USER_WEBHOOK, {"type": "null"}]}
+C_SENDER_WEBHOOK: Final[Schema] = {
+    "anyOf": [C_CONTACT_WEBHOOK, C_USER_WEBHOOK, C_BOT_WEBHOOK, {"type": "null"}]
+}
 
 
 def _chatwoot(name: str) -> Schema:
     event = {"event": {"const": name}}
-    if name == CONVERSATION_CREATED:
+    if name in PLAIN_CONVERSATION_EVENTS:
         return obj({**C_CONVERSATION_FIELDS, **event})
     if name in (CONVERSATION_UPDATED, CONVERSATION_STATUS_CHANGED):
         keys = ("status",) if name == CONVERSATION_STATUS_CHANGED else TRACKED

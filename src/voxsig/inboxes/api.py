@@ -6,6 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
+from voxsig.agent_bots import service as bots
+from voxsig.agent_bots.schemas import InboxAgentBot, SetAgentBot
 from voxsig.deps import AdminCtx, Ctx
 from voxsig.inboxes import callbacks, service
 from voxsig.inboxes.schemas import (
@@ -23,6 +25,7 @@ from voxsig.models.webhook import DELIVERY_STATUSES
 from voxsig.openapi import GUARDED, errors, ok, ok_empty
 from voxsig.outbox import replay
 from voxsig.outbox.endpoints import of_webhook
+from voxsig.views.agent_bots import inbox_bot_json
 from voxsig.views.webhooks import delivery_json
 from voxsig.webhooks import answers, deliveries
 from voxsig.webhooks import service as endpoints
@@ -96,6 +99,32 @@ async def update_inbox(
 async def delete_inbox(ctx: AdminCtx, inbox_id: Id) -> Response:
     inbox = await service.get_inbox(ctx.session, ctx.account.id, inbox_id)
     await service.delete_inbox(ctx.session, inbox)
+    return Response(status_code=200)
+
+
+# -- the inbox's agent bot -----------------------------------------------------------------------
+
+
+@router.get("/{inbox_id}/agent_bot", responses=ok(InboxAgentBot))
+async def get_inbox_agent_bot(ctx: Ctx, inbox_id: Id) -> dict[str, Any]:
+    """The bot that answers the inbox first; `{"agent_bot": {}}` when none, as Chatwoot."""
+    inbox = await service.get_inbox(ctx.session, ctx.account.id, inbox_id)
+    return inbox_bot_json(await bots.bot_of_inbox(ctx.session, inbox))
+
+
+@router.post(
+    "/{inbox_id}/set_agent_bot",
+    response_class=Response,
+    responses={**ok_empty("Set; the body is empty"), **errors(403, 422)},
+)
+async def set_agent_bot(ctx: AdminCtx, inbox_id: Id, body: SetAgentBot) -> Response:
+    """`{"agent_bot": id}` attaches a bot of the account (one per inbox: it replaces the one
+    before); null removes it. A bot taken away hands its pending conversations to people."""
+    inbox = await service.get_inbox(ctx.session, ctx.account.id, inbox_id)
+    bot = None
+    if body.agent_bot is not None:
+        bot = await bots.get_bot(ctx.session, ctx.account.id, body.agent_bot)
+    await bots.set_inbox_bot(ctx.session, inbox, bot)
     return Response(status_code=200)
 
 

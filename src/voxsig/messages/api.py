@@ -6,14 +6,15 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from voxsig.conversations.changes import Actor
 from voxsig.conversations.lookup import get_conversation
-from voxsig.deps import AccountContext, Ctx
+from voxsig.deps import AccountContext, Acting, ActingContext, Ctx
+from voxsig.errors import Invalid
 from voxsig.kit.clock import unix_or_none
 from voxsig.kit.schema import Cursor, Id
 from voxsig.messages import service
 from voxsig.messages.schemas import MessageCreate, MessageList, MessageUpdate
 from voxsig.models import Conversation, Inbox, Message
+from voxsig.models.message import OUTGOING
 from voxsig.openapi import GUARDED, MessageObject, errors, ok, ok_empty
 from voxsig.views.payloads import message_json
 from voxsig.views.snapshot import load_message_senders
@@ -28,7 +29,7 @@ DELETED = "Deleted (its content is replaced, as Chatwoot does); the body is empt
 
 
 async def _render(
-    ctx: AccountContext, conversation: Conversation, messages: list[Message]
+    ctx: AccountContext | ActingContext, conversation: Conversation, messages: list[Message]
 ) -> list[dict[str, Any]]:
     """Messages without their conversation object, as Chatwoot's message endpoints return them:
     that needs only the inbox and the senders, not the whole conversation graph."""
@@ -55,12 +56,16 @@ async def list_messages(
 
 
 @router.post(NESTED, responses=ok(MessageObject))
-async def create_message(ctx: Ctx, conversation_id: Id, body: MessageCreate) -> dict[str, Any]:
-    conversation = await get_conversation(ctx.session, ctx.account.id, conversation_id)
+async def create_message(ctx: Acting, conversation_id: Id, body: MessageCreate) -> dict[str, Any]:
+    """Agent bots too (Chatwoot opens this route to their tokens): a bot's messages are
+    outgoing, with the bot as `sender`."""
+    conversation = await ctx.conversation(conversation_id)
+    if ctx.actor.bot is not None and int(body.message_type) != OUTGOING:
+        raise Invalid("An agent bot's messages are outgoing", field="message_type")
     created = await service.create_message(
         ctx.session,
         conversation,
-        Actor(user=ctx.user),
+        ctx.actor,
         content=body.content,
         message_type=int(body.message_type),
         private=body.private,

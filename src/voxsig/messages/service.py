@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxsig.conversations.changes import Actor, apply_changes, touch
+from voxsig.conversations.creation import first_status
 from voxsig.errors import Invalid, NotFound
 from voxsig.events import emit
 from voxsig.kit import json_limits
@@ -60,15 +61,21 @@ async def create_message(
         updated_at=now,
         sender_contact_id=actor.contact.id if message_type == INCOMING and actor.contact else None,
         sender_user_id=actor.user.id if message_type != INCOMING and actor.user else None,
+        sender_agent_bot_id=actor.bot.id if message_type != INCOMING and actor.bot else None,
     )
     session.add(message)
     touch(conversation, now)
     if message_type == INCOMING:
         if actor.contact is not None:
             actor.contact.last_activity_at = now
-        # A customer writing again reopens a resolved or snoozed conversation, as in Chatwoot.
-        if conversation.status in ("resolved", "snoozed"):
+        # A customer writing again reopens a resolved or snoozed conversation, as in Chatwoot:
+        # a resolved one goes back to the inbox's bot first, if it has one.
+        if conversation.status == "snoozed":
             await apply_changes(session, conversation, actor, {"status": "open"})
+        elif conversation.status == "resolved":
+            inbox = await session.get(Inbox, conversation.inbox_id)
+            reopened = first_status(inbox) if inbox else "open"
+            await apply_changes(session, conversation, actor, {"status": reopened})
     await session.flush()
     await emit.message_created(session, message, conversation)
     return message

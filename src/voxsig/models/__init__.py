@@ -1,6 +1,7 @@
 """SQLAlchemy tables. Imports nothing from the domain packages."""
 
 from voxsig.models.account import Account
+from voxsig.models.agent_bot import AgentBot
 from voxsig.models.base import Base
 from voxsig.models.contact import Contact, ContactInbox
 from voxsig.models.conversation import Conversation, ConversationLabel
@@ -15,6 +16,7 @@ __all__ = [
     "AccessToken",
     "Account",
     "AccountUser",
+    "AgentBot",
     "Base",
     "Contact",
     "ContactInbox",

@@ -31,3 +31,7 @@ class Inbox(Timestamps, Base):
     greeting_enabled: Mapped[bool] = mapped_column(default=False)
     greeting_message: Mapped[str] = mapped_column(String(1024), default="")
     webhook_url: Mapped[str] = mapped_column(String(2048), default="")
+    # The bot that answers first (one per inbox): its conversations start pending.
+    agent_bot_id: Mapped[int | None] = mapped_column(
+        ForeignKey("agent_bots.id", ondelete="SET NULL"), index=True
+    )

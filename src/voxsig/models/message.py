@@ -52,10 +52,13 @@ class Message(Timestamps, Base):
     content_attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     private: Mapped[bool] = mapped_column(default=False)
     source_id: Mapped[str | None] = mapped_column(String(255))
-    # Exactly one of these is set, except for activity messages and the inbox's greeting (a
-    # template message), which have no sender.
+    # At most one of these is set: activity messages and the inbox's greeting (a template
+    # message) have no sender.
     sender_contact_id: Mapped[int | None] = mapped_column(
         ForeignKey("contacts.id", ondelete="SET NULL")
     )
     sender_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    sender_agent_bot_id: Mapped[int | None] = mapped_column(
+        ForeignKey("agent_bots.id", ondelete="SET NULL")
+    )
     status: Mapped[str] = mapped_column(String(16), default="sent")

@@ -15,11 +15,12 @@ DeliveryStatus = Literal["pending", "succeeded", "failed"]
 DELIVERY_STATUSES: tuple[DeliveryStatus, ...] = get_args(DeliveryStatus)
 PENDING, SUCCEEDED, FAILED = DELIVERY_STATUSES
 
-# Who owns an endpoint: an account (its webhooks, subscribed by choice) or an API inbox (its
-# `webhook_url`, called with every event of the inbox).
-EndpointKind = Literal["account", "inbox"]
+# Who owns an endpoint: an account (its webhooks, subscribed by choice), an API inbox (its
+# `webhook_url`, called with every event of the inbox) or an agent bot (its `outgoing_url`,
+# called with Chatwoot's bot events of the inboxes it is attached to).
+EndpointKind = Literal["account", "inbox", "agent_bot"]
 ENDPOINT_KINDS: tuple[EndpointKind, ...] = get_args(EndpointKind)
-ACCOUNT_ENDPOINT, INBOX_ENDPOINT = ENDPOINT_KINDS
+ACCOUNT_ENDPOINT, INBOX_ENDPOINT, BOT_ENDPOINT = ENDPOINT_KINDS
 # The shape of the bodies an endpoint receives: the seed document's, or Chatwoot's server's.
 PayloadFormat = Literal["voxsig", "chatwoot"]
 PAYLOAD_FORMATS: tuple[PayloadFormat, ...] = get_args(PayloadFormat)
@@ -55,8 +56,13 @@ class Webhook(Timestamps, Base):
     account_id: Mapped[int] = mapped_column(
         ForeignKey("accounts.id", ondelete="CASCADE"), index=True
     )
-    # Null: every inbox of the account. Set: only that inbox's events.
+    # Null: every inbox of the account (a bot: the inboxes it is attached to). Set: only that
+    # inbox's events.
     inbox_id: Mapped[int | None] = mapped_column(ForeignKey("inboxes.id", ondelete="CASCADE"))
+    # A bot's endpoint: deleted with the bot, with its log.
+    agent_bot_id: Mapped[int | None] = mapped_column(
+        ForeignKey("agent_bots.id", ondelete="CASCADE"), unique=True
+    )
     name: Mapped[str] = mapped_column(String(255), default="")
     url: Mapped[str] = mapped_column(String(2048))
     subscriptions: Mapped[list[str]] = mapped_column(JSON, default=list)

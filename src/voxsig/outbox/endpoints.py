@@ -3,12 +3,13 @@
 An endpoint is a URL with signing secrets that subscribes to some events of an account (or of
 one of its inboxes), can be disabled, and has a health (a failure streak). Every kind is a row
 of `models.Webhook` (table `webhooks`, named by `Delivery.webhook_id`) with its `kind`: an
-account's webhook, or an API inbox's callback (inboxes/callbacks.py). The rest of the outbox
-names that table only through this module: publishing and recovery see a `Subscriber`, the
-claim joins `TABLE` and reads `SENDING` into an `Endpoint` that the worker signs and sends to,
-outcomes report health through `healthy` (which tells who came back from a failure streak),
-`failing` and `disable`, and a recovery takes the comeback's offer through `offer_taken`. A
-further kind (an agent bot) is a further value of `kind`, and shares claims, retries,
+account's webhook, an API inbox's callback (inboxes/callbacks.py), or an agent bot's
+`outgoing_url` (agent_bots/), which sees the inboxes whose `agent_bot_id` names its bot. The
+rest of the outbox names that table only through this module: publishing and recovery see a
+`Subscriber`, the claim joins `TABLE` and reads `SENDING` into an `Endpoint` that the worker
+signs and sends to, outcomes report health through `healthy` (which tells who came back from a
+failure streak), `failing` and `disable`, and a recovery takes the comeback's offer through
+`offer_taken`. Every kind shares claims, retries (a bot on its own schedule: policy.py),
 signing, the log and replay as they are.
 """
 
@@ -18,10 +19,10 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, case, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, case, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from voxsig.models import Delivery, Webhook
+from voxsig.models import Delivery, Event, Inbox, Webhook
 from voxsig.models.webhook import ACCOUNT_ENDPOINT, FAILED, VOXSIG_FORMAT
 
 # The table of every kind, for the claim's join (claims.py): its id is `Delivery.webhook_id`.
@@ -50,6 +51,22 @@ class Subscriber:
     subscriptions: tuple[str, ...]
     enabled: bool
     payload_format: str = VOXSIG_FORMAT
+    agent_bot_id: int | None = None  # a bot's: it sees the inboxes it is attached to
+
+
+def sees(endpoint: Subscriber) -> ColumnElement[bool]:
+    """Which stored events are of the endpoint's inboxes (a recovery queues only those)."""
+    if endpoint.agent_bot_id is not None:
+        attached = select(Inbox.id).where(Inbox.agent_bot_id == endpoint.agent_bot_id)
+        return Event.inbox_id.in_(attached)
+    if endpoint.inbox_id is not None:
+        return Event.inbox_id == endpoint.inbox_id
+    return true()
+
+
+def forget_subscribers(session: AsyncSession) -> None:
+    """After a change of who subscribes (a bot attached or removed), in this transaction."""
+    session.info.pop(SUBSCRIBERS_CACHE, None)
 
 
 @dataclass(frozen=True)
@@ -73,9 +90,12 @@ def of_webhook(webhook: Webhook) -> Subscriber:
         tuple(webhook.subscriptions or ()),
         webhook.enabled,
         webhook.payload_format,
+        webhook.agent_bot_id,
     )
 
 
+# The bot attached to the inbox, if any (null for events of no inbox).
+_INBOX_BOT = select(Inbox.agent_bot_id).where(Inbox.id == bindparam("inbox_id")).scalar_subquery()
 # Run by every change that could publish: built once.
 _SUBSCRIBERS = select(
     Webhook.id,
@@ -84,9 +104,16 @@ _SUBSCRIBERS = select(
     Webhook.subscriptions,
     Webhook.enabled,
     Webhook.payload_format,
+    Webhook.agent_bot_id,
 ).where(
     Webhook.account_id == bindparam("account_id"),
-    or_(Webhook.inbox_id.is_(None), Webhook.inbox_id == bindparam("inbox_id")),
+    or_(
+        and_(
+            Webhook.agent_bot_id.is_(None),
+            or_(Webhook.inbox_id.is_(None), Webhook.inbox_id == bindparam("inbox_id")),
+        ),
+        Webhook.agent_bot_id == _INBOX_BOT,
+    ),
 )
 
 
@@ -100,8 +127,8 @@ async def _of_inbox(
     if key not in cache:
         rows = await session.execute(_SUBSCRIBERS, {"account_id": account_id, "inbox_id": inbox_id})
         cache[key] = [
-            Subscriber(wid, account, inbox, tuple(subs or ()), enabled, payload_format)
-            for wid, account, inbox, subs, enabled, payload_format in rows
+            Subscriber(wid, account, inbox, tuple(subs or ()), enabled, payload_format, bot)
+            for wid, account, inbox, subs, enabled, payload_format, bot in rows
         ]
     return cache[key]
 
@@ -184,6 +211,7 @@ _HEALTHY = (
         Webhook.auto_recover,
         Webhook.recovery_offer_since,
         Webhook.payload_format,
+        Webhook.agent_bot_id,
     )
 )
 
@@ -195,8 +223,8 @@ async def healthy(
     that came back with something failed meanwhile: that is now offered for recovery."""
     rows = await connection.execute(_HEALTHY, {"ids": list(endpoint_ids), "now": now})
     return [
-        Comeback(Subscriber(wid, account, inbox, tuple(subs or ()), enabled, fmt), since, auto)
-        for wid, account, inbox, subs, enabled, auto, since, fmt in rows
+        Comeback(Subscriber(wid, account, inbox, tuple(subs or ()), enabled, fmt, bot), since, auto)
+        for wid, account, inbox, subs, enabled, auto, since, fmt, bot in rows
         if since is not None
     ]
 

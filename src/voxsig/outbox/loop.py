@@ -146,7 +146,8 @@ class Worker:
 
     async def _send(self, job: Job) -> None:
         headers = signed_headers(job.endpoint.secrets, job.message_id, job.body)
-        outcome = await self.transport.post(job.endpoint.url, job.body.encode(), headers)
+        timeout = self.policy.timeout_of(job.endpoint.kind)
+        outcome = await self.transport.post(job.endpoint.url, job.body.encode(), headers, timeout)
         await self._outcomes.put((job, outcome))
 
     async def _record_loop(self) -> None:

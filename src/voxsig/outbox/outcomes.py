@@ -161,7 +161,8 @@ async def _settle_failure(
     is gone)."""
     attempts = job.attempts + 1
     values: dict[str, object] = {"attempts": attempts, **claims.UNLEASED, "updated_at": now}
-    delay = policy.retry_delay(attempts, policy.retry_after(outcome.status, outcome.headers))
+    asked = policy.retry_after(outcome.status, outcome.headers)
+    delay = policy.retry_delay(attempts, asked, job.endpoint.kind)
     if delay is None or outcome.status == GONE:
         values["status"] = FAILED
     else:

@@ -9,8 +9,13 @@ from email.utils import parsedate_to_datetime
 
 from voxsig.config import Settings
 from voxsig.kit.clock import utcnow
+from voxsig.models.webhook import BOT_ENDPOINT
 
 JITTER = 0.2
+
+
+def _seconds(text: str) -> tuple[float, ...]:
+    return tuple(float(s) for s in text.split(",") if s.strip())
 
 
 @dataclass(frozen=True)
@@ -22,18 +27,31 @@ class Policy:
     disable_after: float
     # A lease whose worker has not beaten its heartbeat for this long is taken over.
     takeover_seconds: float = 10.0
+    # Agent bots' own retries and timeout (a visitor is waiting for the answer).
+    bot_schedule: tuple[float, ...] = (3.0, 10.0, 20.0)
+    bot_timeout: float = 5.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
-        schedule = tuple(float(s) for s in settings.webhook_retry_schedule.split(",") if s.strip())
         return cls(
-            schedule,
+            _seconds(settings.webhook_retry_schedule),
             settings.webhook_connect_timeout,
             settings.webhook_timeout,
             settings.webhook_lease_seconds,
             settings.webhook_disable_after,
             settings.worker_takeover_seconds,
+            _seconds(settings.bot_retry_schedule),
+            settings.bot_timeout,
         )
+
+    def schedule_of(self, kind: str) -> tuple[float, ...]:
+        return self.bot_schedule if kind == BOT_ENDPOINT else self.schedule
+
+    def timeout_of(self, kind: str) -> float:
+        """An attempt's whole time (connect included) for an endpoint of `kind`."""
+        if kind == BOT_ENDPOINT:
+            return min(self.bot_timeout, self.total_timeout)
+        return self.total_timeout
 
     @property
     def disable_after_text(self) -> str:
@@ -56,12 +74,16 @@ class Policy:
         except (TypeError, ValueError):
             return None
 
-    def retry_delay(self, attempts_made: int, asked: float | None = None) -> float | None:
-        """Seconds until the next try after `attempts_made` failures, None when none is left.
-        A receiver's Retry-After (`asked`) is honoured within the schedule's bounds."""
-        if attempts_made > len(self.schedule):
+    def retry_delay(
+        self, attempts_made: int, asked: float | None = None, kind: str = ""
+    ) -> float | None:
+        """Seconds until the next try after `attempts_made` failures, None when none is left
+        (on the schedule of the endpoint's `kind`). A receiver's Retry-After (`asked`) is
+        honoured within the schedule's bounds."""
+        schedule = self.schedule_of(kind)
+        if attempts_made > len(schedule):
             return None
         if asked is not None:
-            return min(max(asked, min(self.schedule)), max(self.schedule))
-        base = self.schedule[attempts_made - 1]
+            return min(max(asked, min(schedule)), max(schedule))
+        base = schedule[attempts_made - 1]
         return base * random.uniform(1 - JITTER, 1 + JITTER)

@@ -73,11 +73,10 @@ async def recover(session: AsyncSession, endpoint: Subscriber, since: datetime) 
             Event.created_at >= since,
             Event.name.in_(endpoint.subscriptions),
             ~exists().where(Delivery.event_id == Event.id, Delivery.webhook_id == endpoint.id),
+            endpoints.sees(endpoint),
         )
         .order_by(Event.id)
     )
-    if endpoint.inbox_id is not None:
-        query = query.where(Event.inbox_id == endpoint.inbox_id)
     missed = await session.execute(query)
     # In the endpoint's format now; an event published when no endpoint wanted that format has
     # only its `voxsig` body, which is then what it gets.

@@ -98,6 +98,9 @@ class Transport:
     def __init__(self, allowed: tuple[IPNetwork, ...] = (), limits: Limits | None = None) -> None:
         self.allowed = allowed
         self.limits = limits or Limits()
+        self._timeout = aiohttp.ClientTimeout(
+            total=self.limits.total_timeout, sock_connect=self.limits.connect_timeout
+        )
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
@@ -110,12 +113,9 @@ class Transport:
                 ttl_dns_cache=30,
                 socket_factory=GuardedSockets(self.allowed),
             )
-            timeout = aiohttp.ClientTimeout(
-                total=self.limits.total_timeout, sock_connect=self.limits.connect_timeout
-            )
             self._session = aiohttp.ClientSession(
                 connector=connector,
-                timeout=timeout,
+                timeout=self._timeout,
                 auto_decompress=True,
                 headers={"user-agent": USER_AGENT},
                 cookie_jar=aiohttp.DummyCookieJar(),
@@ -123,7 +123,10 @@ class Transport:
             )
         return self._session
 
-    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> Outcome:
+    async def post(
+        self, url: str, body: bytes, headers: dict[str, str], seconds: float | None = None
+    ) -> Outcome:
+        """`seconds`: this attempt's whole time, if shorter than the limits' (an agent bot's)."""
         started = time.time()
         clock = time.perf_counter()
 
@@ -150,7 +153,11 @@ class Transport:
             )
         try:
             async with self._client().post(
-                target.url, data=body, headers=headers, allow_redirects=False
+                target.url,
+                data=body,
+                headers=headers,
+                allow_redirects=False,
+                timeout=self._timeout_of(seconds),
             ) as response:
                 text = (await response.content.read(BODY_KEEP)).decode("utf-8", "replace")
                 outcome = done(status=response.status, headers=dict(response.headers), body=text)
@@ -161,6 +168,15 @@ class Transport:
         except Exception as exc:  # every failure is recorded as an attempt, never raised
             kind, message = classify(exc)
             return done(error_class=kind, error_message=message[:MESSAGE_MAX])
+
+    def _timeout_of(self, timeout: float | None) -> aiohttp.ClientTimeout:
+        """The session's own timeout unless `timeout` is shorter (never None: to aiohttp a
+        None timeout means no timeout at all)."""
+        if timeout is None or timeout >= self.limits.total_timeout:
+            return self._timeout
+        return aiohttp.ClientTimeout(
+            total=timeout, sock_connect=min(timeout, self.limits.connect_timeout)
+        )
 
     async def close(self) -> None:
         if self._session is not None:

@@ -30,6 +30,8 @@ CONVERSATION_EVENTS = (
     "conversation_created",
     "conversation_updated",
     "conversation_status_changed",
+    "conversation_opened",
+    "conversation_resolved",
 )
 TYPING_EVENTS = ("conversation_typing_on", "conversation_typing_off")
 CONTACT_EVENTS = ("contact_created", "contact_updated")
@@ -113,15 +115,34 @@ def user_push(u: JSON) -> JSON:
     }
 
 
+def bot_webhook(b: JSON) -> JSON:
+    """AgentBot#webhook_data."""
+    return {"id": b["id"], "name": b["name"], "type": "agent_bot"}
+
+
+def bot_push(b: JSON) -> JSON:
+    """AgentBot#push_event_data."""
+    return {"id": b["id"], "name": b["name"], "avatar_url": b["avatar_url"], "type": "agent_bot"}
+
+
 def sender_webhook(s: JSON | None) -> JSON | None:
-    """`sender.try(:webhook_data)`: the contact's or the user's, null when nobody wrote it."""
+    """`sender.try(:webhook_data)`: the contact's, the user's or the bot's, null when nobody
+    wrote it."""
     if s is None:
         return None
+    if s.get("type") == "agent_bot":
+        return bot_webhook(s)
     return contact_webhook(s) if s.get("type") == "contact" else user_webhook(s)
 
 
 def _sender_push(s: JSON) -> JSON:
+    if s.get("type") == "agent_bot":
+        return bot_push(s)
     return contact_push(s) if s.get("type") == "contact" else user_push(s)
+
+
+# Message#sender_type: the polymorphic class name.
+SENDER_TYPES = {"contact": "Contact", "user": "User", "agent_bot": "AgentBot"}
 
 
 def message_push(m: JSON, conversation: JSON) -> JSON:
@@ -143,7 +164,7 @@ def message_push(m: JSON, conversation: JSON) -> JSON:
         "source_id": m["source_id"],
         "content_type": m["content_type"],
         "content_attributes": m["content_attributes"],
-        "sender_type": None if sender is None else sender["type"].capitalize(),
+        "sender_type": None if sender is None else SENDER_TYPES[sender["type"]],
         "sender_id": None if sender is None else sender["id"],
         "external_source_ids": {},
         "additional_attributes": {},

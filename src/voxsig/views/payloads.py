@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from voxsig.kit.clock import iso, unix, unix_or_none
-from voxsig.models import Account, Contact, ContactInbox, Conversation, Inbox, User
+from voxsig.models import Account, AgentBot, Contact, ContactInbox, Conversation, Inbox, User
 from voxsig.views.snapshot import ConversationSnapshot, MessageSnapshot
 
 JSON = dict[str, Any]
@@ -25,6 +25,11 @@ def inbox_json(inbox: Inbox) -> JSON:
 
 def user_json(user: User) -> JSON:
     return {"id": user.id, "name": user.name, "email": user.email, "type": "user"}
+
+
+def bot_sender_json(bot: AgentBot) -> JSON:
+    """An agent bot as a message's sender (Chatwoot's AgentBot#push_event_data)."""
+    return {"id": bot.id, "name": bot.name, "avatar_url": bot.avatar_url, "type": "agent_bot"}
 
 
 def contact_json(contact: Contact, account: Account) -> JSON:
@@ -60,6 +65,8 @@ def sender_json(snap: MessageSnapshot, account: Account) -> JSON | None:
         return contact_json(snap.sender_contact, account)
     if snap.sender_user is not None:
         return user_json(snap.sender_user)
+    if snap.sender_bot is not None:
+        return bot_sender_json(snap.sender_bot)
     return None
 
 

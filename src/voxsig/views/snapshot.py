@@ -12,6 +12,7 @@ from sqlalchemy.orm.util import identity_key
 
 from voxsig.models import (
     Account,
+    AgentBot,
     Contact,
     ContactInbox,
     Conversation,
@@ -28,6 +29,7 @@ class MessageSnapshot:
     message: Message
     sender_contact: Contact | None = None
     sender_user: User | None = None
+    sender_bot: AgentBot | None = None
 
 
 @dataclass
@@ -45,7 +47,7 @@ class ConversationSnapshot:
 
 # The tables a snapshot reads by primary key: each constraint is checked on its own, so `.id`
 # is a real column of every one.
-T = TypeVar("T", Account, Contact, User)
+T = TypeVar("T", Account, AgentBot, Contact, User)
 
 
 def _in_session(session: AsyncSession, model: type[T], ident: int) -> T | None:
@@ -81,11 +83,15 @@ async def load_message_senders(
         session, Contact, (m.sender_contact_id for m in messages if m.sender_contact_id)
     )
     users = await _by_id(session, User, (m.sender_user_id for m in messages if m.sender_user_id))
+    bots = await _by_id(
+        session, AgentBot, (m.sender_agent_bot_id for m in messages if m.sender_agent_bot_id)
+    )
     return [
         MessageSnapshot(
             m,
             contacts.get(m.sender_contact_id) if m.sender_contact_id else None,
             users.get(m.sender_user_id) if m.sender_user_id else None,
+            bots.get(m.sender_agent_bot_id) if m.sender_agent_bot_id else None,
         )
         for m in messages
     ]
