@@ -143,12 +143,13 @@
   }
 
   // Chatwoot's on-message detail is the message as its live channel sends it: these names too.
+  var SENDER_TYPES = { user: "User", contact: "Contact", agent_bot: "AgentBot" };
   function announce(message) {
     if (told.has(message.id)) return;
     told.add(message.id);
     var sender = message.sender;
     tell("message", { message: Object.assign({}, message, {
-      sender_type: sender ? (sender.type === "user" ? "User" : "Contact") : null,
+      sender_type: sender ? SENDER_TYPES[sender.type] || "Contact" : null,
       sender_id: sender ? sender.id : null,
       private: false
     }) });
@@ -302,30 +303,187 @@
     return node;
   }
 
-  // -- questions: input_select, input_email, form -----------------------------------------------
+  // -- interactive messages -----------------------------------------------------------------------
+  // Questions (input_select, input_email, form, input_csat) are answered once, as
+  // submitted_values; cards ask only through their postback actions; articles ask nothing. Bots
+  // and agents are strangers to the visitor: every value is shown as text, `items` may be any
+  // JSON, and only http(s) addresses become links (images https only: the page's CSP loads no
+  // others, and a blocked one would only show broken).
+
+  var QUESTIONS = ["input_select", "input_email", "form", "input_csat"];
+  var WEB = ["http:", "https:"];
+  // Chatwoot's CSAT scale: a rating 1-5, each shown as its face.
+  var RATINGS = [[1, "😞"], [2, "😑"], [3, "😐"], [4, "😀"], [5, "😍"]];
 
   function interactiveNode(message) {
     var attributes = message.content_attributes || {};
     var type = message.content_type;
-    if (["input_select", "input_email", "form"].indexOf(type) < 0) return null;
+    var items = objects(attributes.items);
+    if (type === "article") return articlesNode(items);
+    if (type === "cards") return cardsNode(message, items, attributes.submitted_values);
+    if (QUESTIONS.indexOf(type) < 0) return null;
     if (attributes.submitted_values) return answerNode(attributes.submitted_values);
-    if (type === "input_select") return choicesNode(message, attributes.items || []);
-    var fields = type === "form" ? attributes.items || [] : [{ name: "email", label: "Email", type: "email", required: true }];
+    if (type === "input_select") return choicesNode(message, items);
+    if (type === "input_csat") return csatNode(message);
+    var fields = type === "form" ? items : [{ name: "email", label: "Email", type: "email", required: true }];
     return formNode(message, fields);
   }
 
+  // The objects of a list, and nothing for anything else: a null item would break rendering.
+  function objects(value) {
+    if (!Array.isArray(value)) return [];
+    return value.filter(function (item) { return item !== null && typeof item === "object"; });
+  }
+
+  // A string or number as text; an object would only show as "[object Object]".
+  function words(value) {
+    return typeof value === "string" || typeof value === "number" ? String(value) : "";
+  }
+
+  // The address, normalised, when it is absolute and of one of `protocols`; else null, so a
+  // javascript:, data: or relative "link" is never one.
+  function address(value, protocols) {
+    if (typeof value !== "string") return null;
+    var parsed;
+    try { parsed = new URL(value); } catch (e) { return null; }
+    return protocols.indexOf(parsed.protocol) >= 0 ? parsed.href : null;
+  }
+
+  function link(href, text, className) {
+    var node = el("a", className, text);
+    node.href = href;
+    node.target = "_blank";
+    node.rel = "noopener noreferrer";
+    return node;
+  }
+
   function answerNode(values) {
+    if (values && values.csat_survey_response) return ratingNode(values.csat_survey_response);
     var node = el("div", "answer");
-    (Array.isArray(values) ? values : [values]).forEach(function (value) {
+    objects(Array.isArray(values) ? values : [values]).forEach(function (value) {
       var line = el("div");
       var text = value.value !== undefined && value.value !== null ? value.value : value.title;
-      if (value.name && value.title) line.append(value.title + ": "); // a form field
+      if (value.name && value.title) line.append(words(value.title) + ": "); // a form field
       else if (value.title) text = value.title; // a choice shows its title
-      line.append(el("b", "", String(text === undefined ? "" : text)));
+      line.append(el("b", "", words(text)));
       node.append(line);
     });
     return node;
   }
+
+  // -- cards and articles ----------------------------------------------------------------------
+
+  function cardsNode(message, cards, answered) {
+    var node = el("div", "cards");
+    cards.forEach(function (card) { node.append(cardNode(message, card, node, !!answered)); });
+    if (answered) node.append(answerNode(answered));
+    return node;
+  }
+
+  function cardNode(message, card, group, answered) {
+    var node = el("div", "card");
+    var image = address(card.media_url, ["https:"]);
+    if (image) {
+      var img = el("img");
+      img.alt = "";
+      img.referrerPolicy = "no-referrer"; // the bot's image host learns nothing of the site
+      img.src = image;
+      node.append(img);
+    }
+    if (words(card.title)) node.append(el("div", "card-title", words(card.title)));
+    if (words(card.description)) node.append(el("div", "card-text", words(card.description)));
+    objects(card.actions).forEach(function (action) {
+      var control = actionNode(message, action, group, answered);
+      if (control) node.append(control);
+    });
+    return node;
+  }
+
+  // A link action opens its page; a postback answers the message with its payload. Anything
+  // else (an unknown type, a link that is not http(s)) offers nothing, so it is left out.
+  function actionNode(message, action, group, answered) {
+    var text = words(action.text);
+    if (action.type === "link") {
+      var href = address(action.uri, WEB);
+      return href ? link(href, text || href, "action") : null;
+    }
+    if (action.type !== "postback") return null;
+    var payload = words(action.payload);
+    var button = el("button", "action", text || payload);
+    button.type = "button";
+    button.disabled = answered;
+    button.addEventListener("click", function () {
+      submit(message, [{ title: text, value: payload }], group);
+    });
+    return button;
+  }
+
+  function articlesNode(articles) {
+    var node = el("ul", "articles");
+    articles.forEach(function (article) {
+      var entry = el("li");
+      var href = address(article.link, WEB);
+      var title = words(article.title) || href || "";
+      entry.append(href ? link(href, title, "article-title") : el("span", "article-title", title));
+      if (words(article.description)) entry.append(el("div", "article-text", words(article.description)));
+      node.append(entry);
+    });
+    return node;
+  }
+
+  // -- CSAT --------------------------------------------------------------------------------------
+  // Chatwoot's widget sends a rating as soon as it is clicked and the feedback later; here an
+  // answer is taken once, so the rating is chosen first and sent with the optional feedback.
+
+  function csatNode(message) {
+    var node = el("form", "ask csat");
+    var chosen = 0;
+    var row = el("div", "ratings");
+    row.setAttribute("role", "group");
+    row.setAttribute("aria-label", "Your rating");
+    var feedback = el("textarea");
+    feedback.name = "feedback_message";
+    feedback.placeholder = "Tell us more (optional)";
+    feedback.rows = 2;
+    feedback.maxLength = 2000;
+    var send = el("button", "", "Submit");
+    send.type = "submit";
+    send.disabled = true;
+    RATINGS.forEach(function (rating) {
+      var button = el("button", "", rating[1]);
+      button.type = "button";
+      button.value = String(rating[0]);
+      button.title = rating[0] + " of 5";
+      button.setAttribute("aria-label", rating[0] + " of 5");
+      button.setAttribute("aria-pressed", "false");
+      button.addEventListener("click", function () {
+        chosen = rating[0];
+        row.querySelectorAll("button").forEach(function (b) { b.setAttribute("aria-pressed", String(b === button)); });
+        send.disabled = false;
+      });
+      row.append(button);
+    });
+    node.append(el("div", "csat-title", "Rate the conversation"), row, feedback, send);
+    node.addEventListener("submit", function (event) {
+      event.preventDefault();
+      if (!chosen) return;
+      var response = { rating: chosen, feedback_message: feedback.value.trim() };
+      submit(message, { csat_survey_response: response }, node);
+    });
+    return node;
+  }
+
+  function ratingNode(response) {
+    var node = el("div", "answer");
+    var face = RATINGS.filter(function (rating) { return rating[0] === response.rating; })[0];
+    var line = el("div", "", "Your rating: ");
+    line.append(el("b", "", face ? face[1] + " " + face[0] + " of 5" : words(response.rating)));
+    node.append(line);
+    if (words(response.feedback_message)) node.append(el("div", "feedback", words(response.feedback_message)));
+    return node;
+  }
+
+  // -- questions ---------------------------------------------------------------------------------
 
   function choicesNode(message, items) {
     var node = el("div", "choices");
@@ -344,16 +502,7 @@
     var node = el("form", "ask");
     fields.forEach(function (field, index) {
       var label = el("label", "", String(field.label || field.name || ""));
-      var multiline = field.type === "text_area" || field.type === "textarea";
-      var control = el(multiline ? "textarea" : "input");
-      if (!multiline) {
-        control.type = ["email", "tel", "number", "url"].indexOf(field.type) >= 0 ? field.type : "text";
-      }
-      control.name = String(field.name || "field" + index);
-      control.placeholder = String(field.placeholder || "");
-      control.required = !!field.required;
-      if (field.default) control.value = String(field.default);
-      label.append(control);
+      label.append(controlNode(field, index));
       node.append(label);
     });
     var button = el("button", "", "Submit");
@@ -370,12 +519,35 @@
     return node;
   }
 
+  // A form field's control: Chatwoot's types text, email, text_area and select (its options
+  // [{label, value}]); anything else is a text input.
+  function controlNode(field, index) {
+    var multiline = field.type === "text_area" || field.type === "textarea";
+    var control = el(field.type === "select" ? "select" : multiline ? "textarea" : "input");
+    if (field.type === "select") {
+      objects(field.options).forEach(function (option) {
+        var choice = el("option", "", words(option.label) || words(option.value));
+        choice.value = words(option.value);
+        control.append(choice);
+      });
+    } else {
+      if (!multiline) {
+        control.type = ["email", "tel", "number", "url"].indexOf(field.type) >= 0 ? field.type : "text";
+      }
+      control.placeholder = String(field.placeholder || "");
+    }
+    control.name = String(field.name || "field" + index);
+    control.required = !!field.required;
+    if (field.default) control.value = String(field.default);
+    return control;
+  }
+
   function submit(message, values, node) {
-    node.querySelectorAll("button, input, textarea").forEach(function (c) { c.disabled = true; });
+    node.querySelectorAll("button, input, textarea, select").forEach(function (c) { c.disabled = true; });
     call("PATCH", "messages/" + message.id, { submitted_values: values }).then(function (updated) {
       upsert(updated, false);
     }).catch(function (error) {
-      node.querySelectorAll("button, input, textarea").forEach(function (c) { c.disabled = false; });
+      node.querySelectorAll("button, input, textarea, select").forEach(function (c) { c.disabled = false; });
       notice("Could not send your answer (" + error.message + ").");
     });
   }
