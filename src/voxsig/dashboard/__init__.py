@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from voxsig.dashboard import (
     accounts,
     auth,
+    bots,
     contacts,
     conversations,
     notifications,
@@ -18,7 +19,7 @@ from voxsig.dashboard import (
 )
 
 router = APIRouter()
-for area in (auth, accounts, conversations, stream, contacts, settings, webhooks, static):
+for area in (auth, accounts, conversations, stream, contacts, settings, bots, webhooks, static):
     router.include_router(area.router)
 router.include_router(notifications.router)
 router.include_router(notifications.pages)

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxsig.models import (
     Account,
+    AgentBot,
     Conversation,
     ConversationLabel,
     Delivery,
@@ -17,7 +18,11 @@ from voxsig.models import (
     Message,
     Webhook,
 )
+from voxsig.models.conversation import Status
 from voxsig.models.webhook import PENDING
+
+# A conversation's status while its inbox's bot holds it (a delivery's PENDING is another).
+CONVERSATION_PENDING: Status = "pending"
 
 
 async def has_account(session: AsyncSession) -> bool:
@@ -96,3 +101,29 @@ async def messages_of(
         query = query.where(Message.id < before)
     rows = await session.scalars(query.order_by(Message.id.desc()).limit(limit))
     return list(reversed(list(rows)))
+
+
+async def bot_endpoints(session: AsyncSession, bots: Sequence[AgentBot]) -> dict[int, Webhook]:
+    """Each bot's endpoint (bots without an outgoing_url have none), in one query."""
+    if not bots:
+        return {}
+    rows = await session.scalars(
+        select(Webhook).where(Webhook.agent_bot_id.in_([b.id for b in bots]))
+    )
+    return {w.agent_bot_id: w for w in rows if w.agent_bot_id is not None}
+
+
+async def pending_by_inbox(session: AsyncSession, inbox_ids: Sequence[int]) -> dict[int, int]:
+    """How many conversations of each inbox are pending (those its bot holds); inboxes with
+    none are left out."""
+    if not inbox_ids:
+        return {}
+    rows = await session.execute(
+        select(Conversation.inbox_id, func.count())
+        .where(
+            Conversation.inbox_id.in_(list(inbox_ids)),
+            Conversation.status == CONVERSATION_PENDING,
+        )
+        .group_by(Conversation.inbox_id)
+    )
+    return {inbox_id: count for inbox_id, count in rows}

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
+from voxsig.agent_bots import service as agent_bots
 from voxsig.dashboard import forms, queries
 from voxsig.dashboard.accounts import join_link
 from voxsig.dashboard.web import (
@@ -135,6 +136,9 @@ async def _inbox_page(
             callback.id if callback else 0
         ),
         formats=PAYLOAD_FORMATS,
+        # The bot that answers it first, and the others it may choose (dashboard/bots.py).
+        bots=await agent_bots.list_bots(viewer.session, viewer.account.id),
+        pending=(await queries.pending_by_inbox(viewer.session, [inbox.id])).get(inbox.id, 0),
     )
 
 

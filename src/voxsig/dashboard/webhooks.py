@@ -19,7 +19,7 @@ from voxsig.events.names import ALL, DESCRIPTIONS
 from voxsig.inboxes.service import list_inboxes
 from voxsig.kit.schema import MAX_PAGE, Id
 from voxsig.models import Webhook
-from voxsig.models.webhook import DELIVERY_STATUSES, INBOX_ENDPOINT
+from voxsig.models.webhook import BOT_ENDPOINT, DELIVERY_STATUSES, INBOX_ENDPOINT
 from voxsig.outbox import replay
 from voxsig.outbox.endpoints import of_webhook
 from voxsig.outbox.signing import is_asymmetric, public_key
@@ -45,9 +45,12 @@ def _limits(request: Request) -> service.Limits:
 
 
 def _base(webhook: Webhook) -> str:
-    """The endpoint's own page: an inbox's callback is shown on its inbox's page."""
+    """The endpoint's own page: an inbox's callback is shown on its inbox's page, a bot's
+    endpoint on its bot's (dashboard/bots.py)."""
     if webhook.kind == INBOX_ENDPOINT:
         return f"/app/settings/inboxes/{webhook.inbox_id}"
+    if webhook.kind == BOT_ENDPOINT:
+        return f"/app/settings/bots/{webhook.agent_bot_id}"
     return f"/app/webhooks/{webhook.id}"
 
 
