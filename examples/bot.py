@@ -256,10 +256,17 @@ class Bot:
             self.show_menu(conversation)
 
     def on_answer(self, conversation: Conversation, event: dict[str, Any]) -> None:
-        choice = chosen(event)
-        if choice is None or not self.answered.add(event.get("id")):
+        choice, menu_id = chosen(event), event.get("id")
+        if choice is None or not self.answered.add(menu_id):
             return
         log.info("conversation %s: the contact chose %r", conversation.id, choice)
+        try:
+            self.follow(conversation, choice)
+        except ApiError:
+            self.answered.forget(menu_id)  # not acted on: a redelivery may try again
+            raise
+
+    def follow(self, conversation: Conversation, choice: str) -> None:
         if choice == PERSON:
             self.hand_over(conversation)
         elif choice == TRACK:
