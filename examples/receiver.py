@@ -66,7 +66,8 @@ class Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("content-length", 0)))
         try:
             event = verifier.verify(body, dict(self.headers))
-        except WebhookVerificationError as exc:
+        # A malformed webhook-signature header is a ValueError in standardwebhooks.
+        except (WebhookVerificationError, ValueError) as exc:
             print(f"refused: {exc}", flush=True)
             self.send_response(401)
             self.end_headers()

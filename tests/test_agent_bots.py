@@ -16,6 +16,7 @@ from tests.support.factories import (
     create_conversation,
     messages_of,
     new_contact,
+    post_message,
     widget_inbox,
 )
 from tests.support.receiver import Received, Receiver
@@ -80,7 +81,8 @@ def test_a_bot_is_made_shown_changed_and_deleted_as_in_chatwoot(
     with as_bot(api, bot) as old:
         assert old.post("conversations", json={"inbox_id": 1}).status_code == 401
     nowhere = ok(api.patch(f"agent_bots/{bot['id']}", json={"outgoing_url": ""}))
-    assert nowhere["outgoing_url"] == "" and nowhere["webhook"] is None
+    assert nowhere["outgoing_url"] == ""
+    assert nowhere["webhook"] is None
     assert nowhere["secret"] is None
 
     assert api.delete(f"agent_bots/{bot['id']}").status_code == 200
@@ -104,15 +106,14 @@ def test_bad_bot_bodies_are_422s_naming_the_field(api: ApiClient, receiver: Rece
     error(unknown, 404)
 
 
-def test_an_inbox_shows_its_bot_and_takes_one_at_a_time(
-    api: ApiClient, receiver: Receiver
-) -> None:
+def test_an_inbox_shows_its_bot_and_takes_one_at_a_time(api: ApiClient, receiver: Receiver) -> None:
     inbox = api_inbox(api)
     assert ok(api.get(f"inboxes/{inbox['id']}/agent_bot")) == {"agent_bot": {}}
     first, second = make_bot(api, receiver.url("/a")), make_bot(api, receiver.url("/b"))
     attach(api, inbox["id"], first["id"])
     shown = ok(api.get(f"inboxes/{inbox['id']}/agent_bot"))["agent_bot"]
-    assert shown["id"] == first["id"] and "access_token" not in shown
+    assert shown["id"] == first["id"]
+    assert "access_token" not in shown
     attach(api, inbox["id"], second["id"])
     assert ok(api.get(f"inboxes/{inbox['id']}/agent_bot"))["agent_bot"]["id"] == second["id"]
     assert ok(api.get(f"agent_bots/{first['id']}"))["inbox_ids"] == []
@@ -121,9 +122,7 @@ def test_an_inbox_shows_its_bot_and_takes_one_at_a_time(
     assert ok(api.get(f"inboxes/{inbox['id']}/agent_bot")) == {"agent_bot": {}}
 
 
-def test_the_bot_answers_first_and_hands_over_to_people(
-    api: ApiClient, receiver: Receiver
-) -> None:
+def test_the_bot_answers_first_and_hands_over_to_people(api: ApiClient, receiver: Receiver) -> None:
     inbox = widget_inbox(api)
     bot = make_bot(api, receiver.url("/bot"))
     attach(api, inbox["id"], bot["id"])
@@ -213,24 +212,38 @@ def test_the_bot_token_opens_only_the_routes_chatwoot_opens_to_bots(
             assert refused.status_code == 401, (method, path, refused.text)
             assert "not authorized for bots" in refused.json()["message"]
         # The bot's routes, in its own inbox.
-        assert client.post(f"conversations/{mine['id']}/toggle_priority",
-                           json={"priority": "high"}).status_code == 200
-        attrs = client.post(f"conversations/{mine['id']}/custom_attributes",
-                            json={"custom_attributes": {"order": "A-1"}})
+        assert (
+            client.post(
+                f"conversations/{mine['id']}/toggle_priority", json={"priority": "high"}
+            ).status_code
+            == 200
+        )
+        attrs = client.post(
+            f"conversations/{mine['id']}/custom_attributes",
+            json={"custom_attributes": {"order": "A-1"}},
+        )
         assert attrs.json() == {"custom_attributes": {"order": "A-1"}}
-        assigned = client.post(f"conversations/{mine['id']}/assignments",
-                               json={"assignee_id": api.user_id})
+        assigned = client.post(
+            f"conversations/{mine['id']}/assignments", json={"assignee_id": api.user_id}
+        )
         assert assigned.status_code == 200, assigned.text
         updated = client.patch(f"conversations/{mine['id']}", json={"priority": "low"})
         assert updated.json()["priority"] == "low"
-        started = client.post("conversations", json={"inbox_id": inbox["id"],
-                                                     "contact_id": contact["id"]})
-        assert started.status_code == 200 and started.json()["status"] == "pending"
+        started = client.post(
+            "conversations", json={"inbox_id": inbox["id"], "contact_id": contact["id"]}
+        )
+        assert started.status_code == 200
+        assert started.json()["status"] == "pending"
         # Not in its inboxes: 404, as for what does not exist.
         error(client.post(f"conversations/{theirs['id']}/messages", json={"content": "x"}), 404)
         error(client.post(f"conversations/{theirs['id']}/toggle_status"), 404)
-        error(client.post("conversations", json={"inbox_id": elsewhere["id"],
-                                                 "contact_id": other_contact["id"]}), 404)
+        error(
+            client.post(
+                "conversations",
+                json={"inbox_id": elsewhere["id"], "contact_id": other_contact["id"]},
+            ),
+            404,
+        )
     assert activity_of(api, mine["id"])[-1] == "Helper set the priority to low"
 
     stranger = make_account()  # type: ignore[operator]
@@ -241,3 +254,82 @@ def test_the_bot_token_opens_only_the_routes_chatwoot_opens_to_bots(
     ) as client:
         error(client.post("conversations/1/messages", json={"content": "x"}), 404)
         error(client.post("conversations", json={"inbox_id": 1}), 404)
+
+
+def test_a_resolved_conversation_the_contact_writes_to_goes_back_to_the_bot(
+    api: ApiClient, receiver: Receiver
+) -> None:
+    inbox = api_inbox(api)
+    bot = make_bot(api, receiver.url("/bot"))
+    attach(api, inbox["id"], bot["id"])
+    contact = new_contact(api, inbox["id"], name="Ana")["contact"]
+    cid = create_conversation(api, inbox["id"], contact["id"])["id"]
+    ok(api.post(f"conversations/{cid}/toggle_status", json={"status": "resolved"}))
+    post_message(api, cid, "Me again", message_type="incoming")
+    assert ok(api.get(f"conversations/{cid}"))["status"] == "pending"
+    names = [r.json()["event"] for r in receiver.wait_for(2, "/bot")]
+    assert names == ["conversation_resolved", "message_created"]
+    # An explicit status on creation is honoured, bot or not.
+    explicit = create_conversation(api, inbox["id"], contact["id"], status="open")
+    assert explicit["status"] == "open"
+
+
+def test_taking_the_bot_away_or_deleting_it_hands_its_conversations_to_people(
+    api: ApiClient, receiver: Receiver
+) -> None:
+    first, second = api_inbox(api, "First"), api_inbox(api, "Second")
+    bot = make_bot(api, receiver.url("/bot"))
+    for inbox in (first, second):
+        attach(api, inbox["id"], bot["id"])
+    contact = new_contact(api, first["id"], name="Ana")["contact"]
+    waiting = create_conversation(api, first["id"], contact["id"])["id"]
+    other = new_contact(api, second["id"], name="Bo")["contact"]
+    held = create_conversation(api, second["id"], other["id"])["id"]
+    attach(api, first["id"], None)
+    assert ok(api.get(f"conversations/{waiting}"))["status"] == "open"
+    assert activity_of(api, waiting) == ["Helper no longer answers this inbox"]
+    assert ok(api.get(f"conversations/{held}"))["status"] == "pending"
+    assert api.delete(f"agent_bots/{bot['id']}").status_code == 200
+    assert ok(api.get(f"conversations/{held}"))["status"] == "open"
+    assert ok(api.get(f"inboxes/{second['id']}/agent_bot")) == {"agent_bot": {}}
+    # New conversations start open again.
+    assert create_conversation(api, second["id"], other["id"])["status"] == "open"
+
+
+def test_a_bots_messages_reach_webhooks_and_the_contact_as_the_bots(
+    api: ApiClient, receiver: Receiver
+) -> None:
+    inbox = api_inbox(api)
+    bot = make_bot(api, receiver.url("/bot"))
+    attach(api, inbox["id"], bot["id"])
+    for fmt in ("voxsig", "chatwoot"):
+        hook = {
+            "url": receiver.url(f"/{fmt}"),
+            "subscriptions": ["message_created"],
+            "payload_format": fmt,
+        }
+        ok(api.post("webhooks", json=hook))
+    made = new_contact(api, inbox["id"], name="Ana")
+    cid = create_conversation(api, inbox["id"], made["contact"]["id"])["id"]
+    with as_bot(api, bot) as client:
+        assert client.post(f"conversations/{cid}/messages", json={"content": "Hi!"}).is_success
+    (voxsig,) = receiver.wait_for(1, "/voxsig")
+    assert voxsig.json()["sender"]["type"] == "agent_bot"
+    assert voxsig.json()["sender"]["id"] == bot["id"]
+    (chatwoot,) = receiver.wait_for(1, "/chatwoot")
+    assert chatwoot.json()["sender"] == {"id": bot["id"], "name": "Helper", "type": "agent_bot"}
+    identifier = inbox["inbox_identifier"]
+    source = made["contact_inbox"]["source_id"]
+    listed = httpx.get(
+        f"{api.url}/public/api/v1/inboxes/{identifier}/contacts/{source}"
+        f"/conversations/{cid}/messages",
+        timeout=30.0,
+    )
+    assert listed.status_code == 200, listed.text
+    (shown,) = [m for m in listed.json() if m["content"] == "Hi!"]
+    assert shown["sender"] == {
+        "id": bot["id"],
+        "name": "Helper",
+        "avatar_url": "",
+        "type": "agent_bot",
+    }

@@ -77,6 +77,30 @@ def test_account_routes_with_another_accounts_ids_and_token(
     assert snapshot(b) == before
 
 
+def test_account_routes_with_the_accounts_own_agent_bot_token(
+    tenants: tuple[TenantA, TenantB], openapi: JSON
+) -> None:
+    """B's own bot's token on every route of B's account, aimed at B's main inbox, which the
+    bot does not answer: 401 on every route Chatwoot does not open to bots, 404 on those it
+    does (not the bot's inbox), never B's data nor a change."""
+    _, b = tenants
+    before = snapshot(b)
+    problems: list[str] = []
+    headers = {"api_access_token": b.bot_token}
+    with httpx.Client(base_url=b.client.url, timeout=30.0, headers=headers) as bot:
+        for method, template in operations(openapi, ACCOUNT_PREFIX):
+            path = fill(template, b.path_values(b.client.account_id, template))
+            kwargs: JSON = {"params": {"inbox_id": b.inbox_id, "q": b.contact_email}}
+            if method in BODY_METHODS:
+                body = account_walk_body(b.client.user_id, b.inbox_id, b.contact_id, template)
+                kwargs["json"] = body
+            response = bot.request(method, path, **kwargs)
+            if response.status_code not in (401, 404) or leaks(response, b.secrets()):
+                problems.append(f"{method} {path} -> {response.status_code}: {response.text[:300]}")
+    assert problems == [], "\n".join(problems)
+    assert snapshot(b) == before
+
+
 def test_account_routes_with_own_account_but_another_accounts_object_ids(
     tenants: tuple[TenantA, TenantB], openapi: JSON
 ) -> None:

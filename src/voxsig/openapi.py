@@ -177,7 +177,16 @@ class ContactInboxObject(Doc):
     hmac_verified: bool
 
 
-Sender = Annotated[ContactObject | UserObject, Field(discriminator="type")]
+class AgentBotSender(Doc):
+    """An agent bot (Chatwoot's AgentBot#push_event_data)."""
+
+    id: int
+    name: str
+    avatar_url: str = Field(description="A URL, or empty")
+    type: Literal["agent_bot"]
+
+
+Sender = Annotated[ContactObject | UserObject | AgentBotSender, Field(discriminator="type")]
 
 
 class MessageObject(Doc):
@@ -192,7 +201,8 @@ class MessageObject(Doc):
     content_type: ContentType
     content_attributes: Attributes
     sender: Sender | None = Field(
-        description="The contact or the agent; null for activity and for the greeting (template)"
+        description="The contact, the agent or the agent bot; null for activity and for the "
+        "greeting (template)"
     )
     account: AccountRef
     inbox: InboxRef

@@ -109,7 +109,8 @@ class Receiver:
         # path -> the payload formats of the endpoints pointed there, and the server that
         # serves their schemas; every body arriving on such a path is checked against them.
         self._formats: dict[str, tuple[set[str], str]] = {}
-        self._schema_failures: list[str] = []
+        # What arrived on a path whose format was declared: checked by schema_failures().
+        self._to_check: list[Received] = []
         self._server = _Server((HOST, port), _Handler)
         self._server.receiver = self
         self.port: int = self._server.server_address[1]
@@ -156,7 +157,8 @@ class Receiver:
     def schema_failures(self) -> list[str]:
         """Every way a body received on a path with a declared format broke its schema."""
         with self._lock:
-            return list(self._schema_failures)
+            arrived = list(self._to_check)
+        return [failure for request in arrived for failure in self._check(request)]
 
     def requests(self, path: str | None = None) -> list[Received]:
         with self._lock:
@@ -208,21 +210,25 @@ class Receiver:
 
     def _record(self, request: Received) -> None:
         with self._lock:
-            declared = self._formats.get(request.path)
-            formats = sorted(declared[0]) if declared else []
-        failures: list[str] = []
-        if declared is not None:
-            from tests.support.webhook_schema import SYNTHETIC, problems
-
-            try:
-                body = request.json()
-            except ValueError:
-                body = request.body[:200]
-            if not (isinstance(body, dict) and SYNTHETIC in body):
-                found = [problems(body, fmt, declared[1]) for fmt in formats]
-                if all(found):
-                    failures = [f"{request.path}: {p}" for f in found for p in f]
-        with self._lock:
             self._received.append(request)
-            self._schema_failures.extend(failures)
+            if request.path in self._formats:
+                self._to_check.append(request)
             self._lock.notify_all()
+
+    def _check(self, request: Received) -> list[str]:
+        """A body's problems against every format declared for its path by now: a switch of
+        format is declared when its answer reaches the test, which can be after a delivery
+        rendered in the new format arrived."""
+        from tests.support.webhook_schema import SYNTHETIC, problems
+
+        with self._lock:
+            formats, server_url = self._formats[request.path]
+            formats = set(formats)
+        try:
+            body = request.json()
+        except ValueError:
+            body = request.body[:200]
+        if isinstance(body, dict) and SYNTHETIC in body:
+            return []
+        found = [problems(body, fmt, server_url) for fmt in sorted(formats)]
+        return [f"{request.path}: {p}" for f in found for p in f] if all(found) else []

@@ -46,11 +46,21 @@ class TenantB:
     delivery_id: int  # a settled (no longer pending) delivery of B's webhook
     other_inbox_source_id: str  # a contact of B's second API inbox
     sibling_source_id: str  # another contact of B's main inbox, with no conversation
+    # An agent bot that answers B's second inbox (not the main one, whose conversations the
+    # walks aim at): its token, its secret and a settled delivery of its log.
+    agent_bot_id: int
+    bot_token: str
+    bot_secret: str
+    bot_delivery_id: int
 
     def path_values(self, account_id: int, path: str = "") -> dict[str, Any]:
         """B's object ids for every path parameter of the account API, under `account_id`
         (a delivery of its inbox's callback under …/inboxes/{inbox_id}/deliveries)."""
         callback_log = "/inboxes/{inbox_id}/deliveries/" in path
+        bot_log = "/agent_bots/{agent_bot_id}/deliveries/" in path
+        delivery = self.delivery_id
+        if callback_log or bot_log:
+            delivery = self.callback_delivery_id if callback_log else self.bot_delivery_id
         return {
             "account_id": account_id,
             "inbox_id": self.inbox_id,
@@ -59,7 +69,8 @@ class TenantB:
             "message_id": self.message_id,
             "agent_id": self.agent_id,
             "webhook_id": self.webhook_id,
-            "delivery_id": self.callback_delivery_id if callback_log else self.delivery_id,
+            "delivery_id": delivery,
+            "agent_bot_id": self.agent_bot_id,
             "label": "b-label",
         }
 
@@ -74,6 +85,8 @@ class TenantB:
             self.webhook_secret,
             self.callback_secret,
             self.source_id,
+            self.bot_token,
+            self.bot_secret,
         ]
 
 
@@ -133,9 +146,25 @@ def make_tenant_b(b: ApiClient, receiver: Receiver) -> TenantB:
     ok(b.post(f"conversations/{cid}/labels", json={"labels": ["b-label"]}))
     agent = ok(b.post("agents", json={"name": "B agent", "email": unique_email("b-agent")}))
     second = ok(b.post("inboxes", json={"name": "B second", "channel": {"type": "api"}}))
-    elsewhere = ok(b.post("contacts", json={"name": "Elsewhere", "inbox_id": second["id"]}))[
-        "payload"
-    ]["contact_inbox"]["source_id"]
+    bot = ok(
+        b.post(
+            "agent_bots", json={"name": f"B bot {tag}", "outgoing_url": receiver.url(f"/{tag}-bot")}
+        )
+    )
+    ok(b.post(f"inboxes/{second['id']}/set_agent_bot", json={"agent_bot": bot["id"]}))
+    other = ok(b.post("contacts", json={"name": "Elsewhere", "inbox_id": second["id"]}))["payload"]
+    elsewhere = other["contact_inbox"]["source_id"]
+    botted = ok(
+        b.post(
+            "conversations", json={"inbox_id": second["id"], "contact_id": other["contact"]["id"]}
+        )
+    )
+    ok(
+        b.post(
+            f"conversations/{botted['id']}/messages",
+            json={"content": "hi bot", "message_type": "incoming"},
+        )
+    )
     sibling = ok(
         httpx.post(
             f"{b.url}/public/api/v1/inboxes/{inbox['inbox_identifier']}/contacts",
@@ -166,6 +195,10 @@ def make_tenant_b(b: ApiClient, receiver: Receiver) -> TenantB:
         ],
         other_inbox_source_id=elsewhere,
         sibling_source_id=sibling,
+        agent_bot_id=bot["id"],
+        bot_token=bot["access_token"],
+        bot_secret=bot["secret"],
+        bot_delivery_id=settled_deliveries(b, bot["id"], 1, "agent_bots/{}/deliveries")[-1]["id"],
     )
 
 
@@ -260,6 +293,7 @@ def account_walk_body(account_user_id: int, inbox_id: int, contact_id: int, path
         "channel": {"type": "api"},
         "since": int(time.time()) - 3600,  # webhook recovery
         "typing_status": "on",
+        "agent_bot": None,  # set_agent_bot: none, valid in any account
     }
     if "/messages" in path:
         del body["status"]  # a message's status is sent/delivered/read/failed

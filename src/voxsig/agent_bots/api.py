@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 
 from voxsig.agent_bots import service
-from voxsig.agent_bots.schemas import AgentBotObject, BotCreate, BotUpdate
+from voxsig.agent_bots.schemas import AgentBotList, AgentBotObject, BotCreate, BotUpdate
 from voxsig.deps import AdminCtx
 from voxsig.kit.schema import MAX_PAGE, Id, one_of
 from voxsig.models import AgentBot, Webhook
@@ -49,7 +49,7 @@ async def _answer(ctx: AdminCtx, request: Request, bot: AgentBot) -> dict[str, A
     return agent_bot_json(bot, endpoint, shown, inbox_ids)
 
 
-@router.get("", responses=ok(list[AgentBotObject]))
+@router.get("", responses=ok(AgentBotList))
 async def list_agent_bots(ctx: AdminCtx, request: Request) -> list[dict[str, Any]]:
     """A bare array, as Chatwoot answers."""
     bots = await service.list_bots(ctx.session, ctx.account.id)

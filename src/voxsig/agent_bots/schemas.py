@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, RootModel, field_validator
 
 from voxsig.kit.schema import Body, Id
 from voxsig.models.webhook import PayloadFormat, Signing
@@ -75,6 +75,10 @@ class AgentBotObject(Doc):
     public_key: str | None
     inbox_ids: list[int]
     webhook: WebhookObject | None
+
+
+class AgentBotList(RootModel[list[AgentBotObject]]):
+    """A bare array, as Chatwoot answers."""
 
 
 class InboxAgentBot(Doc):

@@ -12,7 +12,8 @@ from voxsig.kit.schema import Body
 from voxsig.models import Contact, ContactInbox
 from voxsig.models.conversation import Status
 from voxsig.models.message import MAX_CONTENT, ContentType
-from voxsig.openapi import Attributes, Doc, MessageType, Unix, absent
+from voxsig.openapi import AgentBotSender, Attributes, Doc, MessageType, Unix, absent
+from voxsig.views.payloads import bot_sender_json
 from voxsig.views.snapshot import ConversationSnapshot, MessageSnapshot
 
 
@@ -65,6 +66,8 @@ def public_message_json(
             "avatar_url": snap.sender_user.avatar_url,
             "type": "user",
         }
+    elif snap.sender_bot is not None:
+        sender = bot_sender_json(snap.sender_bot)
     body = {
         "id": m.id,
         "content": m.content or "",
@@ -128,7 +131,9 @@ class PublicUserSender(Doc):
     type: Literal["user"]
 
 
-PublicSender = Annotated[PublicContactSender | PublicUserSender, Field(discriminator="type")]
+PublicSender = Annotated[
+    PublicContactSender | PublicUserSender | AgentBotSender, Field(discriminator="type")
+]
 
 
 class PublicMessageObject(Doc):
