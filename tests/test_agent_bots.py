@@ -333,3 +333,52 @@ def test_a_bots_messages_reach_webhooks_and_the_contact_as_the_bots(
         "avatar_url": "",
         "type": "agent_bot",
     }
+
+
+def test_a_bots_endpoint_is_disabled_and_recovered_like_a_webhook(
+    api: ApiClient, receiver: Receiver
+) -> None:
+    inbox = api_inbox(api)
+    bot = make_bot(api, receiver.url("/bot"))
+    attach(api, inbox["id"], bot["id"])
+    off = ok(api.patch(f"agent_bots/{bot['id']}", json={"enabled": False}))
+    assert off["webhook"]["enabled"] is False
+    contact = new_contact(api, inbox["id"], name="Ana")["contact"]
+    cid = create_conversation(api, inbox["id"], contact["id"])["id"]
+    post_message(api, cid, "Anyone?", message_type="incoming")
+    on = ok(api.patch(f"agent_bots/{bot['id']}", json={"enabled": True}))
+    since = on["webhook"]["recover_since"]
+    assert receiver.requests("/bot") == []  # nothing was sent while disabled
+    recovered = ok(api.post(f"agent_bots/{bot['id']}/recover", json={"since": since}))
+    assert recovered["payload"]["recovered"] == 1
+    (arrived,) = receiver.wait_for(1, "/bot")
+    assert verified(bot, arrived)["content"] == "Anyone?"
+    (logged,) = ok(api.get(f"agent_bots/{bot['id']}/deliveries"))["payload"]
+    assert logged["event"] == "message_created"
+    nowhere = make_bot(api, "")
+    refused = api.patch(f"agent_bots/{nowhere['id']}", json={"enabled": False})
+    assert "enabled" in fields_of(error(refused, 422))
+    error(api.get(f"agent_bots/{nowhere['id']}/deliveries"), 404)
+
+
+def test_a_bot_that_is_called_nowhere_holds_nothing_pending(
+    api: ApiClient, receiver: Receiver
+) -> None:
+    """Disabled, or without an outgoing_url, a bot would never answer: what it holds goes to
+    people, and new conversations of its inboxes start open."""
+    inbox = api_inbox(api)
+    bot = make_bot(api, receiver.url("/bot"))
+    attach(api, inbox["id"], bot["id"])
+    contact = new_contact(api, inbox["id"], name="Ana")["contact"]
+    held = create_conversation(api, inbox["id"], contact["id"])["id"]
+    ok(api.patch(f"agent_bots/{bot['id']}", json={"enabled": False}))
+    assert ok(api.get(f"conversations/{held}"))["status"] == "open"
+    assert activity_of(api, held) == ["Helper was disabled"]
+    assert create_conversation(api, inbox["id"], contact["id"])["status"] == "open"
+    ok(api.patch(f"agent_bots/{bot['id']}", json={"enabled": True}))
+    again = create_conversation(api, inbox["id"], contact["id"])["id"]
+    assert ok(api.get(f"conversations/{again}"))["status"] == "pending"
+    ok(api.patch(f"agent_bots/{bot['id']}", json={"outgoing_url": ""}))
+    assert ok(api.get(f"conversations/{again}"))["status"] == "open"
+    assert activity_of(api, again) == ["Helper is called nowhere now"]
+    assert create_conversation(api, inbox["id"], contact["id"])["status"] == "open"

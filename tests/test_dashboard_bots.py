@@ -238,10 +238,11 @@ def test_asymmetric_signing_shows_the_public_key_and_the_log_leads_back_to_the_b
 
 
 def test_attaching_replaces_the_inbox_bot_and_the_inbox_page_chooses_it(
-    api: ApiClient, inbox: JSON
+    api: ApiClient, inbox: JSON, receiver: Receiver
 ) -> None:
-    first = ok(api.post("agent_bots", json={"name": "First"}))
-    second = ok(api.post("agent_bots", json={"name": "Second"}))
+    # Bots that are called somewhere: only such a bot holds conversations pending.
+    first = ok(api.post("agent_bots", json={"name": "First", "outgoing_url": receiver.url("/1")}))
+    second = ok(api.post("agent_bots", json={"name": "Second", "outgoing_url": receiver.url("/2")}))
     attached = api.post(f"inboxes/{inbox['id']}/set_agent_bot", json={"agent_bot": first["id"]})
     assert attached.status_code == 200, attached.text
     held = visitor_writes(api, inbox, "Hello bot")

@@ -99,3 +99,25 @@ def test_an_unusable_retry_after_leaves_the_jittered_schedule() -> None:
     assert delay is not None
     assert 240 <= delay <= 360
     assert delay != 300
+
+
+def test_agent_bots_retry_on_their_own_short_schedule_and_timeout() -> None:
+    settings = Settings(bot_retry_schedule="2, 4", bot_timeout=3, webhook_timeout=15)
+    policy = Policy.from_settings(settings)
+    assert policy.schedule_of("agent_bot") == (2.0, 4.0)
+    assert policy.schedule_of("account") == policy.schedule_of("inbox") == policy.schedule
+    assert policy.timeout_of("agent_bot") == 3
+    assert policy.timeout_of("inbox") == 15
+    random.seed(3)
+    for attempts_made, base in ((1, 2.0), (2, 4.0)):
+        delay = policy.retry_delay(attempts_made, kind="agent_bot")
+        assert delay is not None
+        assert base * 0.8 <= delay <= base * 1.2
+    assert policy.retry_delay(3, kind="agent_bot") is None  # a bot gives up after its two
+    assert policy.retry_delay(3, kind="account") is not None
+    # A receiver's Retry-After is bounded by the bot's schedule, not the webhooks' hours.
+    assert policy.retry_delay(1, asked=3600, kind="agent_bot") == 4.0
+    # The default: four tries within about a minute (retries at most 1.2 x 33 s apart).
+    default = Policy.from_settings(Settings())
+    assert sum(default.schedule_of("agent_bot")) * 1.2 <= 60
+    assert default.timeout_of("agent_bot") == 5.0

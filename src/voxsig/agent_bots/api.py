@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from voxsig.agent_bots import service
 from voxsig.agent_bots.schemas import AgentBotList, AgentBotObject, BotCreate, BotUpdate
 from voxsig.deps import AdminCtx
+from voxsig.kit.clock import iso
 from voxsig.kit.schema import MAX_PAGE, Id, one_of
 from voxsig.models import AgentBot, Webhook
 from voxsig.models.webhook import DELIVERY_STATUSES
@@ -74,11 +75,16 @@ async def get_agent_bot(ctx: AdminCtx, agent_bot_id: Id, request: Request) -> di
 async def update_agent_bot(
     ctx: AdminCtx, agent_bot_id: Id, body: BotUpdate, request: Request
 ) -> dict[str, Any]:
+    """As Chatwoot's; beyond it, the endpoint's settings (`enabled` and the rest, as an account
+    webhook's), and `webhook.recover_since` when this re-enabled it."""
     bot = await service.get_bot(ctx.session, ctx.account.id, agent_bot_id)
-    await service.update_bot(
+    missed_since = await service.update_bot(
         ctx.session, bot, body.model_dump(exclude_unset=True), _limits(request)
     )
-    return await _answer(ctx, request, bot)
+    answer = await _answer(ctx, request, bot)
+    if missed_since is not None and answer["webhook"] is not None:
+        answer["webhook"]["recover_since"] = iso(missed_since)
+    return answer
 
 
 @router.delete(

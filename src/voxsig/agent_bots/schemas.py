@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, RootModel, field_validator
+from pydantic import Field, RootModel, StrictBool, field_validator
 
 from voxsig.kit.schema import Body, Id
 from voxsig.models.webhook import PayloadFormat, Signing
 from voxsig.openapi import Doc
 from voxsig.outbox.target import normalise
-from voxsig.webhooks.schemas import WebhookObject
+from voxsig.webhooks.schemas import MaxInFlight, WebhookObject
 
 
 def _url_or_blank(value: str | None) -> str | None:
@@ -28,8 +28,12 @@ class BotFields(Body):
     avatar_url: str | None = Field(default=None, max_length=2048)
     bot_type: Literal["webhook"] | None = None
     bot_config: dict[str, Any] | None = None
+    # Its endpoint's settings, as an account webhook's (a bot with an outgoing_url only).
     payload_format: PayloadFormat | None = None
     signing: Signing | None = None
+    enabled: StrictBool | None = None
+    auto_recover: StrictBool | None = None
+    max_in_flight: MaxInFlight | None = None
 
     @field_validator("outgoing_url")
     @classmethod

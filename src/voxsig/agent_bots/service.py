@@ -4,6 +4,7 @@ as an inbox's callback is with its `webhook_url`)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -14,16 +15,15 @@ from voxsig.errors import Invalid, NotFound
 from voxsig.events.names import AGENT_BOT
 from voxsig.kit.tokens import digest, new_token
 from voxsig.models import AgentBot, Inbox, Webhook
-from voxsig.models.webhook import BOT_ENDPOINT, CHATWOOT_FORMAT, SYMMETRIC
+from voxsig.models.webhook import BOT_ENDPOINT, CHATWOOT_FORMAT, SYMMETRIC, Signing
 from voxsig.outbox.endpoints import forget_subscribers
 from voxsig.outbox.signing import new_secret
 from voxsig.tenancy import owned
-from voxsig.webhooks import deliveries
-from voxsig.webhooks.service import Limits, check_target
+from voxsig.webhooks.service import Limits, check_target, update_webhook
 
 # What the bot's own columns take from a body; the rest belongs to its endpoint.
 BOT_COLUMNS = ("name", "description", "avatar_url", "bot_type", "bot_config")
-ENDPOINT_FIELDS = ("payload_format", "signing")
+ENDPOINT_FIELDS = ("payload_format", "signing", "enabled", "auto_recover", "max_in_flight")
 
 
 async def list_bots(session: AsyncSession, account_id: int) -> list[AgentBot]:
@@ -80,61 +80,84 @@ async def create_bot(
 
 async def update_bot(
     session: AsyncSession, bot: AgentBot, fields: dict[str, Any], limits: Limits
-) -> None:
+) -> datetime | None:
+    """Returns, when the change re-enabled its endpoint, the moment it missed events from."""
     for key in BOT_COLUMNS:
         if fields.get(key) is not None:
             setattr(bot, key, fields[key])
-    await _set_endpoint(session, bot, fields, limits)
+    missed_since = await _set_endpoint(session, bot, fields, limits)
     await session.flush()
+    return missed_since
 
 
 async def _set_endpoint(
     session: AsyncSession, bot: AgentBot, fields: dict[str, Any], limits: Limits
-) -> None:
+) -> datetime | None:
     """Points the bot's endpoint at `outgoing_url` (SSRF-checked, 422 naming it), making it on
-    first use; "" removes it with its log. A changed URL keeps its secret, settings and log."""
+    first use; "" removes it with its log. A changed URL keeps its secret, settings and log.
+    The endpoint's own settings are an account webhook's (update_webhook): when they re-enable
+    it, the moment from which it missed events is returned, as for a webhook."""
     endpoint = await endpoint_of(session, bot)
     url = fields.get("outgoing_url")
-    if url == "":
+    settings = {k: fields[k] for k in ENDPOINT_FIELDS if k in fields}
+    if url == "" or (endpoint is None and url is None):
         if endpoint is not None:
             await session.delete(endpoint)
-        _refuse_endpoint_fields(fields)
-        return
+            await session.flush()
+            await stopped(session, bot, f"{bot.name} is called nowhere now")
+        _refuse_endpoint_fields(settings)
+        return None
     if url is not None:
         url = await check_target(url, limits.allowed, field="outgoing_url")
     if endpoint is None:
-        if url is None:
-            _refuse_endpoint_fields(fields)
-            return
-        signing = fields.get("signing") or SYMMETRIC
-        endpoint = Webhook(
-            account_id=bot.account_id,
-            agent_bot_id=bot.id,
-            kind=BOT_ENDPOINT,
-            name=bot.name,
-            url=url,
-            subscriptions=list(AGENT_BOT),
-            secret=new_secret(signing),
-            signing=signing,
-            payload_format=fields.get("payload_format") or CHATWOOT_FORMAT,
-        )
+        assert url is not None
+        endpoint = _new_endpoint(bot, url, settings.pop("signing", None) or SYMMETRIC)
         session.add(endpoint)
         await session.flush()
-        return
-    if url is not None:
+    elif url is not None:
         endpoint.url = url
     endpoint.name = bot.name
-    if fields.get("payload_format"):
-        endpoint.payload_format = fields["payload_format"]
-    if fields.get("signing") and fields["signing"] != endpoint.signing:
-        deliveries.rotate_secret(endpoint, fields["signing"])  # the old key signs a while
+    was_enabled = endpoint.enabled
+    missed_since = await update_webhook(session, endpoint, settings, limits)
+    if was_enabled and not endpoint.enabled:
+        await stopped(session, bot, f"{bot.name} was disabled")
+    return missed_since
 
 
-def _refuse_endpoint_fields(fields: dict[str, Any]) -> None:
-    for name in ENDPOINT_FIELDS:
-        if fields.get(name) is not None:
+async def endpoint_disabled(session: AsyncSession, endpoint: Webhook) -> None:
+    """An endpoint was disabled from its own pages: a bot's hands over what it holds."""
+    bot = await session.get(AgentBot, endpoint.agent_bot_id) if endpoint.agent_bot_id else None
+    if bot is not None:
+        await stopped(session, bot, f"{bot.name} was disabled")
+
+
+async def stopped(session: AsyncSession, bot: AgentBot, why: str) -> None:
+    """The bot is called no more (disabled, or no outgoing_url): what it holds pending goes to
+    people, and new conversations of its inboxes start open (creation.first_status)."""
+    for inbox in await inboxes_of(session, bot):
+        await handover.inbox_to_people(session, inbox, why)
+
+
+def _new_endpoint(bot: AgentBot, url: str, signing: Signing) -> Webhook:
+    return Webhook(
+        account_id=bot.account_id,
+        agent_bot_id=bot.id,
+        kind=BOT_ENDPOINT,
+        name=bot.name,
+        url=url,
+        subscriptions=list(AGENT_BOT),
+        secret=new_secret(signing),
+        signing=signing,
+        payload_format=CHATWOOT_FORMAT,
+    )
+
+
+def _refuse_endpoint_fields(settings: dict[str, Any]) -> None:
+    for name, value in settings.items():
+        if value is not None:
             raise Invalid(
-                f"A bot without an outgoing_url receives nothing: set it to use {name}", field=name
+                f"A bot without an outgoing_url receives nothing: set it to use {name}",
+                field=name,
             )
 
 

@@ -19,6 +19,7 @@ from voxsig.errors import Invalid
 from voxsig.events import emit
 from voxsig.kit.clock import utcnow
 from voxsig.models import Account, ContactInbox, Conversation, Inbox
+from voxsig.outbox.endpoints import bot_reachable
 
 
 async def contact_inbox_of(
@@ -54,11 +55,14 @@ async def next_display_id(session: AsyncSession, account_id: int) -> int:
     return int(number)
 
 
-def first_status(inbox: Inbox) -> str:
+async def first_status(session: AsyncSession, inbox: Inbox) -> str:
     """Where a conversation starts (or a resolved one reopens when the contact writes again):
     pending while the inbox's bot answers first, as in Chatwoot, so the agents' open view is
-    not flooded with what the bot handles."""
-    return "pending" if inbox.agent_bot_id is not None else "open"
+    not flooded with what the bot handles; open when the bot is called nowhere (no
+    outgoing_url, or its endpoint disabled), so that nobody waits for it."""
+    if inbox.agent_bot_id is None or not await bot_reachable(session, inbox.agent_bot_id):
+        return "open"
+    return "pending"
 
 
 async def create_conversation(
@@ -79,7 +83,7 @@ async def create_conversation(
         inbox_id=inbox.id,
         contact_id=contact_inbox.contact_id,
         contact_inbox_id=contact_inbox.id,
-        status=status or first_status(inbox),
+        status=status or await first_status(session, inbox),
         assignee_id=assignee_id,
         additional_attributes=additional_attributes or {},
         custom_attributes=custom_attributes or {},

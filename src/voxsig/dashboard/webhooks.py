@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
+from voxsig.agent_bots import service as bots
 from voxsig.dashboard import forms, queries
 from voxsig.dashboard.web import AdminViewer, DashboardRoute, Form, Rendered, Viewer, page, redirect
 from voxsig.errors import ApiError
@@ -266,6 +267,7 @@ async def webhook_disable(
 ) -> Response:
     webhook = await _endpoint(viewer, webhook_id)
     await service.update_webhook(viewer.session, webhook, {"enabled": False}, _limits(request))
+    await bots.endpoint_disabled(viewer.session, webhook)
     return redirect(
         request,
         _base(webhook),

@@ -74,7 +74,7 @@ async def create_message(
             await apply_changes(session, conversation, actor, {"status": "open"})
         elif conversation.status == "resolved":
             inbox = await session.get(Inbox, conversation.inbox_id)
-            reopened = first_status(inbox) if inbox else "open"
+            reopened = await first_status(session, inbox) if inbox else "open"
             await apply_changes(session, conversation, actor, {"status": reopened})
     await session.flush()
     await emit.message_created(session, message, conversation)

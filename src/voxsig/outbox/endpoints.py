@@ -64,6 +64,15 @@ def sees(endpoint: Subscriber) -> ColumnElement[bool]:
     return true()
 
 
+async def bot_reachable(session: AsyncSession, agent_bot_id: int) -> bool:
+    """Whether the bot has an enabled endpoint: only a bot that is called answers first (one
+    that is not would leave its conversations pending for ever)."""
+    found = await session.scalar(
+        select(Webhook.id).where(Webhook.agent_bot_id == agent_bot_id, Webhook.enabled.is_(True))
+    )
+    return found is not None
+
+
 def forget_subscribers(session: AsyncSession) -> None:
     """After a change of who subscribes (a bot attached or removed), in this transaction."""
     session.info.pop(SUBSCRIBERS_CACHE, None)
