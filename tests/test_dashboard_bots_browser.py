@@ -8,7 +8,6 @@ in test_dashboard_bots.py, over HTTP."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -18,7 +17,9 @@ from tests.conftest import Backend
 from tests.support.browser import SCREENSHOTS
 from tests.support.client import ApiClient
 from tests.support.dashboard import logged_in
-from tests.support.host_page import account_off_loop
+from tests.support.host_page import (
+    api_off_loop,  # noqa: F401  (the `api` fixture)
+)
 from tests.support.receiver import Receiver
 from tests.support.widget import WidgetVisitor, visit
 
@@ -26,15 +27,6 @@ pytest.importorskip("playwright")
 from playwright.sync_api import Page, expect
 
 LIVE = 10_000  # ms: a signal, the page's refetch and its swap, on a busy 2-core machine
-
-
-@pytest.fixture
-def api(backend: Backend) -> Iterator[ApiClient]:
-    """conftest's `api`, the account made on a worker thread: create_account calls
-    asyncio.run(), which fails in the thread where Playwright's sync API keeps its loop."""
-    client = account_off_loop(backend)
-    yield client
-    client.close()
 
 
 def enter_dashboard(page: Page, api: ApiClient) -> None:

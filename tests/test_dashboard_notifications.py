@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,7 +22,9 @@ from tests.conftest import Backend
 from tests.support.browser import SCREENSHOTS
 from tests.support.client import ApiClient, ok, unique_email
 from tests.support.factories import post_message
-from tests.support.host_page import account_off_loop
+from tests.support.host_page import (
+    api_off_loop,  # noqa: F401  (the `api` fixture)
+)
 from tests.support.widget import WidgetVisitor, visit
 
 pytest.importorskip("playwright")
@@ -64,15 +65,6 @@ STAND_INS = """
 })();
 """
 LIVE = 10_000  # ms: a signal, its question and the answer, on a busy 2-core machine
-
-
-@pytest.fixture
-def api(backend: Backend) -> Iterator[ApiClient]:
-    """conftest's `api`, the account made on a worker thread: create_account calls
-    asyncio.run(), which fails in the thread where Playwright's sync API keeps its loop."""
-    client = account_off_loop(backend)
-    yield client
-    client.close()
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, FrameLocator, Page, expect
 
-from tests.conftest import Backend
 from tests.support.client import JSON, ApiClient, ok
 from tests.support.factories import (
     api_inbox,
@@ -23,7 +22,10 @@ from tests.support.factories import (
     subscribe,
     widget_inbox,
 )
-from tests.support.host_page import HostPage, account_off_loop
+from tests.support.host_page import (
+    HostPage,
+    api_off_loop,  # noqa: F401  (the `api` fixture)
+)
 from tests.support.receiver import Receiver
 from tests.support.waiting import wait_until
 
@@ -66,13 +68,6 @@ PAGE = """<!doctype html>
 """
 BUBBLE, BOX = "voxsig-widget .bubble", "voxsig-widget .box"
 OPEN = re.compile(r"\bopen\b")
-
-
-@pytest.fixture
-def api(backend: Backend) -> Iterator[ApiClient]:
-    client = account_off_loop(backend)
-    yield client
-    client.close()
 
 
 @pytest.fixture

@@ -8,17 +8,17 @@ hostile, so a `javascript:` link must never become one and markup must arrive as
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from playwright.sync_api import Page, Route, expect
 
 from tests.conftest import Backend
 from tests.support.client import JSON, ApiClient, ok
 from tests.support.dashboard import logged_in
 from tests.support.factories import messages_of, post_message, subscribe
-from tests.support.host_page import account_off_loop
+from tests.support.host_page import (
+    api_off_loop,  # noqa: F401  (the `api` fixture)
+)
 from tests.support.receiver import Receiver
 from tests.support.widget import WidgetVisitor, visit
 
@@ -61,15 +61,6 @@ ARTICLES = {
     ]
 }
 CSAT_ANSWER = {"csat_survey_response": {"rating": 4, "feedback_message": "Quick and friendly"}}
-
-
-@pytest.fixture
-def api(backend: Backend) -> Iterator[ApiClient]:
-    """conftest's `api`, the account made on a worker thread: create_account calls
-    asyncio.run(), which fails in the thread where Playwright's sync API keeps its loop."""
-    client = account_off_loop(backend)
-    yield client
-    client.close()
 
 
 def serve_pixel(route: Route) -> None:

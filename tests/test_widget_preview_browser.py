@@ -5,28 +5,19 @@ Visit panel (readable start time, the visitor's page without its raw token)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
-import pytest
 from playwright.sync_api import Browser, FrameLocator, Page, expect
 
 from tests.conftest import Backend
 from tests.support.browser import SCREENSHOTS
 from tests.support.client import JSON, ApiClient, ok
 from tests.support.factories import widget_inbox
-from tests.support.host_page import account_off_loop
+from tests.support.host_page import (
+    api_off_loop,  # noqa: F401  (the `api` fixture)
+)
 
 GREETING = "Hello! Ask us anything about your order."
 PHONE = {"width": 390, "height": 844}
-
-
-@pytest.fixture
-def api(backend: Backend) -> Iterator[ApiClient]:
-    """conftest's `api`, the account made on a worker thread: create_account calls
-    asyncio.run(), which fails in the thread where Playwright's sync API keeps its loop."""
-    client = account_off_loop(backend)
-    yield client
-    client.close()
 
 
 def greeted_inbox(api: ApiClient, **channel: str) -> JSON:

@@ -5,9 +5,12 @@ need, made off Playwright's thread."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
+
+import pytest
 
 from tests.support.client import ApiClient, create_account, unique_email
 
@@ -54,3 +57,12 @@ def account_off_loop(backend: Backend) -> ApiClient:
             create_account, backend.database_url, "Acme", unique_email(), user_name="Ada Admin"
         ).result()
     return ApiClient(backend.url, credentials)
+
+
+@pytest.fixture(name="api")
+def api_off_loop(backend: Backend) -> Iterator[ApiClient]:
+    """conftest's `api` for a browser test module that imports this: the account made on a
+    worker thread (account_off_loop)."""
+    client = account_off_loop(backend)
+    yield client
+    client.close()
