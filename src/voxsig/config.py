@@ -46,6 +46,18 @@ class Settings(BaseSettings):
     # answered after these retries (about a minute), its pending conversation goes to people.
     bot_retry_schedule: str = "3,10,20"
     bot_timeout: float = Field(default=5.0, gt=0)
+    # Attachments (files/): where their bytes live, and what one message may carry. The store:
+    # "" for files/ under the data dir, or s3://bucket/prefix with the endpoint and keys below.
+    storage_url: str = ""
+    storage_endpoint: str = ""
+    storage_region: str = "us-east-1"
+    storage_access_key: str = ""
+    storage_secret_key: str = ""
+    attachment_max_bytes: int = Field(default=40 * 1024 * 1024, ge=1)  # per file, as Chatwoot
+    attachment_max_message_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
+    attachment_max_files: int = Field(default=10, ge=1)
+    # How long a data_url or thumb_url works (re-signed on every API read).
+    attachment_url_seconds: float = Field(default=7 * 86400, gt=0)
     worker_poll_seconds: float = 1.0
     # A worker whose heartbeat is older than this is dead: its leases are taken over at once.
     worker_takeover_seconds: float = Field(default=10.0, gt=0)
