@@ -1,4 +1,5 @@
-"""HMAC-SHA256 hex digests, compared in constant time (identity verification of contacts)."""
+"""HMAC-SHA256 digests, compared in constant time (identity verification of contacts, the
+signed links of attachments)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,12 @@ import hashlib
 import hmac
 
 
+def hmac_digest(secret: str, value: str) -> bytes:
+    return hmac.new(secret.encode(), value.encode(), hashlib.sha256).digest()
+
+
 def hmac_hex(secret: str, value: str) -> str:
-    return hmac.new(secret.encode(), value.encode(), hashlib.sha256).hexdigest()
+    return hmac_digest(secret, value).hex()
 
 
 def hmac_matches(secret: str, value: str, given: str) -> bool:
