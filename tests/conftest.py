@@ -31,6 +31,7 @@ from tests.support.client import (
 )
 from tests.support.deployment import deploy  # noqa: F401  (fixture)
 from tests.support.receiver import Receiver
+from tests.support.s3 import s3_server  # noqa: F401  (fixture)
 from tests.support.widget import anon, inbox, visitors  # noqa: F401  (fixtures)
 
 BACKENDS = ("sqlite", "postgresql")
