@@ -3,6 +3,7 @@ HTTP, real signatures, real multipart uploads and presigned URLs, no mocked clie
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import time
@@ -172,6 +173,26 @@ async def test_source_failing_midway_leaves_nothing(
     assert await _pending_uploads(admin, bucket) == []
     with pytest.raises(FileMissing):
         await _read_all(store, "cut.bin")
+
+
+async def test_cancelled_save_aborts_its_upload(store: S3Storage, admin: Any, bucket: str) -> None:
+    """A save cancelled mid-multipart (the request handler torn down) aborts the upload."""
+    stalled = asyncio.Event()
+
+    async def stalling() -> AsyncIterator[bytes]:
+        async for chunk in _chunks(os.urandom(10 * MB)):
+            yield chunk
+        stalled.set()  # the first part is up: the store pulled past it
+        await asyncio.sleep(3600)
+
+    save = asyncio.create_task(store.save("stalled.bin", stalling(), "video/mp4", 40 * MB))
+    await asyncio.wait_for(stalled.wait(), 60)
+    assert await _pending_uploads(admin, bucket) == ["attachments/stalled.bin"]
+    save.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await save
+    assert await _pending_uploads(admin, bucket) == []
+    assert await _keys(admin, bucket) == []
 
 
 # -- presigned URLs --------------------------------------------------------------------------

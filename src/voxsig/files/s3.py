@@ -5,9 +5,9 @@ The client is aioboto3 (aiobotocore underneath), chosen over obstore and minio:
 - async on aiohttp, which Voxsig already ships: no thread per request. minio's SDK is
   synchronous (urllib3), so every call would need a thread.
 - presigned GETs take `ResponseContentDisposition` and `ResponseContentType`, so the store
-  serves a file under its display name and type. obstore's `sign` takes a method, a path and an
-  expiry only, with no response-header overrides (as far as its documentation shows), so the
-  name would have to be written into the object at upload, where `save` does not know it.
+  serves a file under its display name and type. obstore's `sign` is object_store's `Signer`
+  (a method, a path and an expiry), with no response-header overrides, so the name would have
+  to be written into the object at upload, where `save` does not know it.
 - the low-level multipart calls (create, upload part, complete, abort) are ours to drive, so
   the size limit is checked on every chunk while streaming and any failure aborts the upload
   explicitly; with obstore the multipart upload behind a streamed put is its own.
