@@ -181,3 +181,18 @@ def test_the_factory_refuses_an_unknown_scheme_without_echoing_the_url(tmp_path:
     with pytest.raises(StorageUnavailable, match="'ftp'") as caught:
         open_storage(Settings(data_dir=tmp_path, storage_url="ftp://user:hunter2@host/x"))
     assert "hunter2" not in str(caught.value)
+
+
+async def test_the_factory_opens_the_s3_store_for_an_s3_url(tmp_path: Path) -> None:
+    from voxsig.files.s3 import S3Storage
+
+    settings = Settings(
+        data_dir=tmp_path,
+        storage_url="s3://bucket/prefix",
+        storage_endpoint="http://127.0.0.1:9",
+        storage_access_key="key",
+        storage_secret_key="secret",
+    )
+    store = open_storage(settings)
+    assert isinstance(store, S3Storage)
+    await store.close()  # nothing was opened: no client until first use
