@@ -17,7 +17,8 @@ import pytest
 
 from harness.s3 import ACCESS_KEY, REGION, SECRET_KEY, MotoServer
 from voxsig.config import Settings
-from voxsig.files.s3 import PART_SIZE, S3Storage, content_disposition
+from voxsig.files.s3 import PART_SIZE, S3Storage
+from voxsig.files.storage import content_disposition
 from voxsig.files.storage import FileMissing, Storage, TooLarge
 
 pytestmark = pytest.mark.anyio

@@ -20,14 +20,19 @@ from voxsig.dashboard import router as dashboard_router
 from voxsig.db import Database
 from voxsig.errors import install_error_handlers
 from voxsig.events.api import router as events_router
+from voxsig.files.local import LocalStorage
+from voxsig.files.serve import router as files_router
+from voxsig.files.stores import open_storage
 from voxsig.gave_up import after_giving_up
 from voxsig.inboxes.api import router as inboxes_router
 from voxsig.kit.request_guard import RequestGuard
 from voxsig.live import Hub
 from voxsig.messages.api import router as messages_router
+from voxsig.messages.attachments import streamed_limit
 from voxsig.outbox.runtime import running_worker
 from voxsig.public.api import router as public_router
 from voxsig.users.api import router as users_router
+from voxsig.views.attachments import session_info
 from voxsig.webhooks.api import router as webhooks_router
 from voxsig.widget.api import router as widget_router
 
@@ -39,10 +44,13 @@ def create_app(settings: Settings | None = None, *, sole_worker: bool = False) -
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = Database(settings.resolved_database_url())
+        db = Database(settings.resolved_database_url(), session_info(settings))
         hub = Hub()
         db.on_commit(hub.committed)
         app.state.db, app.state.hub = db, hub
+        app.state.storage = storage = open_storage(settings)
+        if isinstance(storage, LocalStorage):
+            await storage.sweep_incoming()
         try:
             async with contextlib.AsyncExitStack() as stack:
                 await stack.enter_async_context(db.listening(live.CHANNEL, hub.notified))
@@ -54,6 +62,7 @@ def create_app(settings: Settings | None = None, *, sole_worker: bool = False) -
                     )
                 yield
         finally:
+            await storage.close()
             await db.dispose()
 
     app = FastAPI(
@@ -78,6 +87,7 @@ def create_app(settings: Settings | None = None, *, sole_worker: bool = False) -
         agent_bots_router,
         events_router,
         widget_router,
+        files_router,
         dashboard_router,
     ):
         app.include_router(router)
@@ -98,6 +108,9 @@ def create_app(settings: Settings | None = None, *, sole_worker: bool = False) -
         return Response(await metrics.render(app.state.db), media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(
-        RequestGuard, max_bytes=settings.max_body_bytes, body_timeout=settings.body_timeout
+        RequestGuard,
+        max_bytes=settings.max_body_bytes,
+        body_timeout=settings.body_timeout,
+        streams=streamed_limit(settings),
     )
     return app

@@ -173,6 +173,7 @@ def worker() -> None:
     """Run the delivery worker alone (several may run side by side on PostgreSQL)."""
     from voxsig.gave_up import after_giving_up
     from voxsig.outbox.runtime import run_forever
+    from voxsig.views.attachments import session_info
 
     settings = get_settings()
     url = settings.resolved_database_url()
@@ -180,7 +181,14 @@ def worker() -> None:
     _migrate_or_fail(url)
     err.print(f"[bold green]Voxsig {__version__}[/] delivery worker on {_redact(url)}")
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_forever(settings, sole_worker=sole_worker, gave_up=after_giving_up))
+        asyncio.run(
+            run_forever(
+                settings,
+                sole_worker=sole_worker,
+                gave_up=after_giving_up,
+                session_info=session_info(settings),
+            )
+        )
 
 
 @cli.command()

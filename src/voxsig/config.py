@@ -58,6 +58,14 @@ class Settings(BaseSettings):
     attachment_max_files: int = Field(default=10, ge=1)
     # How long a data_url or thumb_url works (re-signed on every API read).
     attachment_url_seconds: float = Field(default=7 * 86400, gt=0)
+    # Comma-separated content types an attachment may be (from its content, files/kinds.py);
+    # "" is the default list (images, audio, video, PDF, office documents, text, archives).
+    attachment_allowed_types: str = ""
+    # Days a message's files are kept (0: for ever); a purged file's message keeps its text.
+    attachment_retention_days: float = Field(default=0, ge=0)
+    # The address people and receivers reach this server at: the origin of every data_url.
+    # "" is http://{host}:{port}; behind a proxy, set it (e.g. https://chat.example.com).
+    public_url: str = ""
     worker_poll_seconds: float = 1.0
     # A worker whose heartbeat is older than this is dead: its leases are taken over at once.
     worker_takeover_seconds: float = Field(default=10.0, gt=0)
@@ -84,6 +92,10 @@ class Settings(BaseSettings):
                     f"VOXSIG_TRUSTED_PROXIES: {entry!r} is not an IP address or a CIDR"
                 ) from exc
         return networks
+
+    def resolved_public_url(self) -> str:
+        """VOXSIG_PUBLIC_URL without its trailing slash, or this server's own address."""
+        return (self.public_url.strip() or f"http://{self.host}:{self.port}").rstrip("/")
 
     def resolved_secret_key(self) -> str:
         """VOXSIG_SECRET_KEY, or a key generated once into the data dir and reused after."""

@@ -64,10 +64,14 @@ def make_engine(url: str) -> AsyncEngine:
 class Database:
     """One engine and its session factory, plus the hooks run after a commit."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, session_info: dict[str, Any] | None = None) -> None:
+        """`session_info`: what every session starts with in its `info` (a server's file link
+        signer, views/attachments.py)."""
         self.url = url
         self.engine = make_engine(url)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.sessions = async_sessionmaker(
+            self.engine, expire_on_commit=False, info=dict(session_info or {})
+        )
         self._after_commit: list[Callable[[dict[str, Any]], None]] = []
 
     @property

@@ -50,6 +50,16 @@ class Conflict(ApiError):
     code = "conflict"
 
 
+class PayloadTooLarge(ApiError):
+    status = 413
+    code = "payload_too_large"
+
+
+class RequestTimeout(ApiError):
+    status = 408
+    code = "request_timeout"
+
+
 def error_body(
     code: str, message: str, errors: list[dict[str, str]] | None = None
 ) -> dict[str, Any]:

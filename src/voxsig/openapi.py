@@ -124,6 +124,20 @@ def ok_empty(description: str, status: int = 200) -> Responses:
     return {status: {"description": description}}
 
 
+def request_body(model: type[BaseModel], form: JSON) -> JSON:
+    """`openapi_extra` of a route that reads its body itself: JSON as `model`, or
+    `multipart/form-data` as `form` (a message with files)."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": model.model_json_schema()},
+                "multipart/form-data": {"schema": form},
+            },
+        }
+    }
+
+
 class PageMeta(Doc):
     count: int = Field(description="How many there are in all")
     current_page: int
@@ -189,6 +203,24 @@ class AgentBotSender(Doc):
 Sender = Annotated[ContactObject | UserObject | AgentBotSender, Field(discriminator="type")]
 
 
+class AttachmentObject(Doc):
+    """A file of a message (Chatwoot's Attachment#push_event_data, with the name and type).
+    Its links are signed and expire (VOXSIG_ATTACHMENT_URL_SECONDS); every read signs anew."""
+
+    id: int
+    message_id: int
+    file_type: Literal["image", "audio", "video", "file"]
+    account_id: int
+    extension: str = Field(description="From the content, e.g. png, pdf")
+    data_url: str = Field(description="The file's bytes: an absolute, signed, expiring URL")
+    thumb_url: str = Field(description="A thumbnail of an image (250 px at most), or empty")
+    file_size: int = Field(description="Bytes")
+    width: int | None = Field(description="Pixels, for images")
+    height: int | None = Field(description="Pixels, for images")
+    file_name: str = Field(description="As sent, for display only")
+    content_type: str = Field(description="From the content, never from the name")
+
+
 class MessageObject(Doc):
     """A message, without its conversation object."""
 
@@ -211,6 +243,7 @@ class MessageObject(Doc):
     account_id: int
     status: MessageStatus
     updated_at: Unix
+    attachments: list[AttachmentObject]
 
 
 class ConversationMetaObject(Doc):

@@ -173,6 +173,7 @@ async def add_activity(session: AsyncSession, conversation: Conversation, conten
         message_type=ACTIVITY,
         content_type="text",
         content_attributes={},
+        attachments=[],  # known empty: rendering it later loads nothing
     )
     session.add(message)
     await session.flush()

@@ -136,6 +136,27 @@ V_USER: Final[Schema] = obj({"id": INT, "name": STR, "email": STR, "type": {"con
 V_BOT: Final[Schema] = obj(
     {"id": INT, "name": STR, "avatar_url": STR, "type": {"const": "agent_bot"}}
 )
+URL: Final[Schema] = {"type": "string", "pattern": "^https?://"}
+# Chatwoot's Attachment#push_event_data of a stored file (views/attachments.py).
+C_ATTACHMENT: Final[Schema] = obj(
+    {
+        "id": INT,
+        "message_id": INT,
+        "file_type": {"enum": ["image", "audio", "video", "file", "location", "fallback"]},
+        "account_id": INT,
+        "extension": STR_OR_NULL,
+        "data_url": URL,
+        "thumb_url": {"anyOf": [URL, {"const": ""}]},
+        "file_size": INT,
+        "width": {"type": ["integer", "null"]},
+        "height": {"type": ["integer", "null"]},
+    }
+)
+# The voxsig format adds the file's display name and content type.
+V_ATTACHMENT: Final[Schema] = obj(
+    {**C_ATTACHMENT["properties"], "file_name": STR, "content_type": STR}
+)
+ATTACHMENTS: Final[Schema] = {"type": "array", "minItems": 1, "items": C_ATTACHMENT}
 # The events a conversation's body alone makes (the bot's, as Chatwoot's webhook_data).
 PLAIN_CONVERSATION_EVENTS = (CONVERSATION_CREATED, CONVERSATION_OPENED, CONVERSATION_RESOLVED)
 
@@ -158,6 +179,7 @@ def _v_message(conversation: Schema | None) -> Schema:
         "account_id": INT,
         "status": MESSAGE_STATUS,
         "updated_at": UNIX,
+        "attachments": {"type": "array", "items": V_ATTACHMENT},
     }
     if conversation is not None:
         fields["conversation"] = conversation
@@ -315,9 +337,10 @@ C_MESSAGE_PUSH: Final[Schema] = {
                     "contact_inbox": obj({"source_id": STR}),
                 }
             ),
+            "attachments": ATTACHMENTS,
             "sender": {"anyOf": [C_CONTACT_PUSH, C_USER_PUSH, C_BOT_PUSH]},
         },
-        optional=("sender",),
+        optional=("attachments", "sender"),
     ),
     "allOf": [
         {
@@ -394,9 +417,10 @@ def _chatwoot(name: str) -> Schema:
             "private": BOOL,
             "sender": C_SENDER_WEBHOOK,
             "source_id": STR_OR_NULL,
+            "attachments": ATTACHMENTS,
             **event,
         }
-        return {**obj(fields), "allOf": [_WRITTEN_HAS_SENDER]}
+        return {**obj(fields, optional=("attachments",)), "allOf": [_WRITTEN_HAS_SENDER]}
     if name == WEBWIDGET_TRIGGERED:
         return obj(
             {

@@ -116,6 +116,15 @@ def _encode(image: Image.Image) -> bytes:
     return out.getvalue()
 
 
+# A stored thumbnail's key ends with its type, so it is served without being read first.
+THUMB_SUFFIXES = {"image/jpeg": ".thumb.jpg", "image/png": ".thumb.png"}
+
+
+def thumbnail_key_type(key: str) -> str:
+    """The content type of the thumbnail stored under `key`."""
+    return "image/png" if key.endswith(THUMB_SUFFIXES["image/png"]) else "image/jpeg"
+
+
 def thumbnail_type(data: bytes) -> str:
     """The content type of bytes `thumbnail` returned."""
     return "image/png" if data.startswith(PNG_SIGNATURE) else "image/jpeg"

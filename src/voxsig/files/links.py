@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import base64
 import hmac
+import math
 import re
 import unicodedata
+from dataclasses import dataclass
 from typing import Literal, get_args
 from urllib.parse import quote
 
@@ -105,3 +107,23 @@ def path(attachment_id: int, variant: Variant, token: str, display_name: str = "
         raise ValueError("not a link token")
     _check(attachment_id, variant, 0)
     return f"/files/{attachment_id}/{variant}/{token}/{safe_name(display_name)}"
+
+
+# Links are signed to the end of an hour: every read within the hour gives the same URL, so a
+# browser's cache of an image (and a receiver's) stays good.
+ROUND_SECONDS = 3600
+
+
+@dataclass(frozen=True, slots=True)
+class LinkSigner:
+    """Absolute, signed links of one server: `origin` (its public URL), the key, and how long
+    a link works."""
+
+    origin: str
+    secret: str
+    seconds: float
+
+    def url(self, attachment_id: int, variant: Variant, display_name: str, now: float) -> str:
+        expires = math.ceil((now + self.seconds) / ROUND_SECONDS) * ROUND_SECONDS
+        token = sign(attachment_id, variant, min(expires, MAX_EXPIRES - 1), self.secret)
+        return self.origin + path(attachment_id, variant, token, display_name)

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import os
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -24,6 +25,7 @@ from voxsig.files.storage import FileMissing, TooLarge
 
 READ_CHUNK = 64 * 1024
 INCOMING = ".incoming"
+STALE_SECONDS = 86400.0  # an upload still in progress after a day is no upload
 _KEY = re.compile(r"[A-Za-z0-9/_.-]{1,1024}")
 
 
@@ -41,13 +43,14 @@ class LocalStorage:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
-    def _path(self, key: str) -> Path:
+    def path_of(self, key: str) -> Path:
+        """Where the object of `key` is (or would be) on disk; ValueError for a bad key."""
         return self.root.joinpath(*check_key(key).split("/"))
 
     async def save(
         self, key: str, chunks: AsyncIterator[bytes], content_type: str, max_bytes: int
     ) -> int:
-        final = self._path(key)
+        final = self.path_of(key)
         incoming = self.root / INCOMING
         temp = incoming / f"{uuid.uuid4().hex}.part"
 
@@ -89,7 +92,7 @@ class LocalStorage:
     async def read(self, key: str) -> AsyncIterator[bytes]:
         """An async generator: a bad key (ValueError) or a missing file (FileMissing) is raised
         at the first chunk asked for."""
-        path = self._path(key)
+        path = self.path_of(key)
         try:
             handle = await asyncio.to_thread(open, path, "rb")
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as error:
@@ -101,17 +104,33 @@ class LocalStorage:
             handle.close()
 
     async def delete(self, key: str) -> None:
-        path = self._path(key)
+        path = self.path_of(key)
         await asyncio.to_thread(path.unlink, missing_ok=True)
 
     async def presigned_url(
-        self, key: str, expires_in: int, file_name: str, content_type: str
+        self, key: str, expires_in: int, file_name: str, content_type: str, inline: bool = False
     ) -> str | None:
         check_key(key)
         return None  # Voxsig serves local files itself, behind its signed links
 
     async def close(self) -> None:
         return None
+
+    async def sweep_incoming(self, older_than: float = STALE_SECONDS) -> int:
+        """Deletes the partial files a crashed process left in `.incoming` (any older than
+        `older_than` seconds: younger ones may be another process's upload in progress)."""
+
+        def sweep() -> int:
+            cutoff = time.time() - older_than
+            removed = 0
+            for part in (self.root / INCOMING).glob("*.part"):
+                with contextlib.suppress(OSError):
+                    if part.stat().st_mtime < cutoff:
+                        part.unlink()
+                        removed += 1
+            return removed
+
+        return await asyncio.to_thread(sweep)
 
 
 def _fsync_dir(directory: Path) -> None:

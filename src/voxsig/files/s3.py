@@ -36,7 +36,7 @@ import aioboto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from voxsig.files.storage import FileMissing, TooLarge
+from voxsig.files.storage import FileMissing, TooLarge, content_disposition
 
 if TYPE_CHECKING:
     from voxsig.config import Settings
@@ -149,7 +149,7 @@ class S3Storage:
         await client.delete_object(Bucket=self.bucket, Key=self.object_key(key))
 
     async def presigned_url(
-        self, key: str, expires_in: int, file_name: str, content_type: str
+        self, key: str, expires_in: int, file_name: str, content_type: str, inline: bool = False
     ) -> str:
         client = await self._get_client()
         url: str = await client.generate_presigned_url(
@@ -157,7 +157,7 @@ class S3Storage:
             Params={
                 "Bucket": self.bucket,
                 "Key": self.object_key(key),
-                "ResponseContentDisposition": content_disposition(file_name),
+                "ResponseContentDisposition": content_disposition(file_name, inline=inline),
                 "ResponseContentType": content_type,
             },
             ExpiresIn=expires_in,
@@ -306,15 +306,3 @@ def check_endpoint(endpoint: str) -> str:
             f"VOXSIG_STORAGE_ENDPOINT must be an http:// or https:// URL, not {endpoint!r}"
         )
     return endpoint
-
-
-def content_disposition(file_name: str) -> str:
-    """`attachment` with the name quoted safely: an ASCII fallback in `filename` (no quote,
-    backslash or control character can end or break the header) and, when the name is not
-    plain ASCII, the exact name in RFC 5987's `filename*`."""
-    fallback = "".join(c if " " <= c <= "~" and c not in '"\\' else "_" for c in file_name)
-    fallback = fallback.strip() or "file"
-    header = f'attachment; filename="{fallback}"'
-    if fallback != file_name:
-        header += f"; filename*=UTF-8''{urllib.parse.quote(file_name, safe='')}"
-    return header

@@ -8,6 +8,7 @@ visitor's file name), so no name can reach outside the store."""
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import AsyncIterator
 from typing import Protocol
 
@@ -41,10 +42,23 @@ class Storage(Protocol):
         ...
 
     async def presigned_url(
-        self, key: str, expires_in: int, file_name: str, content_type: str
+        self, key: str, expires_in: int, file_name: str, content_type: str, inline: bool = False
     ) -> str | None:
         """A URL the store itself serves the object at for `expires_in` seconds, with
-        `Content-Disposition` naming `file_name`; None when Voxsig serves it (local disk)."""
+        `Content-Disposition` naming `file_name` (`inline` or `attachment`); None when Voxsig
+        serves it (local disk)."""
         ...
 
     async def close(self) -> None: ...
+
+
+def content_disposition(file_name: str, *, inline: bool = False) -> str:
+    """`attachment` (or `inline`) with the name quoted safely: an ASCII fallback in `filename`
+    (no quote, backslash or control character can end or break the header) and, when the name
+    is not plain ASCII, the exact name in RFC 5987's `filename*`."""
+    fallback = "".join(c if " " <= c <= "~" and c not in '"\\' else "_" for c in file_name)
+    fallback = fallback.strip() or "file"
+    header = f'{"inline" if inline else "attachment"}; filename="{fallback}"'
+    if fallback != file_name:
+        header += f"; filename*=UTF-8''{urllib.parse.quote(file_name, safe='')}"
+    return header

@@ -83,10 +83,14 @@ class UploadLimits:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> UploadLimits:
+        listed = frozenset(
+            t.strip().lower() for t in settings.attachment_allowed_types.split(",") if t.strip()
+        )
         return cls(
             max_file_bytes=settings.attachment_max_bytes,
             max_message_bytes=settings.attachment_max_message_bytes,
             max_files=settings.attachment_max_files,
+            allowed_types=listed or kinds.DEFAULT_ALLOWED,
         )
 
     @property

@@ -2,6 +2,10 @@
 streamed or not), bodies that do not arrive within a deadline (408), headers over a size limit
 (431) and URLs carrying a NUL character (400: no database can store it).
 
+The one exception is a body the app streams itself (`streams(scope)` gives its limit: a
+message's files, which the route reads into the store after letting go of its database
+connection): it passes through, refused here only when it declares a length over its limit.
+
 It reads the whole body before the route runs (bounded by the size limit), so no route, and no
 database connection a route's dependencies opened, ever waits on a slow client: on SQLite one
 connection serves every account, and a form trickled in a byte at a time would hold it. (The
@@ -12,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Callable
 
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -29,11 +34,13 @@ class RequestGuard:
         max_bytes: int,
         max_header_bytes: int = MAX_HEADER_BYTES,
         body_timeout: float = BODY_TIMEOUT,
+        streams: Callable[[Scope], int | None] = lambda _scope: None,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.max_header_bytes = max_header_bytes
         self.body_timeout = body_timeout
+        self.streams = streams
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -54,6 +61,16 @@ class RequestGuard:
             )
             return
         declared = dict(scope["headers"]).get(b"content-length")
+        streamed_limit = self.streams(scope)
+        if streamed_limit is not None:
+            if declared is not None and declared.isdigit() and int(declared) > streamed_limit:
+                await self._refuse(
+                    send, message=f"The request body is larger than {streamed_limit} bytes"
+                )
+                return
+            with contextlib.suppress(ClientDisconnect):
+                await self.app(scope, receive, send)
+            return
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._refuse(send)
             return

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
+from voxsig.bodies import form_body, json_body
 from voxsig.conversations.lookup import get_conversation
 from voxsig.deps import AccountContext, Acting, ActingContext, Ctx
 from voxsig.errors import Invalid
 from voxsig.kit.clock import unix_or_none
 from voxsig.kit.schema import Cursor, Id
 from voxsig.messages import service
-from voxsig.messages.schemas import MessageCreate, MessageList, MessageUpdate
-from voxsig.models import Conversation, Inbox, Message
+from voxsig.messages.attachments import is_multipart, receiving
+from voxsig.messages.schemas import MESSAGE_FORM, MessageCreate, MessageList, MessageUpdate
+from voxsig.models import Attachment, Conversation, Inbox, Message
 from voxsig.models.message import OUTGOING
-from voxsig.openapi import GUARDED, MessageObject, errors, ok, ok_empty
+from voxsig.openapi import GUARDED, MessageObject, errors, ok, ok_empty, request_body
 from voxsig.views.payloads import message_json
 from voxsig.views.snapshot import load_message_senders
 
@@ -55,11 +57,29 @@ async def list_messages(
     }
 
 
-@router.post(NESTED, responses=ok(MessageObject))
-async def create_message(ctx: Acting, conversation_id: Id, body: MessageCreate) -> dict[str, Any]:
-    """Agent bots too (Chatwoot opens this route to their tokens): a bot's messages are
+@router.post(
+    NESTED,
+    responses={**ok(MessageObject), **errors(413)},
+    openapi_extra=request_body(MessageCreate, MESSAGE_FORM),
+)
+async def create_message(ctx: Acting, conversation_id: Id, request: Request) -> dict[str, Any]:
+    """JSON, or `multipart/form-data` with files in `attachments[]` (as Chatwoot takes them).
+    Agent bots too (Chatwoot opens this route to their tokens): a bot's messages are
     outgoing, with the bot as `sender`."""
     conversation = await ctx.conversation(conversation_id)
+    if not is_multipart(request):
+        return await _create(ctx, conversation, await json_body(request, MessageCreate))
+    async with receiving(request, ctx.session, ctx.account.id) as incoming:
+        body = form_body(incoming.fields, MessageCreate, json_fields=("content_attributes",))
+        return await _create(ctx, conversation, body, incoming.attachments)
+
+
+async def _create(
+    ctx: ActingContext,
+    conversation: Conversation,
+    body: MessageCreate,
+    attachments: list[Attachment] | None = None,
+) -> dict[str, Any]:
     if ctx.actor.bot is not None and int(body.message_type) != OUTGOING:
         raise Invalid("An agent bot's messages are outgoing", field="message_type")
     created = await service.create_message(
@@ -72,6 +92,7 @@ async def create_message(ctx: Acting, conversation_id: Id, body: MessageCreate) 
         content_type=body.content_type,
         content_attributes=body.content_attributes,
         source_id=body.source_id,
+        attachments=attachments or (),
     )
     return (await _render(ctx, conversation, [created]))[0]
 

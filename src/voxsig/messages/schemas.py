@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import Field, field_validator
 
@@ -26,6 +26,8 @@ class MessageCreate(Body):
     @classmethod
     def _known_type(cls, value: int | str) -> int:
         """Names as Chatwoot's API takes them (incoming, outgoing), or their numbers 0 and 1."""
+        if isinstance(value, str) and value in ("0", "1"):  # a form field's text
+            value = int(value)
         number = MESSAGE_TYPES.get(value) if isinstance(value, str) else value
         if number not in (0, 1):
             raise ValueError("must be 'incoming' or 'outgoing' (or 0 / 1)")
@@ -51,3 +53,23 @@ class MessageList(Doc):
 
     meta: MessageListMeta
     payload: list[MessageObject]
+
+
+# The form a message with files is (openapi.request_body): Chatwoot's fields, all text.
+FILES: dict[str, Any] = {
+    "type": "array",
+    "items": {"type": "string", "format": "binary"},
+    "description": "The files; their type is taken from their content",
+}
+MESSAGE_FORM: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "content": {"type": "string", "maxLength": MAX_CONTENT},
+        "message_type": {"type": "string", "enum": ["incoming", "outgoing", "0", "1"]},
+        "private": {"type": "string", "enum": ["true", "false"]},
+        "content_type": {"type": "string", "enum": list(get_args(ContentType))},
+        "content_attributes": {"type": "string", "description": "A JSON object, as text"},
+        "source_id": {"type": "string", "maxLength": 255},
+        "attachments[]": FILES,
+    },
+}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -13,7 +14,7 @@ from voxsig.errors import Invalid, NotFound
 from voxsig.events import emit
 from voxsig.kit import json_limits
 from voxsig.kit.clock import utcnow
-from voxsig.models import Contact, Conversation, Inbox, Message
+from voxsig.models import Attachment, Contact, Conversation, Inbox, Message
 from voxsig.models.message import (
     ACTIVITY,
     CONTENT_TYPES,
@@ -40,8 +41,10 @@ async def create_message(
     content_type: str = "text",
     content_attributes: dict[str, Any] | None = None,
     source_id: str | None = None,
+    attachments: Sequence[Attachment] = (),
 ) -> Message:
-    check_message(content, message_type, content_type, content_attributes)
+    """`attachments`: rows for the message's files, already in the store (attachments.py)."""
+    check_message(content, message_type, content_type, content_attributes, bool(attachments))
     if message_type == INCOMING:
         private = False
         if actor.contact is None:
@@ -62,6 +65,7 @@ async def create_message(
         sender_contact_id=actor.contact.id if message_type == INCOMING and actor.contact else None,
         sender_user_id=actor.user.id if message_type != INCOMING and actor.user else None,
         sender_agent_bot_id=actor.bot.id if message_type != INCOMING and actor.bot else None,
+        attachments=list(attachments),
     )
     session.add(message)
     touch(conversation, now)
@@ -96,6 +100,7 @@ async def greet(session: AsyncSession, conversation: Conversation, inbox: Inbox)
         message_type=TEMPLATE,
         created_at=now,
         updated_at=now,
+        attachments=[],
     )
     session.add(message)
     touch(conversation, now)
@@ -109,9 +114,11 @@ def check_message(
     message_type: int,
     content_type: str = "text",
     content_attributes: dict[str, Any] | None = None,
+    has_files: bool = False,
 ) -> None:
     """The rules of a new message, whichever way it comes (REST, public client API, widget,
-    dashboard composer): the request models say the same, but not every path has one."""
+    dashboard composer): the request models say the same, but not every path has one. A
+    message with files needs no text."""
     if message_type == ACTIVITY:
         raise Invalid("Activity messages are written by Voxsig itself", field="message_type")
     if message_type not in (INCOMING, OUTGOING):
@@ -119,7 +126,7 @@ def check_message(
     if content_type not in CONTENT_TYPES:
         raise Invalid(f"must be one of {', '.join(CONTENT_TYPES)}", field="content_type")
     _check_content(content)
-    if not (content or "").strip() and content_type not in INTERACTIVE:
+    if not (content or "").strip() and content_type not in INTERACTIVE and not has_files:
         raise Invalid("A message needs content", field="content")
     if reason := json_limits.problem(content_attributes or {}):
         raise Invalid(reason, field="content_attributes")

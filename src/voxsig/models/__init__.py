@@ -2,6 +2,7 @@
 
 from voxsig.models.account import Account
 from voxsig.models.agent_bot import AgentBot
+from voxsig.models.attachment import Attachment
 from voxsig.models.base import Base
 from voxsig.models.contact import Contact, ContactInbox
 from voxsig.models.conversation import Conversation, ConversationLabel
@@ -17,6 +18,7 @@ __all__ = [
     "Account",
     "AccountUser",
     "AgentBot",
+    "Attachment",
     "Base",
     "Contact",
     "ContactInbox",

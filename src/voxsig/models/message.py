@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any, Literal, get_args
 
 from sqlalchemy import ForeignKey, Index, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from voxsig.models.attachment import Attachment
 from voxsig.models.base import Base, Timestamps
 
 INCOMING, OUTGOING, ACTIVITY, TEMPLATE = 0, 1, 2, 3
@@ -62,3 +63,8 @@ class Message(Timestamps, Base):
         ForeignKey("agent_bots.id", ondelete="SET NULL")
     )
     status: Mapped[str] = mapped_column(String(16), default="sent")
+    # Loaded with every batch of messages (one query a batch); a new message is given its list
+    # when it is made, so rendering it queries nothing.
+    attachments: Mapped[list[Attachment]] = relationship(
+        lazy="selectin", order_by=Attachment.id, passive_deletes=True
+    )

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from voxsig.config import Settings
 from voxsig.db import Database
@@ -79,9 +80,14 @@ async def running_worker(
 
 
 async def run_forever(
-    settings: Settings, *, sole_worker: bool = False, gave_up: GaveUp | None = None
+    settings: Settings,
+    *,
+    sole_worker: bool = False,
+    gave_up: GaveUp | None = None,
+    session_info: dict[str, Any] | None = None,
 ) -> None:
-    db = Database(settings.resolved_database_url())
+    """`session_info`: for the sessions of `gave_up` (the caller's, like the hook)."""
+    db = Database(settings.resolved_database_url(), session_info)
     try:
         async with running_worker(settings, db, sole_worker=sole_worker, gave_up=gave_up):
             await asyncio.Event().wait()

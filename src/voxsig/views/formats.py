@@ -22,6 +22,7 @@ from voxsig.events import names
 from voxsig.kit.clock import iso
 from voxsig.models.message import MESSAGE_TYPES
 from voxsig.models.webhook import CHATWOOT_FORMAT, VOXSIG_FORMAT
+from voxsig.views.attachments import chatwoot_attachment
 
 JSON = dict[str, Any]
 TYPE_NAMES = {number: name for name, number in MESSAGE_TYPES.items()}
@@ -177,6 +178,8 @@ def message_push(m: JSON, conversation: JSON) -> JSON:
             "contact_inbox": {"source_id": conversation["contact_inbox"]["source_id"]},
         },
     }
+    if m["attachments"]:
+        body["attachments"] = [chatwoot_attachment(a) for a in m["attachments"]]
     if sender is not None:
         body["sender"] = _sender_push(sender)
     return body
@@ -223,8 +226,8 @@ def conversation(c: JSON) -> JSON:
 def message(m: JSON) -> JSON:
     """Message#webhook_data: created_at ISO, message_type the name; no status, ids of the
     inbox, account and conversation, nor updated_at; `additional_attributes` {} (Voxsig's
-    messages have none); `attachments` only when there are some (Voxsig has none)."""
-    return {
+    messages have none); `attachments` only when there are some."""
+    body: JSON = {
         "account": account(m["account"]),
         "additional_attributes": {},
         "content_attributes": m["content_attributes"],
@@ -239,6 +242,9 @@ def message(m: JSON) -> JSON:
         "sender": sender_webhook(m["sender"]),
         "source_id": m["source_id"],
     }
+    if m["attachments"]:
+        body["attachments"] = [chatwoot_attachment(a) for a in m["attachments"]]
+    return body
 
 
 def changed(items: list[JSON]) -> list[JSON]:

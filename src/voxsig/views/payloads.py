@@ -98,6 +98,7 @@ def message_json(
         "account_id": m.account_id,
         "status": m.status,
         "updated_at": unix(m.updated_at),
+        "attachments": snap.attachments,
     }
     if nested is not None:
         body["conversation"] = conversation_json(nested)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, func, inspect, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,6 +23,7 @@ from voxsig.models import (
     User,
 )
 from voxsig.models.message import ACTIVITY, INCOMING
+from voxsig.views.attachments import attachment_json, signer_of
 
 
 @dataclass
@@ -30,6 +32,8 @@ class MessageSnapshot:
     sender_contact: Contact | None = None
     sender_user: User | None = None
     sender_bot: AgentBot | None = None
+    # Rendered here, where the session's link signer is: the builders stay pure.
+    attachments: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -92,9 +96,18 @@ async def load_message_senders(
             contacts.get(m.sender_contact_id) if m.sender_contact_id else None,
             users.get(m.sender_user_id) if m.sender_user_id else None,
             bots.get(m.sender_agent_bot_id) if m.sender_agent_bot_id else None,
+            _attachments(session, m),
         )
         for m in messages
     ]
+
+
+def _attachments(session: AsyncSession, message: Message) -> list[dict[str, Any]]:
+    """A deleted message shows no files (they are kept, for the links already sent)."""
+    if not message.attachments or (message.content_attributes or {}).get("deleted"):
+        return []
+    links, now = signer_of(session), time.time()
+    return [attachment_json(a, links, now) for a in message.attachments]
 
 
 async def _last_messages(session: AsyncSession, ids: list[int]) -> dict[int, Message]:
