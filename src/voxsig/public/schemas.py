@@ -12,7 +12,15 @@ from voxsig.kit.schema import Body
 from voxsig.models import Contact, ContactInbox
 from voxsig.models.conversation import Status
 from voxsig.models.message import MAX_CONTENT, ContentType
-from voxsig.openapi import AgentBotSender, Attributes, Doc, MessageType, Unix, absent
+from voxsig.openapi import (
+    AgentBotSender,
+    AttachmentObject,
+    Attributes,
+    Doc,
+    MessageType,
+    Unix,
+    absent,
+)
 from voxsig.views.payloads import bot_sender_json
 from voxsig.views.snapshot import ConversationSnapshot, MessageSnapshot
 
@@ -76,7 +84,7 @@ def public_message_json(
         "content_attributes": m.content_attributes or {},
         "created_at": unix(m.created_at),
         "conversation_id": conv.conversation.display_id,
-        "attachments": [],
+        "attachments": snap.attachments,
         "sender": sender,
     }
     if echo_id:
@@ -146,7 +154,7 @@ class PublicMessageObject(Doc):
     content_attributes: Attributes
     created_at: Unix
     conversation_id: int
-    attachments: list[dict[str, Any]] = Field(max_length=0, description="Always empty")
+    attachments: list[AttachmentObject]
     sender: PublicSender | None = Field(
         description="Who wrote it; null for the inbox's greeting (template)"
     )
