@@ -31,6 +31,7 @@ INLINE_KINDS = frozenset({"image", "audio", "video"})
 # Nothing a served file holds may run or load: no script, no style, no frame, no form.
 SANDBOX = "default-src 'none'; img-src 'self'; media-src 'self'; sandbox"
 PRESIGNED_SECONDS = 300
+PATH = "/files/{attachment_id}/{variant}/{token}/{name}"
 GONE = "No such file (or the link is not valid: links expire and are signed)"
 
 
@@ -44,9 +45,9 @@ def _headers(file_name: str, inline: bool) -> dict[str, str]:
     }
 
 
-@router.api_route(
-    "/files/{attachment_id}/{variant}/{token}/{name}",
-    methods=["GET", "HEAD"],
+@router.head(PATH, response_class=Response, include_in_schema=False)
+@router.get(
+    PATH,
     response_class=Response,
     responses={200: {"description": "The file"}, 404: {"description": GONE}},
 )
