@@ -69,3 +69,22 @@ def test_a_port_in_use_is_named(tmp_path: Path) -> None:
     assert f"port {port}" in done.stderr
     assert "VOXSIG_PORT" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_bad_storage_url_says_what_to_set(tmp_path: Path) -> None:
+    env = env_for(tmp_path) | {"VOXSIG_STORAGE_URL": "ftp://user:hunter2@files.example/box"}
+    done = run_cli(env, "serve", timeout=60)
+    assert done.returncode != 0
+    assert "unknown store scheme 'ftp'" in done.stderr
+    assert "VOXSIG_STORAGE_URL" in done.stderr
+    assert "s3://bucket/prefix" in done.stderr
+    assert "hunter2" not in done.stderr  # the rest of the URL may hold credentials
+    assert "Traceback" not in done.stderr
+
+
+def test_an_s3_store_without_credentials_names_the_setting(tmp_path: Path) -> None:
+    env = env_for(tmp_path) | {"VOXSIG_STORAGE_URL": "s3://bucket/prefix"}
+    done = run_cli(env, "worker", timeout=60)
+    assert done.returncode != 0
+    assert "VOXSIG_STORAGE_ACCESS_KEY must be set" in done.stderr
+    assert "Traceback" not in done.stderr

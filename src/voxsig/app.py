@@ -20,6 +20,7 @@ from voxsig.dashboard import router as dashboard_router
 from voxsig.db import Database
 from voxsig.errors import install_error_handlers
 from voxsig.events.api import router as events_router
+from voxsig.files.lifecycle import AfterCommit
 from voxsig.files.local import LocalStorage
 from voxsig.files.serve import router as files_router
 from voxsig.files.stores import open_storage
@@ -51,6 +52,9 @@ def create_app(settings: Settings | None = None, *, sole_worker: bool = False) -
         app.state.storage = storage = open_storage(settings)
         if isinstance(storage, LocalStorage):
             await storage.sweep_incoming()
+        # A committed delete of a contact, inbox or account removes its messages' files.
+        files_deleter = AfterCommit(storage)
+        db.on_commit(files_deleter)
         try:
             async with contextlib.AsyncExitStack() as stack:
                 await stack.enter_async_context(db.listening(live.CHANNEL, hub.notified))
@@ -62,6 +66,7 @@ def create_app(settings: Settings | None = None, *, sole_worker: bool = False) -
                     )
                 yield
         finally:
+            await files_deleter.drain()
             await storage.close()
             await db.dispose()
 

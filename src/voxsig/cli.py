@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 
 from voxsig import __version__
-from voxsig.config import get_settings
+from voxsig.config import Settings, get_settings
 
 cli = typer.Typer(
     help="Voxsig: customer messaging with webhooks that are never lost.",
@@ -45,6 +45,24 @@ def _migrate_or_fail(url: str) -> None:
             f"cannot prepare the database at {_redact(url)}: {_first_line(exc)}\n"
             "Check VOXSIG_DATABASE_URL (e.g. postgresql+asyncpg://user:pass@host/db) "
             "and that the database server is running."
+        )
+
+
+def _storage_or_fail(settings: Settings) -> None:
+    """A wrong file store setting is the user's to fix: said before serving, not a traceback
+    from the app's start-up. Opening a store connects to nothing (an S3 client is made on first
+    use), so the one made here is simply dropped; the app opens its own."""
+    from voxsig.files.stores import StorageUnavailable, open_storage
+
+    try:
+        open_storage(settings)
+    except (StorageUnavailable, ValueError) as exc:
+        fail(
+            f"cannot open the file store: {exc}\n"
+            "Leave VOXSIG_STORAGE_URL empty to keep attachments on local disk (under "
+            "VOXSIG_DATA_DIR/files), or set it to s3://bucket/prefix together with "
+            "VOXSIG_STORAGE_ENDPOINT, VOXSIG_STORAGE_REGION, VOXSIG_STORAGE_ACCESS_KEY and "
+            "VOXSIG_STORAGE_SECRET_KEY."
         )
 
 
@@ -125,6 +143,7 @@ def serve(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     sole_worker = settings.run_worker and _lock_sqlite_worker(url)
     _migrate_or_fail(url)
+    _storage_or_fail(settings)
     settings.resolved_secret_key()
     try:
         proxies = settings.trusted_proxy_list()
@@ -179,6 +198,7 @@ def worker() -> None:
     url = settings.resolved_database_url()
     sole_worker = _lock_sqlite_worker(url)
     _migrate_or_fail(url)
+    _storage_or_fail(settings)  # the attachment retention deletes files from it
     err.print(f"[bold green]Voxsig {__version__}[/] delivery worker on {_redact(url)}")
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(

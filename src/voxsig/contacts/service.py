@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxsig.errors import Invalid, Unauthorized
 from voxsig.events import emit
+from voxsig.files.lifecycle import forget_contact_files
 from voxsig.kit.json_limits import size_problem
 from voxsig.kit.search import ESCAPE, contains
 from voxsig.kit.signatures import hmac_matches
@@ -204,6 +205,7 @@ async def before_login(session: AsyncSession, customer: Contact) -> list[Contact
 
 
 async def delete_contact(session: AsyncSession, contact: Contact) -> None:
+    await forget_contact_files(session, contact.id)  # its messages' files go after the commit
     await session.delete(contact)
     await session.flush()
 

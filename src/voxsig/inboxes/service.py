@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from voxsig.files.lifecycle import forget_inbox_files
 from voxsig.inboxes import callbacks
 from voxsig.kit.tokens import new_token
 from voxsig.models import Inbox
@@ -64,5 +65,6 @@ async def update_inbox(
 
 
 async def delete_inbox(session: AsyncSession, inbox: Inbox) -> None:
+    await forget_inbox_files(session, inbox.id)  # its messages' files go after the commit
     await session.delete(inbox)
     await session.flush()

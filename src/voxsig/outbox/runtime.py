@@ -13,6 +13,7 @@ from typing import Any
 
 from voxsig.config import Settings
 from voxsig.db import Database
+from voxsig.files import retention as attachment_retention
 from voxsig.outbox import heartbeat
 from voxsig.outbox.loop import Worker
 from voxsig.outbox.netguard import parse_networks
@@ -68,11 +69,16 @@ async def running_worker(
         db.watching(NEWEST_DELIVERY, worker.wake),
     ):
         task = asyncio.create_task(worker.run())
-        housekeeping = asyncio.create_task(purge_forever(db, settings.webhook_retention_days))
+        housekeeping = [asyncio.create_task(purge_forever(db, settings.webhook_retention_days))]
+        if settings.attachment_retention_days > 0:  # 0: attachments are kept forever
+            housekeeping.append(
+                asyncio.create_task(attachment_retention.purge_forever(db, settings))
+            )
         try:
             yield worker
         finally:
-            housekeeping.cancel()
+            for task in housekeeping:
+                task.cancel()
             await worker.stop()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
