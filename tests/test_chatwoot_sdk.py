@@ -9,8 +9,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import cast
 
+import httpx
 import pytest
 from chatwoot import (
     ChatwootAPIError,
@@ -27,8 +29,10 @@ from chatwoot.types import (
     ConversationStatus,
     Inbox,
 )
+from chatwoot.types.message import Message
 
 from tests.support.client import ApiClient, unique_email
+from tests.support.files import PDF, png
 
 INCOMING, OUTGOING, ACTIVITY = 0, 1, 2
 DELETED = "This message was deleted"
@@ -455,6 +459,52 @@ def test_messages_update_and_delete(sdk: ChatwootClient, api: ApiClient) -> None
     assert listed[first.id].content == "Hello"
     assert listed[second.id].content == DELETED
     assert listed[second.id].content_attributes.get("deleted") is True
+
+
+def test_a_message_with_files(sdk: ChatwootClient, api: ApiClient, tmp_path: Path) -> None:
+    """chatwoot-sdk 0.2.0's messages.create takes `attachments` (file paths) but drops them (a
+    TODO in its code: it always posts JSON), so the SDK alone sends no file. The files go as
+    Chatwoot's clients send them (multipart/form-data, attachments[]) through the SDK's own HTTP
+    client, whose answer its Message model parses; the SDK's messages.list reads them back."""
+    thread = make_thread(sdk, api)
+    cid = thread.conversation.id
+    picture = tmp_path / "photo.png"
+    picture.write_bytes(png(120, 80))
+    dropped = sdk.messages.create(api.account_id, cid, content="Photo", attachments=[str(picture)])
+    assert (dropped.content, dropped.attachments) == ("Photo", [])  # if this fails, it sends them
+
+    form = httpx.Request(
+        "POST",
+        "http://form.invalid",
+        data={"content": "Invoice and photo", "message_type": "outgoing"},
+        files=[
+            ("attachments[]", ("photo.png", picture.read_bytes(), "image/png")),
+            ("attachments[]", ("invoice.pdf", PDF, "application/pdf")),
+        ],
+    )
+    # The SDK's client sends Content-Type: application/json on every request: the form's own
+    # (with its boundary) replaces it for this one.
+    answer = sdk._http.post(
+        f"/api/v1/accounts/{api.account_id}/conversations/{cid}/messages",
+        content=form.read(),
+        headers={"Content-Type": form.headers["content-type"]},
+    )
+    message = Message(**cast("dict[str, object]", answer))
+    assert (message.content, message.message_type) == ("Invoice and photo", OUTGOING)
+    image, pdf = message.attachments
+    assert [(a.file_type, a.extension, a.file_size) for a in (image, pdf)] == [
+        ("image", "png", picture.stat().st_size),
+        ("file", "pdf", len(PDF)),
+    ]
+    assert {(a.message_id, a.account_id) for a in (image, pdf)} == {(message.id, api.account_id)}
+    assert image.thumb_url
+    got = httpx.get(image.data_url, follow_redirects=True, timeout=10)
+    assert got.content == picture.read_bytes()
+    assert httpx.get(pdf.data_url, follow_redirects=True, timeout=10).content == PDF
+
+    listed = {m.id: m for m in sdk.messages.list(api.account_id, cid)}
+    assert [a.id for a in listed[message.id].attachments] == [image.id, pdf.id]
+    assert listed[dropped.id].attachments == []
 
 
 def test_toggle_status_adds_an_activity_message(sdk: ChatwootClient, api: ApiClient) -> None:
