@@ -69,7 +69,7 @@ async def create_message(ctx: Acting, conversation_id: Id, request: Request) -> 
     conversation = await ctx.conversation(conversation_id)
     if not is_multipart(request):
         return await _create(ctx, conversation, await json_body(request, MessageCreate))
-    async with receiving(request, ctx.session, ctx.account.id) as incoming:
+    async with receiving(request, ctx.session, ctx.account.id, (conversation,)) as incoming:
         body = form_body(incoming.fields, MessageCreate, json_fields=("content_attributes",))
         return await _create(ctx, conversation, body, incoming.attachments)
 

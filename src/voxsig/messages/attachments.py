@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
 from fastapi import Request
@@ -91,8 +91,10 @@ def deadline(settings: Settings, limits: UploadLimits, declared: str | None) -> 
 
 @contextlib.asynccontextmanager
 async def receiving(
-    request: Request, session: AsyncSession, account_id: int
+    request: Request, session: AsyncSession, account_id: int, reread: Sequence[object] = ()
 ) -> AsyncIterator[Incoming]:
+    """`reread`: rows loaded before the upload (the conversation) that the block will change:
+    read again once the files are in, since the upload may have taken minutes."""
     settings: Settings = request.app.state.settings
     storage = storage_of(request)
     limits = UploadLimits.from_settings(settings)
@@ -112,6 +114,8 @@ async def receiving(
         raise problem(refused.message, field=refused.field) from refused
     incoming = Incoming(upload.fields)
     try:
+        for row in reread:
+            await session.refresh(row)
         for staged in upload.files:
             incoming.attachments.append(await _row(storage, staged, account_id))
         yield incoming
