@@ -5,6 +5,7 @@ services with the agent as the actor, so activity lines and webhooks are exactly
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import timedelta
 from typing import Annotated, Any
@@ -25,15 +26,19 @@ from voxsig.dashboard.web import (
     Form,
     Rendered,
     Viewer,
+    checked_form,
     page,
     redirect,
+    require_csrf,
 )
 from voxsig.errors import ApiError, Invalid
+from voxsig.files.uploads import UploadRefused
 from voxsig.inboxes.service import list_inboxes
 from voxsig.kit.clock import utcnow
 from voxsig.kit.schema import MAX_PAGE, Id
+from voxsig.messages.attachments import is_multipart, receiving
 from voxsig.messages.service import create_message
-from voxsig.models import Conversation
+from voxsig.models import Attachment, Conversation
 from voxsig.models.conversation import PRIORITIES
 from voxsig.models.message import OUTGOING
 from voxsig.users.service import list_members
@@ -176,12 +181,68 @@ def _back(conversation: Conversation, suffix: str = "") -> str:
 
 
 @router.post("/app/conversations/{display_id}/messages")
-async def send_message(
-    request: Request, viewer: CurrentViewer, form: Form, display_id: Id
-) -> Response:
+async def send_message(request: Request, viewer: CurrentViewer, display_id: Id) -> Response:
+    """The composer: a urlencoded form, or multipart/form-data with files in attachments[]
+    (the composer's own encoding, with or without the page's script)."""
     conversation = await get_conversation(viewer.session, viewer.account.id, display_id)
-    content = forms.text(form, "content")
-    mode = "note" if forms.text(form, "mode") == "note" else "reply"
+    if is_multipart(request):
+        mode = await _send_with_files(request, viewer, conversation)
+    else:
+        form = await checked_form(request, viewer.web)
+        mode = await _write(request, viewer, conversation, form)
+    return redirect(request, _back(conversation, "?mode=note" if mode == "note" else ""))
+
+
+def _mode(fields: Mapping[str, object]) -> str:
+    return "note" if forms.text(fields, "mode") == "note" else "reply"
+
+
+def _draft(fields: Mapping[str, object]) -> str:
+    return forms.text(fields, "content").replace("\x00", "")
+
+
+async def _send_with_files(request: Request, viewer: Viewer, conversation: Conversation) -> str:
+    """The files are stored as they arrive (receiving), then the message is written with them;
+    a refused file, a refused message or a wrong CSRF token keeps none of them."""
+    try:
+        async with receiving(request, viewer.session, viewer.account.id) as incoming:
+            require_csrf(request, viewer.web, incoming.fields.get("csrf_token"))
+            return await _write(
+                request, viewer, conversation, incoming.fields, incoming.attachments
+            )
+    except ApiError as exc:
+        # The upload was refused (receiving raises from the UploadRefused, which holds the
+        # fields read before it). The form puts its token first, so a form of this session
+        # has sent it by then: the same rule as every other form's.
+        refused = exc.__cause__
+        if not isinstance(refused, UploadRefused):
+            raise  # no body in time (408): the error page
+        require_csrf(request, viewer.web, refused.fields.get("csrf_token"))
+        raise Rendered(
+            await _show(
+                request,
+                viewer,
+                conversation,
+                errors={"attachments": _sentence(exc.message)},
+                draft=_draft(refused.fields),
+                mode=_mode(refused.fields),
+            )
+        ) from exc
+
+
+def _sentence(message: str) -> str:
+    return message[:1].upper() + message[1:]
+
+
+async def _write(
+    request: Request,
+    viewer: Viewer,
+    conversation: Conversation,
+    fields: Mapping[str, object],
+    attachments: list[Attachment] | None = None,
+) -> str:
+    """Writes the message; its mode (reply or note) for the redirect."""
+    content, mode = forms.text(fields, "content"), _mode(fields)
     # create_message holds the rules of every path (length, NUL, type): a refused message is
     # shown again under the error, never stored.
     try:
@@ -192,6 +253,7 @@ async def send_message(
             content=content,
             message_type=OUTGOING,
             private=mode == "note",
+            attachments=attachments or (),
         )
     except ApiError as exc:
         raise Rendered(
@@ -200,11 +262,11 @@ async def send_message(
                 viewer,
                 conversation,
                 errors={"content": exc.message},
-                draft=content.replace("\x00", ""),
+                draft=_draft(fields),
                 mode=mode,
             )
         ) from exc
-    return redirect(request, _back(conversation, "?mode=note" if mode == "note" else ""))
+    return mode
 
 
 async def _change(

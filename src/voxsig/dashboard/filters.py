@@ -13,6 +13,7 @@ from markupsafe import Markup, escape
 
 from voxsig.dashboard.interactive import offered
 from voxsig.kit.clock import as_utc, utcnow
+from voxsig.messages.attachments import THUMB_SIDE
 
 # An ISO 8601 moment with its time (what the widget stores in initiated_at.timestamp).
 ISO_MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$")
@@ -133,6 +134,51 @@ def query(base: dict[str, Any], **changes: Any) -> str:
     return urlencode({k: v for k, v in merged.items() if v not in ("", None)})
 
 
+def file_size(size: int | None) -> str:
+    """ "12.3 KB": a file's size as people read it (1 KB = 1024 bytes, as file managers say)."""
+    if size is None:
+        return ""
+    if size < 1024:
+        return f"{size} B"
+    amount = size / 1024
+    for unit in ("KB", "MB"):
+        if amount < 1024:
+            return f"{amount:.1f} {unit}"
+        amount /= 1024
+    return f"{amount:.1f} GB"
+
+
+def files_line(names: list[str]) -> str:
+    """ "📎 invoice.pdf and 1 more file": a message without text, by its files' names."""
+    if not names:
+        return ""
+    more = len(names) - 1
+    rest = f" and {more} more file{'s' if more > 1 else ''}" if more else ""
+    return f"📎 {names[0]}{rest}"
+
+
+def attachments_line(attachments: list[dict[str, Any]]) -> str:
+    return files_line([str(a.get("file_name") or "file") for a in attachments])
+
+
+def local_link(url: str) -> str:
+    """A file link (absolute, on the configured public URL) as a path on this server: the
+    dashboard loads files from its own origin, whatever address it is opened by, and its CSP
+    allows no other."""
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def thumb_box(attachment: dict[str, Any], side: int = THUMB_SIDE) -> tuple[int, int] | None:
+    """The width and height an image's thumbnail is shown at (within `side`, as stored), so
+    the thread keeps its layout while images load; None when its size is not known."""
+    width, height = attachment.get("width"), attachment.get("height")
+    if not (isinstance(width, int) and isinstance(height, int)) or width < 1 or height < 1:
+        return None
+    scale = min(1.0, side / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 def install(env: Environment) -> None:
     env.globals["query"] = query
     env.filters.update(
@@ -144,4 +190,8 @@ def install(env: Environment) -> None:
         offered=offered,
         percent=percent,
         duration=duration,
+        file_size=file_size,
+        attachments_line=attachments_line,
+        local_link=local_link,
+        thumb_box=thumb_box,
     )

@@ -3,6 +3,8 @@ templates, which show each message next to its field."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
@@ -12,7 +14,8 @@ from voxsig.kit.schema import MAX_ID
 Errors = dict[str, str]
 
 
-def text(form: FormData, name: str) -> str:
+def text(form: Mapping[str, object], name: str) -> str:
+    """A field as posted, trimmed: from a FormData, or a multipart body's text fields."""
     value = form.get(name)
     return value.strip() if isinstance(value, str) else ""
 

@@ -25,6 +25,7 @@ from sqlalchemy import ColumnElement, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxsig.dashboard import forms
+from voxsig.dashboard.filters import files_line
 from voxsig.dashboard.web import CurrentViewer, DashboardRoute, Form, Web, redirect
 from voxsig.deps import DbSession
 from voxsig.errors import Invalid, Unauthorized
@@ -84,6 +85,13 @@ def excerpt(content: str | None) -> str:
     return text if len(text) <= EXCERPT else text[: EXCERPT - 1].rstrip() + "…"
 
 
+def _excerpt_of(message: Message) -> str:
+    """Its text, or its files' names when it has none (a photo sent alone)."""
+    if (message.content or "").strip() or (message.content_attributes or {}).get("deleted"):
+        return excerpt(message.content)
+    return excerpt(files_line([a.file_name for a in message.attachments]))
+
+
 async def conversation_state(
     session: AsyncSession, live: LiveSession, conversation: Conversation
 ) -> dict[str, Any]:
@@ -113,7 +121,7 @@ async def conversation_state(
         "first_incoming_id": first_id,
         "last_incoming": None
         if last is None
-        else {"id": last.id, "excerpt": excerpt(last.content), "created_at": iso(last.created_at)},
+        else {"id": last.id, "excerpt": _excerpt_of(last), "created_at": iso(last.created_at)},
     }
 
 

@@ -47,9 +47,11 @@ TEMPLATES = Environment(
 filters.install(TEMPLATES)
 
 # No inline script or style anywhere, so the policy can forbid both: an injected <script> in a
-# message would not run even if escaping ever failed.
+# message would not run even if escaping ever failed. Images, audio and video only from this
+# origin (attachments are linked by path, served by /files/ here; data: for the composer's
+# previews of images not yet sent).
 SECURITY_HEADERS = {
-    "content-security-policy": "default-src 'self'; img-src 'self' data:; "
+    "content-security-policy": "default-src 'self'; img-src 'self' data:; media-src 'self'; "
     "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
     "x-content-type-options": "nosniff",
     "referrer-policy": "same-origin",
@@ -194,10 +196,9 @@ def web_session(request: Request) -> WebSession:
 Web = Annotated[WebSession, Depends(web_session)]
 
 
-async def checked_form(request: Request, web: Web) -> FormData:
-    """The posted form, refused (403) unless it carries this session's CSRF token."""
-    form = await request.form()
-    token = form.get("csrf_token")
+def require_csrf(request: Request, web: WebSession, token: object) -> None:
+    """Refuses (403) a posted form unless `token`, its csrf_token field, is this session's:
+    every form, urlencoded or multipart (the composer's files), passes here."""
     # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, i.e. a 500).
     if not isinstance(token, str) or not hmac.compare_digest(token.encode(), web.csrf.encode()):
         raise Rendered(
@@ -208,6 +209,12 @@ async def checked_form(request: Request, web: Web) -> FormData:
                 "out of date). Go back, reload the page and try again.",
             )
         )
+
+
+async def checked_form(request: Request, web: Web) -> FormData:
+    """The posted form, refused (403) unless it carries this session's CSRF token."""
+    form = await request.form()
+    require_csrf(request, web, form.get("csrf_token"))
     return form
 
 

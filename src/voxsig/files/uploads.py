@@ -70,6 +70,9 @@ class UploadRefused(ValueError):
         self.field = field
         self.message = message
         self.status = status
+        # The text fields read before the refusal (read_upload fills them in): a form shown
+        # again keeps what was typed, and its CSRF token can still be checked.
+        self.fields: dict[str, str] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +145,9 @@ async def read_upload(
     reader = _Reader(_boundary(content_type), body, storage, limits, prefix)
     try:
         await reader.run()
-    except BaseException:
+    except BaseException as error:
+        if isinstance(error, UploadRefused):
+            error.fields = dict(reader.upload.fields)
         await _delete_all(storage, reader.stored_keys)
         raise
     return reader.upload

@@ -433,8 +433,13 @@
   function submitInPlace(form, submitter) {
     var fields = new FormData(form);
     if (submitter && submitter.name) fields.append(submitter.name, submitter.value);
-    var body = new URLSearchParams();
-    fields.forEach(function (value, name) { body.append(name, value); });
+    // A form with files (the composer) posts as multipart/form-data, its files included;
+    // the others urlencoded, as without the script.
+    var body = fields;
+    if (form.enctype !== "multipart/form-data") {
+      body = new URLSearchParams();
+      fields.forEach(function (value, name) { body.append(name, value); });
+    }
     form.voxsigBusy = true;
     acting += 1;
     var seq = ++started;
@@ -456,6 +461,7 @@
           if (sent) {
             var content = form.querySelector("[data-draft]");
             if (content) { content.value = ""; content.voxsigEdited = false; forgetDraft(content); }
+            form.dispatchEvent(new CustomEvent("voxsig:sent"));
           }
           answering = form;
           var shown;
@@ -657,6 +663,118 @@
     });
     composer.addEventListener("submit", stopTyping);
   }
+
+  // -- the composer's files ----------------------------------------------------------------------
+  // The file input stays the one place the files are: picking adds to what was chosen (the
+  // browser alone would replace it), files dropped on the composer or pasted into it are added
+  // too, and each can be removed from the preview before sending. The input's list is set
+  // from a DataTransfer, so the form posts exactly the files shown, with fetch or without.
+  (function () {
+    var input = composer && composer.querySelector('input[type="file"][name="attachments[]"]');
+    var list = composer && document.getElementById("f-attachments-chosen");
+    if (!input || !list || !window.DataTransfer) return;
+    var chosen = [];
+    // The preview is the script's own (a page as rendered has none): updates leave it be.
+    list.voxsigHeld = true;
+
+    function humanSize(size) {
+      if (size < 1024) return size + " B";
+      var units = ["KB", "MB", "GB"];
+      var amount = size / 1024;
+      for (var i = 0; i < units.length - 1 && amount >= 1024; i++) amount /= 1024;
+      return amount.toFixed(1) + " " + units[i];
+    }
+
+    function sync() {
+      var files = new DataTransfer();
+      chosen.forEach(function (file) { files.items.add(file); });
+      input.files = files.files;
+      input.voxsigEdited = chosen.length > 0;
+      render();
+    }
+
+    function add(files) {
+      Array.prototype.forEach.call(files, function (file) { chosen.push(file); });
+      sync();
+    }
+
+    function preview(file, item) {
+      // Read as a data: URL (the page's CSP allows data: images, not blob:); a big image is
+      // not worth the memory: its name and size say enough.
+      if (!/^image\//.test(file.type) || file.size > 8 * 1024 * 1024 || !window.FileReader) return;
+      var reader = new FileReader();
+      reader.addEventListener("load", function () {
+        if (!item.isConnected) return;
+        var img = document.createElement("img");
+        img.src = reader.result;
+        img.alt = "";
+        img.className = "chosen-thumb";
+        item.insertBefore(img, item.firstChild);
+      });
+      reader.readAsDataURL(file);
+    }
+
+    function render() {
+      list.replaceChildren();
+      chosen.forEach(function (file, index) {
+        var item = document.createElement("li");
+        var name = document.createElement("span");
+        name.className = "chosen-name";
+        name.textContent = file.name || "pasted file";
+        var size = document.createElement("span");
+        size.className = "file-size";
+        size.textContent = humanSize(file.size);
+        var remove = document.createElement("button");
+        remove.type = "button";
+        remove.className = "secondary small";
+        remove.textContent = "Remove";
+        remove.setAttribute("aria-label", "Remove " + name.textContent);
+        remove.addEventListener("click", function () {
+          chosen.splice(index, 1);
+          sync();
+          // The focus goes to the next file's button, or back to the picker.
+          var buttons = list.querySelectorAll("button");
+          (buttons[Math.min(index, buttons.length - 1)] || input).focus();
+        });
+        item.append(name, " ", size, " ", remove);
+        list.appendChild(item);
+        preview(file, item);
+      });
+      list.hidden = chosen.length === 0;
+    }
+
+    input.addEventListener("change", function () {
+      // The browser replaced the input's list with the new pick: what was chosen before stays.
+      add(input.files);
+    });
+
+    composer.addEventListener("dragover", function (event) {
+      if (!event.dataTransfer || Array.prototype.indexOf.call(event.dataTransfer.types, "Files") < 0) return;
+      event.preventDefault();
+      event.dataTransfer.dropEffect = "copy";
+      composer.classList.add("dropping");
+    });
+    composer.addEventListener("dragleave", function (event) {
+      if (!composer.contains(event.relatedTarget)) composer.classList.remove("dropping");
+    });
+    composer.addEventListener("drop", function (event) {
+      composer.classList.remove("dropping");
+      if (!event.dataTransfer || !event.dataTransfer.files.length) return;
+      event.preventDefault();
+      add(event.dataTransfer.files);
+    });
+    composer.addEventListener("paste", function (event) {
+      var data = event.clipboardData;
+      if (!data || !data.files.length) return;
+      // A screenshot pasted is a file; copied text that also has a file keeps its text.
+      if (Array.prototype.indexOf.call(data.types, "text/plain") < 0) event.preventDefault();
+      add(data.files);
+    });
+    composer.addEventListener("voxsig:sent", function () {
+      chosen = [];
+      sync();
+    });
+  })();
 
   // -- the live stream ---------------------------------------------------------------------------
   // The account's live signals, on every page of a logged-in agent ([data-stream]): each is
