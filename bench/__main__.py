@@ -17,6 +17,7 @@ from rich.console import Console
 
 from bench import (
     api_messages,
+    attachments,
     deliveries,
     delivery_backlog,
     delivery_isolation,
@@ -48,6 +49,7 @@ BENCHMARKS = {
         delivery_scaleout,
         soak,
         sdk_size,
+        attachments,
     )
 }
 # A full run on a 2-core machine. 8 min until the soak came: issue 13 asks that "`make bench`
