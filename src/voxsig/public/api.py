@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from voxsig.bodies import form_body, json_body
 from voxsig.contacts import service as contacts
 from voxsig.conversations.changes import Actor, apply_changes, mark_seen
 from voxsig.conversations.typing import toggle_typing as typing
@@ -14,12 +17,14 @@ from voxsig.errors import NotFound
 from voxsig.kit.ratelimit import LimitedRoute
 from voxsig.kit.schema import Id
 from voxsig.messages import service as messages
-from voxsig.models import Inbox
+from voxsig.messages.attachments import is_multipart, receiving
+from voxsig.models import Attachment, Conversation, Inbox
 from voxsig.models.inbox import API
 from voxsig.models.message import INCOMING
-from voxsig.openapi import GUARDED, errors, ok, ok_empty
+from voxsig.openapi import GUARDED, errors, ok, ok_empty, request_body
 from voxsig.public import answers, limits, service
 from voxsig.public.schemas import (
+    PUBLIC_MESSAGE_FORM,
     ContactTyping,
     PublicContactCreate,
     PublicContactObject,
@@ -27,6 +32,7 @@ from voxsig.public.schemas import (
     PublicConversationList,
     PublicConversationObject,
     PublicMessageCreate,
+    PublicMessageForm,
     PublicMessageList,
     PublicMessageObject,
     PublicMessageUpdate,
@@ -199,11 +205,34 @@ async def list_messages(
     return await service.render_messages(session, conversation, rows)
 
 
-@router.post(CONVERSATION + "/messages", responses={**ok(PublicMessageObject), **errors(422)})
+@router.post(
+    CONVERSATION + "/messages",
+    responses={**ok(PublicMessageObject), **errors(413, 422)},
+    openapi_extra=request_body(PublicMessageCreate, PUBLIC_MESSAGE_FORM),
+)
 async def create_message(
-    session: DbSession, visitor: PublicVisitor, conversation_id: Id, body: PublicMessageCreate
+    request: Request, session: DbSession, visitor: PublicVisitor, conversation_id: Id
 ) -> dict[str, Any]:
+    """JSON, or `multipart/form-data` with files in `attachments[]` (as Chatwoot's client API
+    takes them; then the content may be empty). The conversation must be the contact's
+    before a byte of a file is read."""
     conversation = await service.own_conversation(session, visitor, conversation_id)
+    if not is_multipart(request):
+        body = await json_body(request, PublicMessageCreate)
+        return await _write(session, visitor, conversation, body)
+    limits.check_upload(request, visitor.link.id)
+    async with receiving(request, session, visitor.inbox.account_id) as incoming:
+        form = form_body(incoming.fields, PublicMessageForm)
+        return await _write(session, visitor, conversation, form, incoming.attachments)
+
+
+async def _write(
+    session: AsyncSession,
+    visitor: Visitor,
+    conversation: Conversation,
+    body: PublicMessageCreate | PublicMessageForm,
+    attachments: Sequence[Attachment] = (),
+) -> dict[str, Any]:
     created = await messages.create_message(
         session,
         conversation,
@@ -211,6 +240,7 @@ async def create_message(
         content=body.content,
         message_type=INCOMING,
         source_id=None,
+        attachments=attachments,
     )
     rendered = await service.render_messages(session, conversation, [created], body.echo_id)
     return rendered[0]

@@ -9,6 +9,7 @@ from pydantic import Field, RootModel
 from voxsig.contacts.schemas import ContactFields
 from voxsig.kit.clock import unix
 from voxsig.kit.schema import Body
+from voxsig.messages.schemas import FILES
 from voxsig.models import Contact, ContactInbox
 from voxsig.models.conversation import Status
 from voxsig.models.message import MAX_CONTENT, ContentType
@@ -43,6 +44,26 @@ class ContactTyping(Body):
 class PublicMessageCreate(Body):
     content: str = Field(min_length=1, max_length=MAX_CONTENT)
     echo_id: str | None = Field(default=None, max_length=255)
+
+
+class PublicMessageForm(Body):
+    """PublicMessageCreate as `multipart/form-data` (with files in `attachments[]`): the files
+    may be the whole message, so the content may be empty; messages.service.check_message
+    still wants text or a file."""
+
+    content: str = Field(default="", max_length=MAX_CONTENT)
+    echo_id: str | None = Field(default=None, max_length=255)
+
+
+# PublicMessageForm in /openapi.json (openapi.request_body): all text fields, and the files.
+PUBLIC_MESSAGE_FORM: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "content": {"type": "string", "maxLength": MAX_CONTENT},
+        "echo_id": {"type": "string", "maxLength": 255},
+        "attachments[]": FILES,
+    },
+}
 
 
 class PublicMessageUpdate(Body):

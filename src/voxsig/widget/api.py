@@ -8,12 +8,15 @@ per-IP token bucket (before any database work) and, once the visitor is known, a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from voxsig.bodies import form_body, json_body
 from voxsig.contacts.service import verify_identity
 from voxsig.conversations.changes import Actor, mark_seen
 from voxsig.conversations.typing import toggle_typing as typing
@@ -22,9 +25,10 @@ from voxsig.errors import Invalid, NotFound, Unauthorized
 from voxsig.events import emit
 from voxsig.kit.ratelimit import LimitedRoute, RateLimited, TokenBuckets, check
 from voxsig.kit.schema import Cursor, Id
-from voxsig.models import Conversation, Inbox
+from voxsig.messages.attachments import is_multipart, receiving
+from voxsig.models import Attachment, Conversation, Inbox
 from voxsig.models.inbox import WEB_WIDGET
-from voxsig.openapi import GUARDED, errors, ok, ok_empty
+from voxsig.openapi import GUARDED, errors, ok, ok_empty, request_body
 from voxsig.public import answers, limits
 from voxsig.public import service as contact_facing
 from voxsig.public.schemas import (
@@ -38,6 +42,7 @@ from voxsig.public.service import Visitor
 from voxsig.widget import live, pages, service, tokens
 from voxsig.widget.browser import browser_info, browser_language
 from voxsig.widget.schemas import (
+    WIDGET_MESSAGE_FORM,
     ContactAttributesDelete,
     ConversationAttributesDelete,
     ConversationAttributesSet,
@@ -50,6 +55,7 @@ from voxsig.widget.schemas import (
     WidgetConversationCreate,
     WidgetLabel,
     WidgetMessageCreate,
+    WidgetMessageForm,
     WidgetMessages,
     checked_label,
     config_json,
@@ -355,13 +361,37 @@ async def list_messages(
     }
 
 
-@api.post("/messages", responses=ok(PublicMessageObject))
+@api.post(
+    "/messages",
+    responses={**ok(PublicMessageObject), **errors(413)},
+    openapi_extra=request_body(WidgetMessageCreate, WIDGET_MESSAGE_FORM),
+)
 async def create_message(
-    request: Request, session: DbSession, visitor: CurrentVisitor, body: WidgetMessageCreate
+    request: Request, session: DbSession, visitor: CurrentVisitor
 ) -> dict[str, Any]:
-    """The visitor writes; the first message starts a conversation."""
+    """The visitor writes; the first message starts a conversation. JSON, or
+    `multipart/form-data` with files in `attachments[]` (then the content may be empty),
+    limited per visitor like every request and, on top, as messages with files."""
+    if not is_multipart(request):
+        body = await json_body(request, WidgetMessageCreate)
+        return await _send(request, session, visitor, body)
+    limits.check_upload(request, visitor.link.id)
+    async with receiving(request, session, visitor.inbox.account_id) as incoming:
+        form = form_body(incoming.fields, WidgetMessageForm)
+        return await _send(request, session, visitor, form, incoming.attachments)
+
+
+async def _send(
+    request: Request,
+    session: AsyncSession,
+    visitor: Visitor,
+    body: WidgetMessageCreate | WidgetMessageForm,
+    attachments: Sequence[Attachment] = (),
+) -> dict[str, Any]:
     client = _client(request, body.referer)
-    conversation, message = await service.send_message(session, visitor, body.content, client)
+    conversation, message = await service.send_message(
+        session, visitor, body.content, client, attachments
+    )
     rendered = await contact_facing.render_messages(session, conversation, [message], body.echo_id)
     return rendered[0]
 

@@ -15,10 +15,12 @@ from voxsig.models import Contact, ContactInbox, Inbox
 from voxsig.models.message import MAX_CONTENT
 from voxsig.openapi import Doc
 from voxsig.public.schemas import (
+    PUBLIC_MESSAGE_FORM,
     PublicContactCreate,
     PublicContactObject,
     PublicConversationObject,
     PublicMessageCreate,
+    PublicMessageForm,
     PublicMessageObject,
     public_contact_json,
 )
@@ -44,6 +46,22 @@ class EventCreate(Body):
 class WidgetMessageCreate(PublicMessageCreate):
     # The host page, reported by the widget: kept on the conversation this message starts.
     referer: str = Referer
+
+
+class WidgetMessageForm(PublicMessageForm):
+    """WidgetMessageCreate as `multipart/form-data`, files in `attachments[]`: no text needed
+    when there are files."""
+
+    referer: str = Referer
+
+
+WIDGET_MESSAGE_FORM: dict[str, Any] = {
+    **PUBLIC_MESSAGE_FORM,
+    "properties": {
+        **PUBLIC_MESSAGE_FORM["properties"],
+        "referer": {"type": "string", "maxLength": 2048},
+    },
+}
 
 
 class WidgetConversationCreate(Body):

@@ -9,6 +9,7 @@ through the same services as the REST API.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,15 @@ from voxsig.conversations.changes import Actor, apply_changes
 from voxsig.conversations.lookup import labels_of
 from voxsig.kit.clock import iso, utcnow
 from voxsig.messages import service as messages
-from voxsig.models import Contact, ContactInbox, Conversation, ConversationLabel, Inbox, Message
+from voxsig.models import (
+    Attachment,
+    Contact,
+    ContactInbox,
+    Conversation,
+    ConversationLabel,
+    Inbox,
+    Message,
+)
 from voxsig.models.message import INCOMING, OUTGOING
 from voxsig.public.service import Visitor
 from voxsig.public.service import start_conversation as contact_starts
@@ -98,9 +107,14 @@ async def start_conversation(
 
 
 async def send_message(
-    session: AsyncSession, visitor: Visitor, content: str, client: Client
+    session: AsyncSession,
+    visitor: Visitor,
+    content: str,
+    client: Client,
+    attachments: Sequence[Attachment] = (),
 ) -> tuple[Conversation, Message]:
-    """The visitor's message, in their current conversation or, the first time, a new one."""
+    """The visitor's message, in their current conversation or, the first time, a new one;
+    `attachments` are its files' rows, already stored (messages/attachments.py)."""
     conversation = await current_conversation(session, visitor)
     if conversation is None:
         conversation = await start_conversation(session, visitor, client)
@@ -110,6 +124,7 @@ async def send_message(
         Actor(contact=visitor.contact),
         content=content,
         message_type=INCOMING,
+        attachments=attachments,
     )
     return conversation, created
 
