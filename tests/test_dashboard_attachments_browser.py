@@ -193,6 +193,30 @@ def test_a_refused_file_keeps_the_draft_and_the_files_and_stores_nothing(
     assert [a["file_name"] for a in message["attachments"]] == ["image.png"]
 
 
+def test_a_large_refused_file_gets_its_answer_not_a_reset_connection(
+    backend: Backend, api: ApiClient, page: Page
+) -> None:
+    """Refused from its first bytes while the browser still sends the rest: the server reads
+    the rest before answering (a server that answered at once would reset the connection,
+    and the page would log it)."""
+    _, _, conversation = setup_thread(api)
+    before = stored_files(backend.server.data_dir)
+    log_in(page, api)
+    open_conversation(page, api, conversation)
+    page.get_by_role("textbox", name="Message", exact=True).fill("with a big file")
+    unknown = b"\x01\x02" + bytes(range(256)) * (24 * 4096)  # 24 MiB of no known type
+    page.get_by_label("Attach files").set_input_files(
+        [file_payload("backup.bin", unknown, "application/octet-stream")]
+    )
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator("#f-attachments-error")).to_have_text(
+        'The file "backup.bin" is of no known type', timeout=20_000
+    )
+    expect(page.get_by_role("textbox", name="Message", exact=True)).to_have_value("with a big file")
+    assert messages_of(api, conversation["id"]) == []
+    assert stored_files(backend.server.data_dir) == before
+
+
 def test_an_image_arriving_over_the_api_appears_in_the_live_thread(
     backend: Backend, api: ApiClient, page: Page
 ) -> None:

@@ -4,6 +4,8 @@ services with the agent as the actor, so activity lines and webhooks are exactly
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 from collections.abc import Mapping
 from dataclasses import replace
@@ -13,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
+from starlette.requests import ClientDisconnect
 
 from voxsig.conversations.changes import Actor, apply_changes, mark_seen
 from voxsig.conversations.filters import PAGE_SIZE, ListFilter, counts, list_conversations
@@ -32,11 +35,11 @@ from voxsig.dashboard.web import (
     require_csrf,
 )
 from voxsig.errors import ApiError, Invalid
-from voxsig.files.uploads import UploadRefused
+from voxsig.files.uploads import UploadLimits, UploadRefused
 from voxsig.inboxes.service import list_inboxes
 from voxsig.kit.clock import utcnow
 from voxsig.kit.schema import MAX_PAGE, Id
-from voxsig.messages.attachments import is_multipart, receiving
+from voxsig.messages.attachments import deadline, is_multipart, receiving
 from voxsig.messages.service import create_message
 from voxsig.models import Attachment, Conversation
 from voxsig.models.conversation import PRIORITIES
@@ -205,7 +208,10 @@ async def _send_with_files(request: Request, viewer: Viewer, conversation: Conve
     """The files are stored as they arrive (receiving), then the message is written with them;
     a refused file, a refused message or a wrong CSRF token keeps none of them."""
     try:
-        async with receiving(request, viewer.session, viewer.account.id) as incoming:
+        # The conversation is read again once the files are in: the upload may take minutes.
+        async with receiving(
+            request, viewer.session, viewer.account.id, reread=(conversation,)
+        ) as incoming:
             require_csrf(request, viewer.web, incoming.fields.get("csrf_token"))
             return await _write(
                 request, viewer, conversation, incoming.fields, incoming.attachments
@@ -217,6 +223,7 @@ async def _send_with_files(request: Request, viewer: Viewer, conversation: Conve
         refused = exc.__cause__
         if not isinstance(refused, UploadRefused):
             raise  # no body in time (408): the error page
+        await _drain(request)
         require_csrf(request, viewer.web, refused.fields.get("csrf_token"))
         raise Rendered(
             await _show(
@@ -228,6 +235,22 @@ async def _send_with_files(request: Request, viewer: Viewer, conversation: Conve
                 mode=_mode(refused.fields),
             )
         ) from exc
+
+
+async def _drain(request: Request) -> None:
+    """Reads and drops the rest of a refused body: a browser still sending a large file reads
+    no answer until it is done, and gets a reset connection if the server closes first. Within
+    the body's limit and deadline; stream() raises RuntimeError when it had all arrived."""
+    settings = request.app.state.settings
+    limits = UploadLimits.from_settings(settings)
+    left = limits.max_body_bytes
+    seconds = deadline(settings, limits, request.headers.get("content-length"))
+    with contextlib.suppress(RuntimeError, ClientDisconnect, TimeoutError):
+        async with asyncio.timeout(seconds):
+            async for chunk in request.stream():
+                left -= len(chunk)
+                if left < 0:
+                    return  # more than any message may be: the connection is dropped
 
 
 def _sentence(message: str) -> str:
