@@ -221,7 +221,8 @@ async def create_message(
         body = await json_body(request, PublicMessageCreate)
         return await _write(session, visitor, conversation, body)
     limits.check_upload(request, visitor.link.id)
-    async with receiving(request, session, visitor.inbox.account_id) as incoming:
+    account_id = visitor.inbox.account_id
+    async with receiving(request, session, account_id, reread=(conversation,)) as incoming:
         form = form_body(incoming.fields, PublicMessageForm)
         return await _write(session, visitor, conversation, form, incoming.attachments)
 
