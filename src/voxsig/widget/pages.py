@@ -29,9 +29,12 @@ TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf
 ASSETS = ("widget.js", "widget.css")
 CACHE = "public, max-age=300"
 # The iframe page may be framed by any website; everything else comes from this server.
+# Images: this server's (attachments), https ones (bots' cards; files in an object store,
+# where /files/ redirects) and blob: (previews of files the visitor has not sent yet); audio
+# and video: this server's, or an object store's over https.
 WIDGET_CSP = (
-    "default-src 'self'; img-src 'self' data: https:; base-uri 'none'; form-action 'none'; "
-    "frame-ancestors *"
+    "default-src 'self'; img-src 'self' data: https: blob:; media-src 'self' https:; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors *"
 )
 # What a base URL taken from the request's Host header may look like before it goes into HTML.
 SAFE_BASE = re.compile(r"^https?://[A-Za-z0-9.\-\[\]:]+/?$")

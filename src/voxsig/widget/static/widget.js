@@ -10,7 +10,8 @@
  *                error {message}, message {message} (each new one, once: chatwoot:on-message)
  * Messages arrive live over server-sent events (/api/v1/widget/live); after each (re)connect
  * the page fetches what it may have missed. Everything from the server is shown as text, never
- * as HTML.
+ * as HTML. Files (the paperclip, a drop, a pasted image) wait in a tray until sent with the
+ * message as multipart/form-data, through XMLHttpRequest for its upload progress.
  */
 (function () {
   "use strict";
@@ -25,12 +26,13 @@
     config: null, conversationId: null, open: !embedded, unread: 0, started: false
   };
   var shown = new Map(); // message id -> {message, node}
-  var pending = new Map(); // echo id -> {content, node}
+  var pending = new Map(); // echo id -> {key, node}
   var told = new Set(); // ids of messages the SDK was told of (on-message)
   var later = []; // what the page asked of a conversation the visitor does not have yet
   var source = null, seenTimer = null, readyWaiters = [];
   var $ = function (selector) { return document.querySelector(selector); };
   var list = $(".list"), form = $(".composer"), input = $(".composer textarea");
+  var tray = $(".tray"), picker = $(".picker");
 
   function tell(type, data) {
     if (!embedded) return;
@@ -57,15 +59,41 @@
     var init = { method: method, headers: headers };
     if (body !== undefined) init.body = JSON.stringify(body);
     return fetch(url(path, query), init).then(function (response) {
-      return response.text().then(function (text) {
-        var data = text ? JSON.parse(text) : null;
-        if (!response.ok) {
-          var error = new Error((data && data.message) || "HTTP " + response.status);
-          error.status = response.status;
-          throw error;
-        }
-        return data;
-      });
+      return response.text().then(function (text) { return answer(response.status, text); });
+    });
+  }
+
+  // The JSON of an answer, or an Error carrying the server's own `message` (a 413 or 422
+  // names the file at fault) and the status; a proxy's HTML error page is just its status.
+  function answer(status, text) {
+    var data = null;
+    try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
+    if (status >= 200 && status < 300) return data;
+    var error = new Error((data && typeof data.message === "string" && data.message) || "HTTP " + status);
+    error.status = status;
+    throw error;
+  }
+
+  // POST messages as multipart/form-data: fetch reports no upload progress, XHR does
+  // (`progress(fraction)`, then null once every byte is sent and the server is storing them).
+  function upload(fields, files, progress) {
+    var body = new FormData();
+    Object.keys(fields).forEach(function (name) { body.append(name, fields[name]); });
+    files.forEach(function (file) { body.append("attachments[]", file, file.name); });
+    return new Promise(function (resolve, reject) {
+      var xhr = new XMLHttpRequest();
+      xhr.open("POST", url("messages"));
+      if (state.token) xhr.setRequestHeader("X-Auth-Token", state.token);
+      xhr.upload.onprogress = function (event) {
+        if (event.lengthComputable) progress(event.loaded < event.total ? event.loaded / event.total : null);
+      };
+      xhr.upload.onload = function () { progress(null); };
+      xhr.onload = function () {
+        try { resolve(answer(xhr.status, xhr.responseText)); } catch (error) { reject(error); }
+      };
+      xhr.onerror = function () { reject(new Error("the upload failed; check the files and your connection")); };
+      xhr.onabort = xhr.onerror;
+      xhr.send(body);
     });
   }
 
@@ -245,7 +273,7 @@
       shown.clear(); // the visitor's newer conversation replaces the old one on screen
     }
     state.conversationId = message.conversation_id;
-    if (message.message_type === INCOMING) dropEcho(message.content);
+    if (message.message_type === INCOMING) dropEcho(echoKey(message.content, names(message.attachments)));
     var old = shown.get(message.id);
     var node = messageNode(message);
     if (old) old.node.replaceWith(node);
@@ -297,10 +325,63 @@
       node.append(el("div", "sender", message.sender.name));
     }
     if (message.content) node.append(el("div", "text", message.content));
+    var files = filesNode(objects(message.attachments));
+    if (files) node.append(files);
     var interactive = interactiveNode(message);
     if (interactive) node.append(interactive);
     if (message.created_at) node.title = new Date(message.created_at * 1000).toLocaleString();
     return node;
+  }
+
+  // -- a message's files ------------------------------------------------------------------------
+  // The server's own signed links (absolute, http(s)): images inline (the thumbnail when there
+  // is one, opening the file), audio and video with their controls, anything else a download
+  // link with its name and size. Names are the sender's: shown as text only.
+
+  function filesNode(attachments) {
+    var shownFiles = attachments.map(fileNode).filter(Boolean);
+    if (!shownFiles.length) return null;
+    var node = el("div", "files");
+    shownFiles.forEach(function (child) { node.append(child); });
+    return node;
+  }
+
+  function fileNode(attachment) {
+    var href = address(attachment.data_url, WEB);
+    if (!href) return null;
+    var name = words(attachment.file_name) || "file";
+    if (attachment.file_type === "image") {
+      var image = link(href, undefined, "image");
+      image.setAttribute("aria-label", "Open image " + name);
+      var img = el("img");
+      img.alt = name;
+      img.src = address(attachment.thumb_url, WEB) || href;
+      image.append(img);
+      return image;
+    }
+    if (attachment.file_type === "audio" || attachment.file_type === "video") {
+      var player = el(attachment.file_type);
+      player.controls = true;
+      player.preload = "metadata";
+      player.src = href;
+      player.setAttribute("aria-label", name);
+      return player;
+    }
+    var file = link(href, undefined, "file");
+    file.setAttribute("download", name);
+    file.append(el("span", "name", name), el("span", "size", humanSize(attachment.file_size)));
+    return file;
+  }
+
+  function humanSize(bytes) {
+    if (typeof bytes !== "number" || !isFinite(bytes) || bytes < 0) return "";
+    var units = ["B", "KB", "MB", "GB"], size = bytes, unit = 0;
+    while (size >= 1024 && unit < units.length - 1) { size /= 1024; unit++; }
+    return (unit && size < 10 ? size.toFixed(1) : Math.round(size)) + " " + units[unit];
+  }
+
+  function names(attachments) {
+    return objects(attachments).map(function (a) { return words(a.file_name); });
   }
 
   // -- interactive messages -----------------------------------------------------------------------
@@ -554,23 +635,35 @@
 
   // -- writing -----------------------------------------------------------------------------------
 
-  function dropEcho(content) {
+  // A message on its way is shown at once; the server's copy replaces it. The stream may bring
+  // that copy before the answer does: it is known by its text and its files' names.
+  function echoKey(content, fileNames) {
+    return JSON.stringify([content || "", fileNames || []]);
+  }
+
+  function dropEcho(key) {
     var found = null;
-    pending.forEach(function (entry, id) { if (!found && entry.content === content) found = id; });
+    pending.forEach(function (entry, id) { if (!found && entry.key === key) found = id; });
     if (found) {
       pending.get(found).node.remove();
       pending.delete(found);
     }
   }
 
-  function send(content) {
+  function send(content, files) {
     var echoId = "echo-" + Date.now() + "-" + Math.random().toString(36).slice(2);
     var node = messageNode({ content: content, message_type: INCOMING }, "pending");
+    var bar = files.length ? pendingFiles(node, files) : null;
     list.append(node);
     scrollDown();
-    pending.set(echoId, { content: content, node: node });
+    pending.set(echoId, { key: echoKey(content, files.map(function (f) { return f.name; })), node: node });
     whenReady().then(function () {
-      return call("POST", "messages", { content: content, echo_id: echoId, referer: state.referer });
+      var fields = { content: content, echo_id: echoId, referer: state.referer };
+      if (!files.length) return call("POST", "messages", fields);
+      return upload(fields, files, function (fraction) {
+        if (fraction === null) bar.removeAttribute("value"); // sent: the server is storing them
+        else bar.value = fraction;
+      });
     }).then(function (message) {
       if (pending.has(echoId)) {
         node.remove();
@@ -586,19 +679,154 @@
       if (started) reload().catch(function () { /* the stream's next ready catches up */ });
     }).catch(function (error) {
       node.classList.replace("pending", "failed");
+      if (bar) bar.remove();
       pending.delete(echoId);
       notice("Your message was not sent (" + error.message + ").");
+      // The files go back to the tray, so the visitor can drop the one at fault and resend.
+      if (files.length && !chosen.length) addFiles(files);
     });
+  }
+
+  // A pending message's files by name and size, and its upload progress.
+  function pendingFiles(node, files) {
+    var box = el("div", "files");
+    files.forEach(function (file) {
+      var item = el("span", "file");
+      item.append(el("span", "name", file.name), el("span", "size", humanSize(file.size)));
+      box.append(item);
+    });
+    var bar = el("progress", "upload");
+    bar.max = 1;
+    bar.value = 0;
+    bar.setAttribute("aria-label", "Uploading");
+    box.append(bar);
+    node.append(box);
+    return bar;
   }
 
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     var content = input.value.trim();
-    if (!content) return;
+    if (!content && !chosen.length) return;
     input.value = "";
     reportTyping(false);
-    send(content);
+    send(content, takeFiles());
   });
+
+  // -- files before sending: the tray -----------------------------------------------------------
+  // Picked with the paperclip, dropped on the widget or pasted (images from the clipboard);
+  // images preview through object URLs (the page's CSP allows blob: images), every file shows
+  // its name and size and can be removed. Which files are allowed is the server's to say.
+
+  var chosen = []; // {file, preview (an object URL, or ""), node}
+  var PREVIEWED = ["image/png", "image/jpeg", "image/gif", "image/webp"]; // pictures, not SVG
+
+  function addFiles(files) {
+    Array.prototype.forEach.call(files, function (file) {
+      var entry = { file: file, preview: "", node: el("li", "chip") };
+      if (PREVIEWED.indexOf(file.type) >= 0) {
+        entry.preview = URL.createObjectURL(file);
+        var img = el("img");
+        img.alt = "";
+        img.src = entry.preview;
+        entry.node.append(img);
+      }
+      var about = el("span", "about");
+      about.append(el("span", "name", file.name), el("span", "size", humanSize(file.size)));
+      var remove = el("button", "remove", "×");
+      remove.type = "button";
+      remove.setAttribute("aria-label", "Remove " + file.name);
+      remove.addEventListener("click", function () { removeFile(entry); });
+      entry.node.append(about, remove);
+      entry.node.title = file.name;
+      chosen.push(entry);
+      tray.append(entry.node);
+    });
+    tray.hidden = !chosen.length;
+  }
+
+  function removeFile(entry) {
+    var at = chosen.indexOf(entry);
+    if (at < 0) return;
+    chosen.splice(at, 1);
+    forget(entry);
+    tray.hidden = !chosen.length;
+    // Focus stays in the tray (the next file's remove button), or goes back to the message.
+    var next = chosen[Math.min(at, chosen.length - 1)];
+    (next ? next.node.querySelector(".remove") : input).focus();
+  }
+
+  function forget(entry) {
+    if (entry.preview) URL.revokeObjectURL(entry.preview);
+    entry.node.remove();
+  }
+
+  function takeFiles() {
+    var files = chosen.map(function (entry) { return entry.file; });
+    chosen.splice(0).forEach(forget);
+    tray.hidden = true;
+    return files;
+  }
+
+  $(".attach").addEventListener("click", function () { picker.click(); });
+  picker.addEventListener("change", function () {
+    addFiles(picker.files);
+    picker.value = ""; // the same file may be picked again
+    input.focus();
+  });
+
+  // Dragging files over the widget shows where to drop them; anything else dragged is left
+  // to the browser. The counter keeps the hint up while passing over child elements.
+  var app = $(".app"), dropHint = $(".drop"), dragDepth = 0;
+  function carriesFiles(event) {
+    var types = event.dataTransfer && event.dataTransfer.types;
+    return !!types && Array.prototype.indexOf.call(types, "Files") >= 0;
+  }
+  app.addEventListener("dragenter", function (event) {
+    if (!carriesFiles(event)) return;
+    event.preventDefault();
+    dragDepth++;
+    dropHint.hidden = false;
+  });
+  app.addEventListener("dragover", function (event) {
+    if (!carriesFiles(event)) return;
+    event.preventDefault();
+    event.dataTransfer.dropEffect = "copy";
+  });
+  app.addEventListener("dragleave", function (event) {
+    if (!carriesFiles(event)) return;
+    dragDepth = Math.max(0, dragDepth - 1);
+    if (!dragDepth) dropHint.hidden = true;
+  });
+  app.addEventListener("drop", function (event) {
+    if (!carriesFiles(event)) return;
+    event.preventDefault();
+    dragDepth = 0;
+    dropHint.hidden = true;
+    addFiles(event.dataTransfer.files);
+    input.focus();
+  });
+
+  // A pasted image (a screenshot) joins the tray; pasted text stays text.
+  input.addEventListener("paste", function (event) {
+    var items = (event.clipboardData && event.clipboardData.items) || [];
+    var files = [], hasText = false;
+    Array.prototype.forEach.call(items, function (item) {
+      if (item.kind === "string" && item.type === "text/plain") hasText = true;
+      if (item.kind !== "file") return;
+      var file = item.getAsFile();
+      if (!file) return;
+      if (!file.name) { // a screenshot may come without one
+        var extension = (file.type.split("/")[1] || "bin").replace(/[^a-z0-9]/gi, "");
+        file = new File([file], "pasted-" + Date.now() + "." + extension, { type: file.type });
+      }
+      files.push(file);
+    });
+    if (!files.length) return;
+    if (!hasText) event.preventDefault();
+    addFiles(files);
+  });
+
   input.addEventListener("keydown", function (event) {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
