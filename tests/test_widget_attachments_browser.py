@@ -238,3 +238,21 @@ def test_an_agent_s_image_and_audio_show_in_the_widget(
         "() => document.querySelector('.msg.out .files img').naturalWidth === 250"
     )
     page.wait_for_function("() => document.querySelector('.msg.out audio').readyState >= 1")
+
+
+def test_a_large_refused_file_still_shows_the_reason(
+    browser: Browser, backend: Backend, api: ApiClient
+) -> None:
+    """The server refuses the file from its first bytes while the browser is still sending
+    the rest: the visitor reads the reason, not a broken connection."""
+    inbox = widget_inbox(api)
+    unknown = bytes(range(256)) * (24 * 4096)  # 24 MiB of no known type
+    with page_expecting(browser, 422) as page:
+        open_widget(page, backend, inbox)
+        before = stored_files(backend.server.data_dir)
+        pick(page, ("data.bin", "application/octet-stream", unknown))
+        page.get_by_role("button", name="Send").click()
+        notice = page.get_by_role("alert")
+        expect(notice).to_contain_text("Your message was not sent")
+        expect(notice).to_contain_text('"data.bin" is of no known type')
+        assert stored_files(backend.server.data_dir) == before
